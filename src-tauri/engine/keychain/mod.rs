@@ -1,0 +1,162 @@
+//! The OS keychain: every credential the console needs (an SSH key's passphrase, an SSH
+//! password, a database password that is not in `.env`, object-storage keys) lives here,
+//! never in a file of ours. Service `breakglass`, one entry per deployment and name
+//! (`<deployment>/<name>`). Linux uses the Secret Service (gnome-keyring, KeePassXC…),
+//! macOS the Keychain, Windows the Credential Manager.
+//!
+//! A stored value can be set, replaced, deleted and tested for; it is never shown again.
+//! The backend is blocking D-Bus on Linux, so every call runs on the blocking pool.
+
+use crate::engine::secret::Sensitive;
+
+pub const SERVICE: &str = "breakglass";
+
+/// Well-known entry names.
+pub const SSH_KEY_PASSPHRASE: &str = "ssh-key-passphrase";
+pub fn ssh_password(host: &str) -> String {
+    format!("ssh-password:{host}")
+}
+pub const DB_PASSWORD: &str = "db-password";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeychainError {
+    #[error(
+        "no keychain service is running ({detail}). On Linux, start a Secret Service \
+         (gnome-keyring-daemon or KeePassXC with Secret Service enabled) in your desktop session"
+    )]
+    Unavailable { detail: String },
+    #[error(
+        "the keychain is locked or has no default collection ({detail}). Unlock it (or create \
+         a default keyring, e.g. in Seahorse) and try again"
+    )]
+    NoStorage { detail: String },
+    #[error(
+        "no {name:?} is stored in the keychain for deployment {deployment:?}; set it with `breakglass secret set {deployment} {name}`"
+    )]
+    NotSet { deployment: String, name: String },
+    #[error("keychain entry name {name:?}: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("the keychain rejected the value: {detail}")]
+    Rejected { detail: String },
+    #[error("the keychain task failed: {0}")]
+    Task(String),
+}
+
+impl KeychainError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            KeychainError::Unavailable { .. } => "keychain.unavailable",
+            KeychainError::NoStorage { .. } => "keychain.locked",
+            KeychainError::NotSet { .. } => "keychain.not_set",
+            KeychainError::InvalidName { .. } => "keychain.invalid_name",
+            KeychainError::Rejected { .. } => "keychain.rejected",
+            KeychainError::Task(_) => "keychain.task",
+        }
+    }
+}
+
+/// The keychain of one user, for one deployment's entries.
+#[derive(Debug, Clone, Default)]
+pub struct Keychain;
+
+fn check_part(what: &str, s: &str) -> Result<(), KeychainError> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(KeychainError::InvalidName {
+            name: s.to_owned(),
+            reason: format!("a {what} is 1 to 128 letters, digits, '-', '_', '.' or ':'"),
+        })
+    }
+}
+
+fn entry(deployment: &str, name: &str) -> Result<keyring::Entry, KeychainError> {
+    check_part("deployment", deployment)?;
+    check_part("name", name)?;
+    keyring::Entry::new(SERVICE, &format!("{deployment}/{name}")).map_err(map_err)
+}
+
+/// Turns the backend's errors into ones that say what to do. Backend messages carry
+/// D-Bus details, never the secret.
+fn map_err(e: keyring::Error) -> KeychainError {
+    match e {
+        keyring::Error::PlatformFailure(d) => KeychainError::Unavailable {
+            detail: d.to_string(),
+        },
+        keyring::Error::NoStorageAccess(d) => KeychainError::NoStorage {
+            detail: d.to_string(),
+        },
+        keyring::Error::TooLong(what, max) => KeychainError::Rejected {
+            detail: format!("{what} is longer than {max}"),
+        },
+        keyring::Error::Invalid(what, why) => KeychainError::Rejected {
+            detail: format!("{what}: {why}"),
+        },
+        keyring::Error::BadEncoding(_) => KeychainError::Rejected {
+            detail: "the stored value is not UTF-8".into(),
+        },
+        other => KeychainError::Rejected {
+            detail: other.to_string(),
+        },
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KeychainError> + Send + 'static,
+) -> Result<T, KeychainError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| KeychainError::Task(e.to_string()))?
+}
+
+impl Keychain {
+    /// Stores (or replaces) a value.
+    pub async fn set(
+        &self,
+        deployment: &str,
+        name: &str,
+        value: Sensitive<String>,
+    ) -> Result<(), KeychainError> {
+        let e = entry(deployment, name)?;
+        blocking(move || e.set_password(value.expose()).map_err(map_err)).await
+    }
+
+    /// Reads a value at the moment of use.
+    pub async fn get(&self, deployment: &str, name: &str) -> Result<Sensitive<String>, KeychainError> {
+        let e = entry(deployment, name)?;
+        let (d, n) = (deployment.to_owned(), name.to_owned());
+        blocking(move || match e.get_password() {
+            Ok(v) => Ok(Sensitive::new(v)),
+            Err(keyring::Error::NoEntry) => Err(KeychainError::NotSet {
+                deployment: d,
+                name: n,
+            }),
+            Err(other) => Err(map_err(other)),
+        })
+        .await
+    }
+
+    /// Whether a value is stored (without reading it out).
+    pub async fn is_set(&self, deployment: &str, name: &str) -> Result<bool, KeychainError> {
+        match self.get(deployment, name).await {
+            Ok(_) => Ok(true),
+            Err(KeychainError::NotSet { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a value; `false` when there was none.
+    pub async fn delete(&self, deployment: &str, name: &str) -> Result<bool, KeychainError> {
+        let e = entry(deployment, name)?;
+        blocking(move || match e.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(other) => Err(map_err(other)),
+        })
+        .await
+    }
+}

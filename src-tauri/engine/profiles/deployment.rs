@@ -1,0 +1,647 @@
+//! The deployment profile format and its validation.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::error::{ProfileError, ProfileErrorKind};
+
+/// One deployment, as its TOML file describes it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentProfile {
+    /// Short name, typed to confirm destructive actions: `[a-z0-9][a-z0-9._-]*`.
+    pub name: Spanned<String>,
+    /// The app profile (the SQL and key names of the application): `homechat`, ….
+    pub app_profile: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The application's public URL; `/health` is checked there.
+    #[serde(default)]
+    pub public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ssh: SshDefaults,
+    pub hosts: Vec<Host>,
+    #[serde(default)]
+    pub database: Option<Database>,
+    #[serde(default)]
+    pub redis: Option<Redis>,
+    #[serde(default)]
+    pub backups: Option<Backups>,
+    #[serde(default)]
+    pub services: Vec<Service>,
+}
+
+/// SSH settings shared by every host unless a host overrides them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshDefaults {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "default_command_timeout")]
+    pub command_timeout_secs: u64,
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+}
+
+impl Default for SshDefaults {
+    fn default() -> Self {
+        SshDefaults {
+            user: None,
+            port: None,
+            auth: None,
+            connect_timeout_secs: default_connect_timeout(),
+            command_timeout_secs: default_command_timeout(),
+            keepalive_secs: default_keepalive(),
+        }
+    }
+}
+
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_command_timeout() -> u64 {
+    60
+}
+fn default_keepalive() -> u64 {
+    15
+}
+
+/// How to authenticate to a host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Auth {
+    /// Keys held by the running ssh-agent (`SSH_AUTH_SOCK`).
+    Agent,
+    /// A private key file; its passphrase, if any, is read from the keychain.
+    KeyFile {
+        path: String,
+        #[serde(default)]
+        passphrase: Passphrase,
+    },
+    /// A password, read from the keychain (entry `ssh-password:<host>`).
+    Password,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Passphrase {
+    /// The key is not encrypted.
+    #[default]
+    None,
+    /// The passphrase is in the keychain, entry `ssh-key-passphrase`.
+    Keychain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Web,
+    Worker,
+    Db,
+    Proxy,
+}
+
+/// One server of the deployment.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub name: Spanned<String>,
+    /// An address or a `Host` alias of `~/.ssh/config` (with `ssh_config = true`).
+    pub address: Spanned<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// The pinned host key, `SHA256:<base64>` as `ssh-keygen -l` prints it. Absent: the
+    /// first connection shows the key and asks for explicit trust.
+    #[serde(default)]
+    pub host_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub env_file: Option<Spanned<String>>,
+    #[serde(default = "default_docker_socket")]
+    pub docker_socket: Spanned<String>,
+}
+
+fn default_docker_socket() -> Spanned<String> {
+    Spanned::new(0..0, "/var/run/docker.sock".to_owned())
+}
+
+/// How to reach PostgreSQL: through an SSH tunnel from `via_host`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub via_host: Spanned<String>,
+    #[serde(default = "default_db_address")]
+    pub address: String,
+    #[serde(default = "default_db_port")]
+    pub port: u16,
+    /// A Unix socket on `via_host` instead of address and port.
+    #[serde(default)]
+    pub socket: Option<Spanned<String>>,
+    pub name: String,
+    #[serde(default)]
+    pub credentials: DbCredentials,
+    #[serde(default)]
+    pub tls: DbTls,
+}
+
+fn default_db_address() -> String {
+    "127.0.0.1".to_owned()
+}
+fn default_db_port() -> u16 {
+    5432
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbCredentials {
+    /// `DATABASE_URL` or `POSTGRES_USER` / `POSTGRES_PASSWORD` from the host's `.env`,
+    /// read at the moment of use.
+    #[default]
+    Env,
+    /// User in the profile (`POSTGRES_USER` of `.env` otherwise), password in the keychain.
+    Keychain,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbTls {
+    #[default]
+    Disable,
+    Require,
+    VerifyFull,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    pub via_host: Spanned<String>,
+    #[serde(default = "default_db_address")]
+    pub address: String,
+    #[serde(default = "default_redis_port")]
+    pub port: u16,
+    /// The `.env` variable that holds the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+fn default_redis_port() -> u16 {
+    6379
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backups {
+    pub host: Spanned<String>,
+    pub path: Spanned<String>,
+}
+
+/// A group of containers running the same thing, and the `.env` variables they use.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: Spanned<String>,
+    pub containers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub health_path: Option<String>,
+}
+
+/// A host with every default applied: what a connection needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostTarget {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub auth: Auth,
+    pub host_key: Option<String>,
+}
+
+/// Summary shown in lists: no secret, nothing that needs a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentSummary {
+    pub name: String,
+    pub app_profile: String,
+    pub description: Option<String>,
+    pub public_url: Option<String>,
+    pub hosts: Vec<HostSummary>,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSummary {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub roles: Vec<String>,
+    pub host_key: Option<String>,
+}
+
+impl DeploymentProfile {
+    /// Reads and validates a profile file.
+    pub fn load(path: &Path) -> Result<Self, crate::engine::Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::engine::Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|e| e.with_path(path).into())
+    }
+
+    /// Parses and validates profile text.
+    pub fn parse(text: &str) -> Result<Self, ProfileError> {
+        let profile: DeploymentProfile = toml::from_str(text).map_err(|e| {
+            ProfileError::at(
+                text,
+                e.span(),
+                ProfileErrorKind::Syntax,
+                e.message().trim_end().to_owned(),
+            )
+        })?;
+        profile.validate(text)?;
+        Ok(profile)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ProfileError> {
+        let invalid = |span: Range<usize>, msg: String| {
+            let span = (span != (0..0)).then_some(span);
+            ProfileError::at(text, span, ProfileErrorKind::Invalid, msg)
+        };
+
+        check_name(self.name.get_ref())
+            .map_err(|m| invalid(self.name.span(), format!("deployment name: {m}")))?;
+        if self.app_profile.get_ref().trim().is_empty() {
+            return Err(invalid(
+                self.app_profile.span(),
+                "app_profile: expected the name of an app profile, such as \"homechat\"".into(),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            match reqwest::Url::parse(url.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => {
+                    return Err(invalid(
+                        url.span(),
+                        format!(
+                            "public_url: expected an http:// or https:// URL, found {:?}",
+                            url.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.hosts.is_empty() {
+            return Err(ProfileError::at(
+                text,
+                None,
+                ProfileErrorKind::Invalid,
+                "expected at least one [[hosts]] table",
+            ));
+        }
+
+        let mut names = HashSet::new();
+        for host in &self.hosts {
+            check_name(host.name.get_ref())
+                .map_err(|m| invalid(host.name.span(), format!("host name: {m}")))?;
+            if !names.insert(host.name.get_ref().as_str()) {
+                return Err(invalid(
+                    host.name.span(),
+                    format!("host {:?} is defined twice", host.name.get_ref()),
+                ));
+            }
+            let addr = host.address.get_ref();
+            if addr.is_empty()
+                || addr.len() > 253
+                || addr
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '/')
+            {
+                return Err(invalid(
+                    host.address.span(),
+                    format!("address: expected a host name or IP address, found {addr:?}"),
+                ));
+            }
+            if host.port == Some(0) || (host.port.is_none() && self.ssh.port == Some(0)) {
+                return Err(invalid(
+                    host.name.span(),
+                    "port: expected 1 to 65535, found 0".into(),
+                ));
+            }
+            if let Some(fp) = &host.host_key {
+                check_fingerprint(fp.get_ref()).map_err(|m| invalid(fp.span(), format!("host_key: {m}")))?;
+            }
+            if let Some(env) = &host.env_file {
+                check_abs_path(env.get_ref()).map_err(|m| invalid(env.span(), format!("env_file: {m}")))?;
+            }
+            check_abs_path(host.docker_socket.get_ref())
+                .map_err(|m| invalid(host.docker_socket.span(), format!("docker_socket: {m}")))?;
+            if host.user.is_none() && self.ssh.user.is_none() {
+                return Err(invalid(
+                    host.name.span(),
+                    format!(
+                        "host {:?} has no SSH user: set `user` here or in [ssh]",
+                        host.name.get_ref()
+                    ),
+                ));
+            }
+        }
+
+        let known = |r: &Spanned<String>, what: &str| -> Result<(), ProfileError> {
+            if names.contains(r.get_ref().as_str()) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    r.span(),
+                    format!(
+                        "{what}: expected the name of a host in [[hosts]], found {:?}",
+                        r.get_ref()
+                    ),
+                ))
+            }
+        };
+        if let Some(db) = &self.database {
+            known(&db.via_host, "database.via_host")?;
+            if let Some(sock) = &db.socket {
+                check_abs_path(sock.get_ref())
+                    .map_err(|m| invalid(sock.span(), format!("database.socket: {m}")))?;
+            }
+            if db.port == 0 {
+                return Err(invalid(
+                    db.via_host.span(),
+                    "database.port: expected 1 to 65535, found 0".into(),
+                ));
+            }
+        }
+        if let Some(redis) = &self.redis {
+            known(&redis.via_host, "redis.via_host")?;
+        }
+        if let Some(b) = &self.backups {
+            known(&b.host, "backups.host")?;
+            check_abs_path(b.path.get_ref())
+                .map_err(|m| invalid(b.path.span(), format!("backups.path: {m}")))?;
+        }
+        let mut service_names = HashSet::new();
+        for svc in &self.services {
+            check_name(svc.name.get_ref())
+                .map_err(|m| invalid(svc.name.span(), format!("service name: {m}")))?;
+            if !service_names.insert(svc.name.get_ref().as_str()) {
+                return Err(invalid(
+                    svc.name.span(),
+                    format!("service {:?} is defined twice", svc.name.get_ref()),
+                ));
+            }
+            for c in &svc.containers {
+                check_name(c.get_ref()).map_err(|m| invalid(c.span(), format!("container name: {m}")))?;
+            }
+            for var in &svc.env {
+                let v = var.get_ref();
+                let ok = !v.is_empty()
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !v.starts_with(|c: char| c.is_ascii_digit());
+                if !ok {
+                    return Err(invalid(
+                        var.span(),
+                        format!(
+                            "env: expected an environment variable name like SECRET_KEY_BASE, found {v:?}"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name.get_ref() == name)
+    }
+
+    /// Every host with the `[ssh]` defaults applied.
+    pub fn targets(&self) -> Vec<HostTarget> {
+        self.hosts.iter().map(|h| self.target(h)).collect()
+    }
+
+    pub fn target(&self, h: &Host) -> HostTarget {
+        HostTarget {
+            name: h.name.get_ref().clone(),
+            address: h.address.get_ref().clone(),
+            port: h.port.or(self.ssh.port).unwrap_or(22),
+            // validate() guarantees one of the two is set.
+            user: h
+                .user
+                .clone()
+                .or_else(|| self.ssh.user.clone())
+                .unwrap_or_default(),
+            auth: h
+                .auth
+                .clone()
+                .or_else(|| self.ssh.auth.clone())
+                .unwrap_or(Auth::Agent),
+            host_key: h.host_key.as_ref().map(|k| k.get_ref().clone()),
+        }
+    }
+
+    pub fn summary(&self) -> DeploymentSummary {
+        DeploymentSummary {
+            name: self.name.get_ref().clone(),
+            app_profile: self.app_profile.get_ref().clone(),
+            description: self.description.clone(),
+            public_url: self.public_url.as_ref().map(|u| u.get_ref().clone()),
+            hosts: self
+                .hosts
+                .iter()
+                .map(|h| HostSummary {
+                    name: h.name.get_ref().clone(),
+                    address: h.address.get_ref().clone(),
+                    port: h.port.or(self.ssh.port).unwrap_or(22),
+                    roles: h.roles.iter().map(|r| role_name(*r).to_owned()).collect(),
+                    host_key: h.host_key.as_ref().map(|k| k.get_ref().clone()),
+                })
+                .collect(),
+            services: self.services.iter().map(|s| s.name.get_ref().clone()).collect(),
+        }
+    }
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Web => "web",
+        Role::Worker => "worker",
+        Role::Db => "db",
+        Role::Proxy => "proxy",
+    }
+}
+
+/// Names are typed by people and end up in commands and file names: keep them plain.
+fn check_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok
+        || name.len() > 63
+        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "expected 1 to 63 letters, digits, '-', '_' or '.', starting with a letter or digit, found {name:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// `SHA256:` followed by 43 characters of unpadded base64, as `ssh-keygen -l` prints.
+pub fn check_fingerprint(fp: &str) -> Result<(), String> {
+    let Some(b64) = fp.strip_prefix("SHA256:") else {
+        return Err(format!(
+            "expected a SHA256 fingerprint like \"SHA256:…\" (as `ssh-keygen -lf KEY` prints it), found {fp:?}"
+        ));
+    };
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64) {
+        Ok(bytes) if bytes.len() == 32 => Ok(()),
+        _ => Err(format!(
+            "expected 43 base64 characters after \"SHA256:\", found {b64:?}"
+        )),
+    }
+}
+
+fn check_abs_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') || p.chars().any(|c| c.is_control()) {
+        return Err(format!("expected an absolute path on the host, found {p:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "prod"
+app_profile = "homechat"
+public_url = "https://chat.example.com"
+
+[ssh]
+user = "deploy"
+auth = { method = "key-file", path = "~/.ssh/id_ed25519", passphrase = "keychain" }
+
+[[hosts]]
+name = "web1"
+address = "10.0.0.11"
+roles = ["web", "worker"]
+host_key = "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
+env_file = "/srv/app/.env"
+
+[[hosts]]
+name = "db1"
+address = "10.0.0.20"
+port = 2222
+roles = ["db"]
+
+[database]
+via_host = "db1"
+name = "homechat_production"
+"#;
+
+    #[test]
+    fn a_good_profile_parses_with_defaults_applied() {
+        let p = DeploymentProfile::parse(GOOD).unwrap();
+        assert_eq!(p.name(), "prod");
+        let t = p.targets();
+        assert_eq!(t[0].port, 22);
+        assert_eq!(t[1].port, 2222);
+        assert_eq!(t[0].user, "deploy");
+        assert_eq!(
+            t[0].auth,
+            Auth::KeyFile {
+                path: "~/.ssh/id_ed25519".into(),
+                passphrase: Passphrase::Keychain
+            }
+        );
+        assert_eq!(p.hosts[0].docker_socket.get_ref(), "/var/run/docker.sock");
+        let db = p.database.as_ref().unwrap();
+        assert_eq!(
+            (db.port, db.credentials, db.tls),
+            (5432, DbCredentials::Env, DbTls::Disable)
+        );
+        assert_eq!(p.summary().hosts[0].roles, vec!["web", "worker"]);
+    }
+
+    fn err(text: &str) -> ProfileError {
+        DeploymentProfile::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn a_typo_in_a_key_is_located() {
+        let e = err(&GOOD.replace("roles = [\"db\"]", "rolse = [\"db\"]"));
+        assert_eq!(e.code(), "profile.syntax");
+        assert_eq!(e.line, 20, "{e}");
+        assert!(e.message.contains("rolse"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_role_says_what_is_expected() {
+        let e = err(&GOOD.replace("[\"db\"]", "[\"database\"]"));
+        assert_eq!(e.line, 20);
+        assert!(e.message.contains("web") && e.message.contains("proxy"), "{e}");
+    }
+
+    #[test]
+    fn a_dangling_host_reference_is_located() {
+        let e = err(&GOOD.replace("via_host = \"db1\"", "via_host = \"db2\""));
+        assert_eq!(e.code(), "profile.invalid");
+        assert_eq!((e.line, e.column), (23, 12), "{e}");
+        assert!(e.message.contains("db2"));
+    }
+
+    #[test]
+    fn malformed_fingerprints_are_refused() {
+        for bad in [
+            "nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
+            "SHA256:short",
+            "MD5:aa:bb",
+            "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8=",
+        ] {
+            let e = err(&GOOD.replace("SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8", bad));
+            assert_eq!((e.code(), e.line), ("profile.invalid", 14), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn hostile_and_broken_input_gets_errors_not_panics() {
+        let cases = [
+            "",
+            "name = ",
+            "name = \"prod\"\napp_profile = \"x\"\nhosts = []\n",
+            "name = \"../etc\"\napp_profile = \"x\"\n[[hosts]]\nname=\"a\"\naddress=\"h\"\n",
+            "name = \"p\"\napp_profile = \"x\"\n[ssh]\nuser=\"u\"\n[[hosts]]\nname=\"a\"\naddress=\"h; rm -rf /\"\n",
+            "name = \"p\"\napp_profile = \"x\"\n[ssh]\nuser=\"u\"\n[[hosts]]\nname=\"a\"\naddress=\"h\"\nport = 70000\n",
+            "name = \"p\"\napp_profile = \"x\"\n[ssh]\nuser=\"u\"\n[[hosts]]\nname=\"a\"\naddress=\"h\"\n[[hosts]]\nname=\"a\"\naddress=\"h2\"\n",
+            "name = \"p\"\napp_profile = \"x\"\n[[hosts]]\nname=\"a\"\naddress=\"h\"\n",
+            "name = \"p\"\napp_profile = \"x\"\npublic_url = \"javascript:alert(1)\"\n[ssh]\nuser=\"u\"\n[[hosts]]\nname=\"a\"\naddress=\"h\"\n",
+            "name = \"p\"\napp_profile = \"x\"\n[ssh]\nuser=\"u\"\n[[hosts]]\nname=\"a\"\naddress=\"h\"\nenv_file = \"relative/.env\"\n",
+            "\u{0}\u{1}\u{2}",
+            "[[[",
+        ];
+        for c in cases {
+            let e = err(c);
+            assert!(!e.message.is_empty(), "{c:?}");
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The console's own local state: an embedded SQLite database in the per-user data
+//! directory (`$XDG_DATA_HOME/breakglass/state.db` on Linux; `BREAKGLASS_DATA_DIR`
+//! overrides the directory). It holds known deployments, pinned host keys and the action
+//! journal. It never holds a secret: those stay in the OS keychain.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::engine::profiles::{DeploymentProfile, DeploymentSummary};
+use crate::engine::{Error, Result};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src-tauri/engine/state/migrations");
+
+/// The local database.
+#[derive(Clone)]
+pub struct State {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// A deployment the console knows: where its profile is and what it said when added.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KnownDeployment {
+    pub profile_path: String,
+    pub added_at: String,
+    pub updated_at: String,
+    #[serde(flatten)]
+    pub summary: DeploymentSummary,
+}
+
+/// A host key an operator trusted for one host of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TrustedKey {
+    pub host: String,
+    pub address: String,
+    pub port: u16,
+    pub fingerprint: String,
+    pub key_type: String,
+    pub trusted_at: String,
+    pub trusted_by: String,
+}
+
+/// The data directory: `BREAKGLASS_DATA_DIR`, or the OS's per-user data dir.
+pub fn data_dir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("BREAKGLASS_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    dirs::data_dir()
+        .map(|d| d.join("breakglass"))
+        .ok_or(Error::NoDataDir)
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl State {
+    /// Opens (creating if needed) the database in `dir` and applies pending migrations.
+    pub async fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join("state.db");
+        let db_err = |source| Error::State {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| db_err(sqlx::Error::Io(e)))?;
+        restrict_dir(dir);
+        let opts = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(db_err)?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db_err)?;
+        MIGRATOR.run(&pool).await.map_err(|source| Error::Migrate {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(State { pool, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(sqlx::Error) -> Error + '_ {
+        |source| Error::State {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Adds a deployment, or refreshes it if one of that name exists.
+    pub async fn upsert_deployment(
+        &self,
+        profile_path: &Path,
+        toml_text: &str,
+        profile: &DeploymentProfile,
+    ) -> Result<()> {
+        let summary = serde_json::to_string(&profile.summary())
+            .map_err(|e| (self.err())(sqlx::Error::Decode(Box::new(e))))?;
+        let now = now_rfc3339();
+        sqlx::query(
+            "INSERT INTO deployments (name, profile_path, profile_toml, summary_json, added_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT(name) DO UPDATE SET profile_path = excluded.profile_path,
+               profile_toml = excluded.profile_toml, summary_json = excluded.summary_json,
+               updated_at = excluded.updated_at",
+        )
+        .bind(profile.name())
+        .bind(profile_path.to_string_lossy())
+        .bind(toml_text)
+        .bind(summary)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn deployments(&self) -> Result<Vec<KnownDeployment>> {
+        let rows = sqlx::query(
+            "SELECT profile_path, summary_json, added_at, updated_at FROM deployments ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        rows.iter().map(|r| self.known_from_row(r)).collect()
+    }
+
+    fn known_from_row(&self, r: &sqlx::sqlite::SqliteRow) -> Result<KnownDeployment> {
+        let summary: String = r.try_get("summary_json").map_err(self.err())?;
+        let summary =
+            serde_json::from_str(&summary).map_err(|e| (self.err())(sqlx::Error::Decode(Box::new(e))))?;
+        Ok(KnownDeployment {
+            profile_path: r.try_get("profile_path").map_err(self.err())?,
+            added_at: r.try_get("added_at").map_err(self.err())?,
+            updated_at: r.try_get("updated_at").map_err(self.err())?,
+            summary,
+        })
+    }
+
+    /// The profile text stored for a deployment, and where it came from.
+    pub async fn deployment_profile(&self, name: &str) -> Result<(PathBuf, String)> {
+        let row = sqlx::query("SELECT profile_path, profile_toml FROM deployments WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.err())?
+            .ok_or_else(|| Error::UnknownDeployment {
+                name: name.to_owned(),
+            })?;
+        let path: String = row.try_get("profile_path").map_err(self.err())?;
+        Ok((
+            PathBuf::from(path),
+            row.try_get("profile_toml").map_err(self.err())?,
+        ))
+    }
+
+    pub async fn remove_deployment(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM deployments WHERE name = ?1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        if done.rows_affected() == 0 {
+            return Err(Error::UnknownDeployment {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The key an operator trusted for a host, if any.
+    pub async fn trusted_key(&self, deployment: &str, host: &str) -> Result<Option<TrustedKey>> {
+        let row = sqlx::query(
+            "SELECT host, address, port, fingerprint, key_type, trusted_at, trusted_by
+             FROM host_keys WHERE deployment = ?1 AND host = ?2",
+        )
+        .bind(deployment)
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?;
+        row.map(|r| -> Result<TrustedKey> {
+            let port: i64 = r.try_get("port").map_err(self.err())?;
+            Ok(TrustedKey {
+                host: r.try_get("host").map_err(self.err())?,
+                address: r.try_get("address").map_err(self.err())?,
+                port: u16::try_from(port).unwrap_or(0),
+                fingerprint: r.try_get("fingerprint").map_err(self.err())?,
+                key_type: r.try_get("key_type").map_err(self.err())?,
+                trusted_at: r.try_get("trusted_at").map_err(self.err())?,
+                trusted_by: r.try_get("trusted_by").map_err(self.err())?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records an explicit trust decision. Replacing a pin is a separate, explicit call
+    /// (`forget_key`), so a changed key can never be overwritten by accident.
+    pub async fn trust_key(&self, deployment: &str, key: &TrustedKey) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO host_keys (deployment, host, address, port, fingerprint, key_type, trusted_at, trusted_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(deployment)
+        .bind(&key.host)
+        .bind(&key.address)
+        .bind(i64::from(key.port))
+        .bind(&key.fingerprint)
+        .bind(&key.key_type)
+        .bind(&key.trusted_at)
+        .bind(&key.trusted_by)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn forget_key(&self, deployment: &str, host: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM host_keys WHERE deployment = ?1 AND host = ?2")
+            .bind(deployment)
+            .bind(host)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The state directory is the user's alone.
+fn restrict_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}

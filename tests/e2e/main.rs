@@ -1,0 +1,84 @@
+//! The window, used as a person would: the real `breakglass-desktop` under Xvfb, driven
+//! through tauri-driver and WebKitWebDriver, against the real testbed. Screenshots go to
+//! `target/screenshots/` (the README's comes from here).
+
+mod webdriver;
+
+use std::path::{Path, PathBuf};
+
+use breakglass::engine::Engine;
+use webdriver::TauriDriver;
+
+fn sandbox_profile() -> PathBuf {
+    let tb = std::env::var_os("BREAKGLASS_TESTBED")
+        .expect("BREAKGLASS_TESTBED is not set: run the suite with `./dev test`");
+    let p = Path::new(&tb).join("sandbox.toml");
+    assert!(
+        p.exists(),
+        "{} is missing: is the testbed up (`./dev up`)?",
+        p.display()
+    );
+    p
+}
+
+fn screenshot_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/screenshots")
+        .join(name)
+}
+
+#[tokio::test]
+async fn the_window_lists_known_deployments_and_shows_the_sandbox() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open(data.path()).await.unwrap();
+    let known = engine.add_deployment(&sandbox_profile()).await.unwrap();
+    drop(engine);
+
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", data.path())]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+
+    let entries = s.wait_for("button.deployment", 1).await;
+    assert_eq!(entries.len(), 1);
+    assert!(s.text(&entries[0]).await.contains("sandbox"));
+
+    // A single deployment opens by itself: its three hosts, with their pinned keys.
+    let rows = s.wait_for("#hosts tbody tr", 3).await;
+    let mut names = Vec::new();
+    for r in &rows {
+        names.push(s.text(r).await);
+    }
+    for (i, host) in known.summary.hosts.iter().enumerate() {
+        assert!(names[i].starts_with(&host.name), "{names:?}");
+        let pin = host.host_key.as_deref().expect("the sandbox pins its host keys");
+        assert!(names[i].contains(pin), "row {i} shows no pin: {}", names[i]);
+    }
+    s.screenshot(&screenshot_path("deployments.png")).await;
+    s.close().await;
+}
+
+#[tokio::test]
+async fn an_empty_console_says_how_to_add_a_deployment() {
+    let data = tempfile::tempdir().unwrap();
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", data.path())]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    let hint = s.wait_for("#deployments-empty", 1).await;
+    // Rendered (not hidden) once the list has loaded and is empty.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = s.text(&hint[0]).await;
+        if text.contains("breakglass deployment add") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the empty-state hint never showed: {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(s.find_all("button.deployment").await.is_empty());
+    s.close().await;
+}

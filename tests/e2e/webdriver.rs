@@ -1,0 +1,193 @@
+//! A minimal W3C WebDriver client (the few calls the window tests need) and a
+//! tauri-driver process per test. tauri-driver starts WebKitWebDriver, which starts the
+//! real `breakglass-desktop` binary in the Xvfb display of the test session.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4fe2e8a0ead0";
+
+pub struct TauriDriver {
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_port(port: u16, deadline: Instant) {
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} did not open");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl TauriDriver {
+    /// Starts tauri-driver; `envs` reach the app (WebKitWebDriver passes its environment on).
+    pub fn start(envs: &[(&str, &Path)]) -> Self {
+        let (port, native) = (free_port(), free_port());
+        let mut cmd = Command::new("tauri-driver");
+        cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .expect("tauri-driver not found: run scripts/install-deps");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // tauri-driver listens before WebKitWebDriver does: wait for both.
+        wait_port(port, deadline);
+        wait_port(native, deadline);
+        TauriDriver { child, port }
+    }
+
+    pub async fn session(&self, application: &Path) -> Session {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let http = reqwest::Client::new();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": application}
+        }}});
+        let v: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Session {
+            http,
+            url: format!("{base}/session/{id}"),
+        }
+    }
+}
+
+impl Drop for TauriDriver {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: tauri-driver then stops WebKitWebDriver too.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Session {
+    http: reqwest::Client,
+    url: String,
+}
+
+#[derive(Clone)]
+pub struct Element(String);
+
+impl Session {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        v["value"].clone()
+    }
+
+    pub async fn find_all(&self, css: &str) -> Vec<Element> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT_KEY].as_str().map(|s| Element(s.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits up to 15 s for at least `n` elements matching `css`.
+    pub async fn wait_for(&self, css: &str, n: usize) -> Vec<Element> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found = self.find_all(css).await;
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 15 s for {n} × {css:?}, found {}",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn click(&self, e: &Element) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/click", e.0),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    pub async fn text(&self, e: &Element) -> String {
+        self.call(reqwest::Method::GET, &format!("/element/{}/text", e.0), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub async fn type_text(&self, e: &Element, text: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Saves a PNG screenshot of the window.
+    pub async fn screenshot(&self, path: &Path) {
+        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    pub async fn close(self) {
+        let _ = self.http.delete(&self.url).send().await;
+    }
+}

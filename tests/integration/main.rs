@@ -1,0 +1,8 @@
+//! Integration tests against the real testbed (`tests/testbed/up`): real sshd, dockerd,
+//! PostgreSQL, Redis and the Secret Service. One module per feature; each reads like
+//! the runbook step it checks. Run them with `./dev test`.
+
+mod testbed;
+
+mod local_state;
+mod smoke;

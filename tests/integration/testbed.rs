@@ -1,0 +1,161 @@
+//! Access to the running testbed, described by `$BREAKGLASS_TESTBED/testbed.json`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+pub struct Testbed {
+    pub dir: PathBuf,
+    pub json: Value,
+}
+
+/// The running testbed. Fails the test, with what to do, if there is none.
+pub fn testbed() -> &'static Testbed {
+    static TB: OnceLock<Testbed> = OnceLock::new();
+    TB.get_or_init(|| {
+        let dir = std::env::var_os("BREAKGLASS_TESTBED")
+            .map(PathBuf::from)
+            .expect("BREAKGLASS_TESTBED is not set: run the suite with `./dev test`");
+        let file = dir.join("testbed.json");
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}: is the testbed up (`./dev up`)?", file.display()));
+        Testbed {
+            dir,
+            json: serde_json::from_str(&text).expect("testbed.json is not JSON"),
+        }
+    })
+}
+
+impl Testbed {
+    pub fn profile_path(&self) -> PathBuf {
+        self.dir.join("sandbox.toml")
+    }
+
+    pub fn str(&self, pointer: &str) -> String {
+        self.json
+            .pointer(pointer)
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
+            .unwrap_or_else(|| panic!("testbed.json has no {pointer}"))
+    }
+
+    pub fn host(&self, name: &str) -> &Value {
+        self.json["hosts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["name"] == name))
+            .unwrap_or_else(|| panic!("testbed.json has no host {name}"))
+    }
+
+    /// The web containers' URLs, in order web1, web2, web3.
+    pub fn web_urls(&self) -> Vec<(String, String)> {
+        self.json["web"]
+            .as_array()
+            .expect("testbed.json: web")
+            .iter()
+            .map(|w| {
+                (
+                    w["container"].as_str().unwrap().to_owned(),
+                    w["url"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn user_password(&self, user: &str) -> String {
+        let users = &self.json["users"];
+        let entry = users
+            .as_array()
+            .and_then(|a| a.iter().find(|u| u["username"] == user).cloned())
+            .or_else(|| users.get(user).cloned())
+            .unwrap_or_else(|| panic!("testbed.json has no user {user}"));
+        entry["password"].as_str().unwrap().to_owned()
+    }
+
+    /// The `.env` of a host, parsed (values are the deployment's real secrets).
+    pub fn env_of(&self, host: &str) -> HashMap<String, String> {
+        let path = self.host(host)["env_file"].as_str().unwrap().to_owned();
+        let env = breakglass::engine::envfile::EnvFile::parse_bytes(&std::fs::read(&path).unwrap()).unwrap();
+        env.keys()
+            .map(|k| (k.to_owned(), env.get(k).unwrap().expose().clone()))
+            .collect()
+    }
+
+    /// A superuser connection to the testbed's PostgreSQL, straight on loopback (tests
+    /// use it to look at the database from outside the console).
+    pub async fn pg(&self) -> sqlx::PgPool {
+        let opts = sqlx::postgres::PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(self.str("/postgres/port").parse().unwrap())
+            .username(&self.str("/postgres/superuser"))
+            .password(&self.str("/postgres/superuser_password"))
+            .database(&self.str("/postgres/database"));
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .unwrap()
+    }
+
+    /// The deployment's secret values: every `.env` variable whose name says it is one.
+    pub fn secret_values(&self) -> Vec<(String, String)> {
+        let secret_name = |k: &str| {
+            ["SECRET", "PASSWORD", "KEY", "TOKEN", "_URL"]
+                .iter()
+                .any(|p| k.contains(p))
+        };
+        let mut out: Vec<_> = self
+            .env_of("app1")
+            .into_iter()
+            .filter(|(k, v)| secret_name(k) && v.len() >= 8)
+            .collect();
+        out.sort();
+        assert!(
+            out.len() >= 5,
+            "expected the sandbox .env to hold secrets, found {out:?}"
+        );
+        out
+    }
+
+    /// Fails if any secret value appears in any file under `dir`.
+    pub fn assert_no_secret_in_dir(&self, dir: &Path) {
+        let secrets = self.secret_values();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let p = entry.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let bytes = std::fs::read(&p).unwrap();
+                self.assert_no_secret_in(&secrets, &bytes, &p.display().to_string());
+            }
+        }
+    }
+
+    pub fn assert_no_secret_in(&self, secrets: &[(String, String)], bytes: &[u8], what: &str) {
+        for (k, v) in secrets {
+            let found = bytes.windows(v.len()).any(|w| w == v.as_bytes());
+            assert!(!found, "the value of {k} leaked into {what}");
+        }
+    }
+
+    pub fn path(&self, pointer: &str) -> PathBuf {
+        Path::new(&self.str(pointer)).to_owned()
+    }
+}
+
+/// A fresh IP from TEST-NET-3 per call, so each test finds its own audit rows.
+pub fn unique_test_ip() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = std::process::id()
+        .wrapping_mul(31)
+        .wrapping_add(N.fetch_add(1, Ordering::Relaxed));
+    format!("203.0.113.{}", 1 + n % 250)
+}

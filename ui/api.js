@@ -1,0 +1,8 @@
+// The window's only door to the engine: Tauri commands. Errors arrive as {code, message}.
+
+const invoke = (cmd, args) => window.__TAURI__.core.invoke(cmd, args);
+
+export const api = {
+  listDeployments: () => invoke("list_deployments"),
+  showDeployment: (name) => invoke("show_deployment", { name }),
+};
