@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use breakglass::engine::secret::Sensitive;
+use breakglass::engine::ssh::SshError;
+use breakglass::engine::ssh::output::{display_safe, shell_quote};
+use breakglass::engine::status::DeploymentStatus;
 use breakglass::engine::{Engine, ErrorReport};
 use clap::{Parser, Subcommand};
 
@@ -33,6 +37,77 @@ enum Command {
     Deployments,
     /// Check a deployment profile file without adding it.
     Check { file: PathBuf },
+    /// Every host, its containers, the database and the app's /health, in parallel.
+    Status { deployment: String },
+    /// Trust a host's key (first contact). Without --fingerprint, shows the key and asks.
+    Trust {
+        deployment: String,
+        host: String,
+        /// The SHA256 fingerprint to trust, as `ssh-keygen -l` prints it (for scripts).
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+    /// Forget a local trust decision (the next connection asks again).
+    Forget { deployment: String, host: String },
+    /// Run a command on one host and print what it printed (escape sequences made visible).
+    Exec {
+        deployment: String,
+        host: String,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Containers of a host: list, inspect, logs, exec.
+    #[command(subcommand)]
+    Docker(DockerCmd),
+    /// Credentials in the OS keychain (values are read from the terminal or stdin, never argv).
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Check that the deployment's database answers through the SSH tunnel.
+    Db { deployment: String },
+}
+
+#[derive(Subcommand)]
+enum DockerCmd {
+    /// List the containers of one host (or every host with --all-hosts).
+    Ps {
+        deployment: String,
+        host: Option<String>,
+    },
+    /// One container, in detail (environment variable names only, never values).
+    Inspect {
+        deployment: String,
+        host: String,
+        container: String,
+    },
+    /// The last lines of a container's logs.
+    Logs {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+        /// Keep following new lines.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Run a command (argv, no shell) in a container.
+    Exec {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCmd {
+    /// Store or replace a value (prompted without echo, or read from stdin).
+    Set { deployment: String, name: String },
+    /// Whether a value is stored (the value is never shown).
+    Status { deployment: String, name: String },
+    /// Delete a value.
+    Delete { deployment: String, name: String },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +233,85 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         }
+        Command::Status { deployment } => {
+            let st = engine(&cli).await?.status(deployment).await?;
+            if cli.json {
+                print_json(&st)?;
+            } else {
+                print_status(&st);
+            }
+        }
+        Command::Trust {
+            deployment,
+            host,
+            fingerprint,
+        } => {
+            let engine = engine(&cli).await?;
+            let fp = match fingerprint {
+                Some(fp) => fp.clone(),
+                None => ask_trust(&engine, deployment, host).await?,
+            };
+            let key = engine.trust_host(deployment, host, &fp).await?;
+            if cli.json {
+                print_json(&key)?;
+            } else {
+                println!(
+                    "Trusted {} ({}) for {deployment}/{host}.",
+                    key.fingerprint, key.key_type
+                );
+            }
+        }
+        Command::Forget { deployment, host } => {
+            let forgotten = engine(&cli).await?.forget_host(deployment, host).await?;
+            if !cli.json {
+                println!(
+                    "{}",
+                    if forgotten {
+                        "Forgotten."
+                    } else {
+                        "Nothing was trusted for that host."
+                    }
+                );
+            }
+        }
+        Command::Exec {
+            deployment,
+            host,
+            command,
+        } => {
+            let words: Vec<String> = command.iter().map(|w| shell_quote(w)).collect();
+            let out = engine(&cli)
+                .await?
+                .exec(deployment, host, &words.join(" "))
+                .await?;
+            print!("{}", display_safe(&out.stdout));
+            eprint!("{}", display_safe(&out.stderr));
+            if out.truncated {
+                eprintln!("[output truncated]");
+            }
+            if !out.success() {
+                return Err(ErrorReport {
+                    code: "remote.exit_status".into(),
+                    message: format!(
+                        "the command exited with {}",
+                        out.status
+                            .map(|s| s.to_string())
+                            .or(out.signal.clone())
+                            .unwrap_or_else(|| "no status".into())
+                    ),
+                });
+            }
+        }
+        Command::Docker(cmd) => docker_cmd(&cli, cmd).await?,
+        Command::Secret(cmd) => secret_cmd(&cli, cmd).await?,
+        Command::Db { deployment } => {
+            let db = engine(&cli).await?.database(deployment).await?;
+            let (version, rtt) = db.ping().await?;
+            println!(
+                "PostgreSQL {version} answered in {:.1} ms through the SSH tunnel",
+                rtt.as_secs_f64() * 1000.0
+            );
+        }
         Command::Deployment(DeploymentCmd::Remove { name }) => {
             engine(&cli).await?.remove_deployment(name).await?;
             if !cli.json {
@@ -166,4 +320,254 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
         }
     }
     Ok(())
+}
+
+async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorReport> {
+    let engine = engine(cli).await?;
+    match cmd {
+        DockerCmd::Ps { deployment, host } => {
+            let hosts = match host {
+                Some(h) => vec![h.clone()],
+                None => engine
+                    .profile(deployment)
+                    .await?
+                    .hosts
+                    .iter()
+                    .map(|h| h.name.get_ref().clone())
+                    .collect(),
+            };
+            let mut all = Vec::new();
+            for h in hosts {
+                all.extend(engine.docker(deployment, &h).await?.containers().await?);
+            }
+            if cli.json {
+                print_json(&all)?;
+            } else {
+                println!(
+                    "{:<8} {:<12} {:<10} {:<10} {:<10} {:>8}  IMAGE",
+                    "HOST", "NAME", "SERVICE", "STATE", "HEALTH", "RESTARTS"
+                );
+                for c in all {
+                    println!(
+                        "{:<8} {:<12} {:<10} {:<10} {:<10} {:>8}  {}",
+                        c.host,
+                        display_safe(c.name.as_bytes()),
+                        display_safe(c.compose_service.unwrap_or_default().as_bytes()),
+                        c.state,
+                        c.health,
+                        c.restart_count,
+                        display_safe(c.image.as_bytes())
+                    );
+                }
+            }
+        }
+        DockerCmd::Inspect {
+            deployment,
+            host,
+            container,
+        } => {
+            let c = engine.docker(deployment, host).await?.inspect(container).await?;
+            print_json(&c)?;
+        }
+        DockerCmd::Logs {
+            deployment,
+            host,
+            container,
+            tail,
+            follow,
+        } => {
+            let docker = engine.docker(deployment, host).await?;
+            let (text, truncated) = docker.logs(container, *tail, 4 * 1024 * 1024).await?;
+            print!("{text}");
+            if truncated {
+                eprintln!("[logs truncated]");
+            }
+            if *follow {
+                docker
+                    .follow_logs(container, |chunk| {
+                        print!("{chunk}");
+                        true
+                    })
+                    .await?;
+            }
+        }
+        DockerCmd::Exec {
+            deployment,
+            host,
+            container,
+            command,
+        } => {
+            let argv: Vec<&str> = command.iter().map(String::as_str).collect();
+            let out = engine
+                .docker(deployment, host)
+                .await?
+                .exec(container, &argv, 4 * 1024 * 1024)
+                .await?;
+            print!("{}", out.output);
+            if out.exit_code != Some(0) {
+                return Err(ErrorReport {
+                    code: "docker.exit_status".into(),
+                    message: format!("the command exited with {:?}", out.exit_code),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn secret_cmd(cli: &Cli, cmd: &SecretCmd) -> Result<(), ErrorReport> {
+    let engine = engine(cli).await?;
+    let kc = engine.keychain();
+    match cmd {
+        SecretCmd::Set { deployment, name } => {
+            let value = read_secret(&format!("Value for {deployment}/{name} (not shown): "))?;
+            let existed = kc.is_set(deployment, name).await?;
+            kc.set(deployment, name, value).await?;
+            println!(
+                "{} {deployment}/{name} in the keychain.",
+                if existed { "Replaced" } else { "Stored" }
+            );
+        }
+        SecretCmd::Status { deployment, name } => {
+            let set = kc.is_set(deployment, name).await?;
+            if cli.json {
+                print_json(&serde_json::json!({ "deployment": deployment, "name": name, "set": set }))?;
+            } else {
+                println!("{deployment}/{name}: {}", if set { "set" } else { "not set" });
+            }
+        }
+        SecretCmd::Delete { deployment, name } => {
+            let deleted = kc.delete(deployment, name).await?;
+            println!(
+                "{deployment}/{name}: {}",
+                if deleted { "deleted" } else { "was not set" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A secret from the terminal without echo, or from stdin when it is not a terminal.
+fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorReport> {
+    use std::io::IsTerminal;
+    let io = |e: std::io::Error| ErrorReport {
+        code: "io.stdin".into(),
+        message: e.to_string(),
+    };
+    let mut value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).map_err(io)?
+    } else {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s).map_err(io)?;
+        s
+    };
+    while value.ends_with('\n') || value.ends_with('\r') {
+        value.pop();
+    }
+    if value.is_empty() {
+        return Err(ErrorReport {
+            code: "secret.empty".into(),
+            message: "the value is empty: nothing stored".into(),
+        });
+    }
+    Ok(Sensitive::new(value))
+}
+
+/// First contact: show the key the server presents and ask for an explicit yes.
+async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> Result<String, ErrorReport> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let fingerprint = match engine.connect_fresh(deployment, host).await {
+        Err(breakglass::engine::Error::Ssh(e)) => match *e {
+            SshError::HostKeyUnknown {
+                fingerprint,
+                key_type,
+                ..
+            } => {
+                println!("{host} presents a {key_type} key:\n\n    {fingerprint}\n");
+                fingerprint
+            }
+            other => return Err(other.into()),
+        },
+        Err(e) => return Err(e.into()),
+        Ok(s) => {
+            s.close().await;
+            let fp = s.host_key().fingerprint.clone();
+            println!("{host} is already pinned to {fp}.");
+            return Ok(fp);
+        }
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(ErrorReport {
+            code: "ssh.host_key_unknown".into(),
+            message: format!(
+                "not a terminal: pass --fingerprint {fingerprint} after checking it out of band"
+            ),
+        });
+    }
+    print!("Compare it with `ssh-keygen -lf` on the server. Type yes to trust it: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| ErrorReport {
+            code: "io.stdin".into(),
+            message: e.to_string(),
+        })?;
+    if answer.trim() != "yes" {
+        return Err(ErrorReport {
+            code: "ssh.not_trusted".into(),
+            message: "not trusted; nothing changed".into(),
+        });
+    }
+    Ok(fingerprint)
+}
+
+fn print_status(st: &DeploymentStatus) {
+    println!("{}  (checked in {:.0} ms)", st.deployment, st.took_ms);
+    for h in &st.hosts {
+        let head = if h.reachable {
+            format!(
+                "up    rtt {:>6.1} ms  connect {:>6.1} ms",
+                h.latency_ms.unwrap_or(0.0),
+                h.connect_ms.unwrap_or(0.0)
+            )
+        } else {
+            "DOWN".to_owned()
+        };
+        println!(
+            "  {:<8} {:<22} {head}  docker {}",
+            h.name,
+            h.address,
+            h.docker_version.as_deref().unwrap_or("-")
+        );
+        if let Some(e) = &h.error {
+            println!("           [{}] {}", e.code, e.message);
+        }
+        if let Some(e) = &h.docker_error {
+            println!("           docker: [{}] {}", e.code, e.message);
+        }
+        for c in &h.containers {
+            println!(
+                "           {:<12} {:<9} health {:<10} restarts {}",
+                display_safe(c.name.as_bytes()),
+                c.state,
+                c.health,
+                c.restart_count
+            );
+        }
+    }
+    for (what, check) in [("database", &st.database), ("app /health", &st.app_health)] {
+        if let Some(c) = check {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            println!(
+                "  {what:<12} {mark} {:>6.1} ms  {}",
+                c.latency_ms.unwrap_or(0.0),
+                c.detail
+            );
+            if let Some(e) = &c.error {
+                println!("           [{}] {}", e.code, e.message);
+            }
+        }
+    }
 }

@@ -11,13 +11,49 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
-    Profile(#[from] crate::engine::profiles::ProfileError),
+    Profile(Box<crate::engine::profiles::ProfileError>),
 
     #[error("{0}")]
-    Keychain(#[from] crate::engine::keychain::KeychainError),
+    Ssh(Box<crate::engine::ssh::SshError>),
+
+    #[error("{0}")]
+    Docker(Box<crate::engine::docker::DockerError>),
+
+    #[error("{0}")]
+    Keychain(Box<crate::engine::keychain::KeychainError>),
 
     #[error("no deployment named {name:?} is known; add its profile with `breakglass deployment add FILE`")]
     UnknownDeployment { name: String },
+
+    #[error("deployment {deployment:?} has no host named {host:?}")]
+    UnknownHost { deployment: String, host: String },
+
+    #[error("host {host:?} has no env_file in its profile")]
+    NoEnvFile { host: String },
+
+    #[error("deployment {deployment:?} has no [database] in its profile")]
+    NoDatabase { deployment: String },
+
+    #[error("{host}: cannot read {path}: {detail}")]
+    RemoteRead {
+        host: String,
+        path: String,
+        detail: String,
+    },
+
+    #[error("{host}:{path}: {source}")]
+    EnvFile {
+        host: String,
+        path: String,
+        #[source]
+        source: Box<crate::engine::envfile::EnvFileError>,
+    },
+
+    #[error("{reason}")]
+    BadFingerprint { reason: String },
+
+    #[error("{0}")]
+    Db(Box<crate::engine::db::DbError>),
 
     #[error("cannot read {path}: {source}")]
     ReadFile {
@@ -44,13 +80,41 @@ pub enum Error {
     NoDataDir,
 }
 
+/// The large error types are boxed so that `Result<T>` stays small on the happy path.
+macro_rules! boxed_from {
+    ($($variant:ident($ty:ty)),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Error::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Profile(crate::engine::profiles::ProfileError),
+    Ssh(crate::engine::ssh::SshError),
+    Docker(crate::engine::docker::DockerError),
+    Db(crate::engine::db::DbError),
+    Keychain(crate::engine::keychain::KeychainError)
+);
+
 impl Error {
     /// A stable, machine-readable code for this error.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Profile(e) => e.code(),
             Error::Keychain(e) => e.code(),
+            Error::Ssh(e) => e.code(),
+            Error::Docker(e) => e.code(),
             Error::UnknownDeployment { .. } => "deployment.unknown",
+            Error::UnknownHost { .. } => "deployment.unknown_host",
+            Error::BadFingerprint { .. } => "ssh.bad_fingerprint",
+            Error::NoEnvFile { .. } => "deployment.no_env_file",
+            Error::NoDatabase { .. } => "deployment.no_database",
+            Error::RemoteRead { .. } => "remote.read",
+            Error::EnvFile { .. } => "remote.env_file",
+            Error::Db(e) => e.code(),
             Error::ReadFile { .. } => "io.read",
             Error::State { .. } => "state.database",
             Error::Migrate { .. } => "state.migration",
@@ -75,8 +139,8 @@ impl From<&Error> for ErrorReport {
     }
 }
 
-impl From<Error> for ErrorReport {
-    fn from(e: Error) -> Self {
-        ErrorReport::from(&e)
+impl<E: Into<Error>> From<E> for ErrorReport {
+    fn from(e: E) -> Self {
+        ErrorReport::from(&e.into())
     }
 }

@@ -4,23 +4,33 @@
 //! One folder per concern: `profiles/` (deployment files), `state/` (the local database);
 //! small shared pieces: `secret` (values that must not be printed), `envfile` (`.env`).
 
+pub mod connect;
+pub mod db;
+pub mod docker;
 pub mod envfile;
 pub mod error;
+pub mod http;
 pub mod keychain;
 pub mod profiles;
 pub mod secret;
+pub mod ssh;
 pub mod state;
+pub mod status;
 
 use std::path::Path;
+use std::sync::Arc;
 
 pub use error::{Error, ErrorReport, Result};
 use profiles::DeploymentProfile;
-use state::{KnownDeployment, State};
+use state::{KnownDeployment, State, TrustedKey};
 
-/// The console's engine: local state plus the operations on deployments.
+/// The console's engine: local state, the keychain, the held connections, and the
+/// operations on deployments. Cheap to clone; clones share connections.
 #[derive(Clone)]
 pub struct Engine {
     state: State,
+    keychain: keychain::Keychain,
+    conns: Arc<connect::Connections>,
 }
 
 impl Engine {
@@ -32,6 +42,8 @@ impl Engine {
     pub async fn open(data_dir: &Path) -> Result<Self> {
         Ok(Engine {
             state: State::open(data_dir).await?,
+            keychain: keychain::Keychain,
+            conns: Arc::default(),
         })
     }
 
@@ -67,6 +79,125 @@ impl Engine {
     }
 
     pub async fn remove_deployment(&self, name: &str) -> Result<()> {
+        self.conns.drop_deployment(name);
         self.state.remove_deployment(name).await
+    }
+
+    pub fn keychain(&self) -> &keychain::Keychain {
+        &self.keychain
+    }
+
+    /// The held SSH connection to one host of a deployment (opened on first use).
+    pub async fn session(&self, deployment: &str, host: &str) -> Result<Arc<ssh::Session>> {
+        let profile = self.profile(deployment).await?;
+        connect::session(&self.conns, &self.state, &self.keychain, &profile, host).await
+    }
+
+    /// A new connection, not shared (for benchmarks and for checking a host afresh).
+    pub async fn connect_fresh(&self, deployment: &str, host: &str) -> Result<ssh::Session> {
+        let profile = self.profile(deployment).await?;
+        connect::connect_fresh(&self.state, &self.keychain, &profile, host).await
+    }
+
+    /// Trusts a host key explicitly (after checking the server presents it).
+    pub async fn trust_host(&self, deployment: &str, host: &str, fingerprint: &str) -> Result<TrustedKey> {
+        let profile = self.profile(deployment).await?;
+        connect::trust(
+            &self.state,
+            &self.keychain,
+            &profile,
+            host,
+            fingerprint,
+            &connect::operator(),
+        )
+        .await
+    }
+
+    /// Forgets a local trust decision, so the next connection asks again.
+    pub async fn forget_host(&self, deployment: &str, host: &str) -> Result<bool> {
+        self.conns.drop_deployment(deployment);
+        self.state.forget_key(deployment, host).await
+    }
+
+    /// Runs a command on a host over the held connection.
+    pub async fn exec(&self, deployment: &str, host: &str, command: &str) -> Result<ssh::ExecOutput> {
+        Ok(self.session(deployment, host).await?.exec(command, None).await?)
+    }
+
+    /// The Docker Engine of a host, over its SSH connection.
+    pub async fn docker(&self, deployment: &str, host: &str) -> Result<docker::RemoteDocker> {
+        let profile = self.profile(deployment).await?;
+        let socket = profile
+            .host(host)
+            .map(|h| h.docker_socket.get_ref().clone())
+            .ok_or_else(|| Error::UnknownHost {
+                deployment: deployment.to_owned(),
+                host: host.to_owned(),
+            })?;
+        let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, host).await?;
+        let timeout = profile.ssh.command_timeout_secs.max(1);
+        Ok(docker::RemoteDocker::connect(session, &socket, timeout).await?)
+    }
+
+    /// Reads a host's `.env` at the moment of use. Values stay [`secret::Sensitive`].
+    pub async fn read_env(&self, deployment: &str, host: &str) -> Result<(String, envfile::EnvFile)> {
+        let profile = self.profile(deployment).await?;
+        let path = profile
+            .host(host)
+            .ok_or_else(|| Error::UnknownHost {
+                deployment: deployment.to_owned(),
+                host: host.to_owned(),
+            })?
+            .env_file
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .ok_or_else(|| Error::NoEnvFile {
+                host: host.to_owned(),
+            })?;
+        let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, host).await?;
+        let cmd = format!("cat -- {}", ssh::output::shell_quote(&path));
+        let out = session.exec_capped(&cmd, None, envfile::MAX_ENV_FILE + 1).await?;
+        if !out.success() {
+            return Err(Error::RemoteRead {
+                host: host.to_owned(),
+                path,
+                detail: ssh::output::display_safe(&out.stderr).trim().to_owned(),
+            });
+        }
+        let env = envfile::EnvFile::parse_bytes(&out.stdout).map_err(|source| Error::EnvFile {
+            host: host.to_owned(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        Ok((path, env))
+    }
+
+    /// The deployment's database, through an SSH tunnel from its `via_host`, with
+    /// credentials read at this moment (and dropped with the returned pool).
+    pub async fn database(&self, deployment: &str) -> Result<db::RemoteDb> {
+        let profile = self.profile(deployment).await?;
+        let dbp = profile.database.clone().ok_or_else(|| Error::NoDatabase {
+            deployment: deployment.to_owned(),
+        })?;
+        let via = dbp.via_host.get_ref().clone();
+        let creds = match dbp.credentials {
+            profiles::DbCredentials::Env => {
+                let (path, env) = self.read_env(deployment, &via).await?;
+                db::DbCredentials::from_env(&env, &path)?
+            }
+            profiles::DbCredentials::Keychain => {
+                let (path, env) = self.read_env(deployment, &via).await?;
+                let user = env
+                    .get("POSTGRES_USER")
+                    .map(|u| u.expose().clone())
+                    .ok_or(db::DbError::NoCredentials { env_file: path })?;
+                db::DbCredentials {
+                    user,
+                    password: self.keychain.get(deployment, keychain::DB_PASSWORD).await?,
+                }
+            }
+        };
+        let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, &via).await?;
+        Ok(db::RemoteDb::connect(session, &dbp, creds).await?)
     }
 }

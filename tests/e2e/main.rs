@@ -2,6 +2,9 @@
 //! through tauri-driver and WebKitWebDriver, against the real testbed. Screenshots go to
 //! `target/screenshots/` (the README's comes from here).
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod webdriver;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! PostgreSQL, Redis and the Secret Service. One module per feature; each reads like
 //! the runbook step it checks. Run them with `./dev test`.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod testbed;
 
 mod local_state;

@@ -1,0 +1,205 @@
+//! How the engine reaches a deployment's host: the profile says where and how, the local
+//! state and the profile give the pinned key, the keychain gives any secret at the moment
+//! of use. One SSH connection per host is kept and reused for every channel; a dropped
+//! connection is replaced on next use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+
+use crate::engine::keychain::{self, Keychain};
+use crate::engine::profiles::{Auth, DeploymentProfile, Passphrase, check_fingerprint};
+use crate::engine::ssh::{ConnectOptions, Credential, Endpoint, Session, SshError};
+use crate::engine::state::{State, TrustedKey, now_rfc3339};
+use crate::engine::{Error, Result};
+
+type Slot = Arc<Mutex<Option<Arc<Session>>>>;
+
+/// The connections the engine holds, one per (deployment, host).
+#[derive(Default)]
+pub struct Connections {
+    slots: std::sync::Mutex<HashMap<(String, String), Slot>>,
+}
+
+impl Connections {
+    fn slot(&self, deployment: &str, host: &str) -> Slot {
+        let mut slots = match self.slots.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        slots
+            .entry((deployment.to_owned(), host.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets every held connection of a deployment (they close when unused).
+    pub fn drop_deployment(&self, deployment: &str) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.retain(|(d, _), _| d != deployment);
+        }
+    }
+}
+
+pub fn options(profile: &DeploymentProfile) -> ConnectOptions {
+    ConnectOptions {
+        connect_timeout: Duration::from_secs(profile.ssh.connect_timeout_secs.max(1)),
+        command_timeout: Duration::from_secs(profile.ssh.command_timeout_secs.max(1)),
+        keepalive: Duration::from_secs(profile.ssh.keepalive_secs.max(1)),
+    }
+}
+
+/// The pin for a host: the profile's (the team's, in git) before a local trust decision.
+pub async fn pin_for(state: &State, profile: &DeploymentProfile, host: &str) -> Result<Option<String>> {
+    let from_profile = profile
+        .host(host)
+        .and_then(|h| h.host_key.as_ref())
+        .map(|k| k.get_ref().clone());
+    if from_profile.is_some() {
+        return Ok(from_profile);
+    }
+    Ok(state
+        .trusted_key(profile.name(), host)
+        .await?
+        .map(|k| k.fingerprint))
+}
+
+async fn credential(keychain: &Keychain, deployment: &str, host: &str, auth: &Auth) -> Result<Credential> {
+    Ok(match auth {
+        Auth::Agent => Credential::Agent,
+        Auth::KeyFile {
+            path,
+            passphrase: Passphrase::None,
+        } => Credential::KeyFile {
+            path: path.clone(),
+            passphrase: None,
+        },
+        Auth::KeyFile {
+            path,
+            passphrase: Passphrase::Keychain,
+        } => Credential::KeyFile {
+            path: path.clone(),
+            passphrase: Some(keychain.get(deployment, keychain::SSH_KEY_PASSPHRASE).await?),
+        },
+        Auth::Password => {
+            Credential::Password(keychain.get(deployment, &keychain::ssh_password(host)).await?)
+        }
+    })
+}
+
+fn endpoint(profile: &DeploymentProfile, host: &str, pin: Option<String>) -> Result<(Endpoint, Auth)> {
+    let h = profile.host(host).ok_or_else(|| Error::UnknownHost {
+        deployment: profile.name().to_owned(),
+        host: host.to_owned(),
+    })?;
+    let t = profile.target(h);
+    Ok((
+        Endpoint {
+            host: t.name,
+            address: t.address,
+            port: t.port,
+            user: t.user,
+            pin,
+        },
+        t.auth,
+    ))
+}
+
+/// Opens a new connection to one host (not cached).
+pub async fn connect_fresh(
+    state: &State,
+    keychain: &Keychain,
+    profile: &DeploymentProfile,
+    host: &str,
+) -> Result<Session> {
+    let pin = pin_for(state, profile, host).await?;
+    let (ep, auth) = endpoint(profile, host, pin)?;
+    let cred = credential(keychain, profile.name(), host, &auth).await?;
+    Ok(Session::connect(&ep, cred, options(profile)).await?)
+}
+
+/// The held connection to a host, opening (or reopening) it if needed.
+pub async fn session(
+    conns: &Connections,
+    state: &State,
+    keychain: &Keychain,
+    profile: &DeploymentProfile,
+    host: &str,
+) -> Result<Arc<Session>> {
+    let slot = conns.slot(profile.name(), host);
+    let mut held = slot.lock().await;
+    if let Some(s) = held.as_ref().filter(|s| !s.is_closed()) {
+        return Ok(s.clone());
+    }
+    let fresh = Arc::new(connect_fresh(state, keychain, profile, host).await?);
+    *held = Some(fresh.clone());
+    Ok(fresh)
+}
+
+/// Records an explicit trust in `fingerprint` for a host whose profile pins nothing,
+/// after checking that the server really presents that key (and that we can log in).
+/// A host that is already trusted with another key must be forgotten first: a changed
+/// key is never replaced in one step.
+pub async fn trust(
+    state: &State,
+    keychain: &Keychain,
+    profile: &DeploymentProfile,
+    host: &str,
+    fingerprint: &str,
+    who: &str,
+) -> Result<TrustedKey> {
+    check_fingerprint(fingerprint).map_err(|reason| Error::BadFingerprint { reason })?;
+    if let Some(p) = profile.host(host).and_then(|h| h.host_key.as_ref())
+        && p.get_ref() != fingerprint
+    {
+        return Err(SshError::HostKeyChanged {
+            host: host.to_owned(),
+            pinned: p.get_ref().clone(),
+            seen: fingerprint.to_owned(),
+        }
+        .into());
+    }
+    if let Some(existing) = state.trusted_key(profile.name(), host).await? {
+        if existing.fingerprint == fingerprint {
+            return Ok(existing);
+        }
+        return Err(SshError::HostKeyChanged {
+            host: host.to_owned(),
+            pinned: existing.fingerprint,
+            seen: fingerprint.to_owned(),
+        }
+        .into());
+    }
+    let (ep, auth) = endpoint(profile, host, Some(fingerprint.to_owned()))?;
+    let cred = credential(keychain, profile.name(), host, &auth).await?;
+    let session = Session::connect(&ep, cred, options(profile)).await?;
+    let key = TrustedKey {
+        host: host.to_owned(),
+        address: ep.address.clone(),
+        port: ep.port,
+        fingerprint: session.host_key().fingerprint.clone(),
+        key_type: session.host_key().key_type.clone(),
+        trusted_at: now_rfc3339(),
+        trusted_by: who.to_owned(),
+    };
+    session.close().await;
+    state.trust_key(profile.name(), &key).await?;
+    Ok(key)
+}
+
+/// Who is acting, for trust records and the journal: `user@machine`.
+pub fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    if host.is_empty() {
+        user
+    } else {
+        format!("{user}@{host}")
+    }
+}

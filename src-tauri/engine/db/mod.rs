@@ -1,0 +1,159 @@
+//! PostgreSQL of a deployment, reached through the SSH connection of the profile's
+//! `via_host`: sqlx connects to a local endpoint that the engine pipes into a
+//! `direct-tcpip` (or `direct-streamlocal`) channel. Without TLS the local endpoint is a
+//! Unix socket in a private 0700 folder, so no other local user can use the tunnel; with
+//! TLS (a managed database, `sslmode=require`) it is `127.0.0.1:0` and rustls runs end to
+//! end through the tunnel.
+//!
+//! Credentials come from the remote `.env` (or the keychain) at the moment of use and are
+//! dropped with the pool.
+
+mod tunnel;
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+
+use crate::engine::envfile::EnvFile;
+use crate::engine::profiles::{Database, DbTls};
+use crate::engine::secret::Sensitive;
+use crate::engine::ssh::Session;
+pub use tunnel::Tunnel;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "the database credentials are not in {env_file}: expected DATABASE_URL, or POSTGRES_USER and POSTGRES_PASSWORD"
+    )]
+    NoCredentials { env_file: String },
+    #[error("DATABASE_URL in {env_file} is not a postgres:// URL")]
+    BadUrl { env_file: String },
+    #[error("cannot open the tunnel to the database: {0}")]
+    Tunnel(String),
+    #[error("database {name} through {via}: {source}")]
+    Connect {
+        name: String,
+        via: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database query failed: {0}")]
+    Query(#[source] sqlx::Error),
+}
+
+impl DbError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DbError::NoCredentials { .. } => "db.no_credentials",
+            DbError::BadUrl { .. } => "db.bad_url",
+            DbError::Tunnel(_) => "db.tunnel",
+            DbError::Connect { .. } => "db.connect",
+            DbError::Query(_) => "db.query",
+        }
+    }
+}
+
+/// User and password for the database.
+pub struct DbCredentials {
+    pub user: String,
+    pub password: Sensitive<String>,
+}
+
+impl DbCredentials {
+    /// From a `.env`: `POSTGRES_USER`/`POSTGRES_PASSWORD`, else `DATABASE_URL`.
+    pub fn from_env(env: &EnvFile, env_file: &str) -> Result<Self, DbError> {
+        if let (Some(user), Some(pw)) = (env.get("POSTGRES_USER"), env.get("POSTGRES_PASSWORD")) {
+            return Ok(DbCredentials {
+                user: user.expose().clone(),
+                password: pw.clone(),
+            });
+        }
+        let url = env.get("DATABASE_URL").ok_or_else(|| DbError::NoCredentials {
+            env_file: env_file.into(),
+        })?;
+        let parsed = reqwest::Url::parse(url.expose()).map_err(|_| DbError::BadUrl {
+            env_file: env_file.into(),
+        })?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") || parsed.username().is_empty() {
+            return Err(DbError::BadUrl {
+                env_file: env_file.into(),
+            });
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Ok(DbCredentials {
+            user: decode(parsed.username()),
+            password: Sensitive::new(decode(parsed.password().unwrap_or(""))),
+        })
+    }
+}
+
+/// A pool of connections through a tunnel; dropping it closes both.
+pub struct RemoteDb {
+    pub pool: PgPool,
+    _tunnel: Tunnel,
+}
+
+impl RemoteDb {
+    pub async fn connect(
+        session: Arc<Session>,
+        db: &Database,
+        creds: DbCredentials,
+    ) -> Result<Self, DbError> {
+        let tls = db.tls != DbTls::Disable;
+        let target = match &db.socket {
+            Some(sock) => tunnel::Target::Unix(format!(
+                "{}/.s.PGSQL.{}",
+                sock.get_ref().trim_end_matches('/'),
+                db.port
+            )),
+            None => tunnel::Target::Tcp(db.address.clone(), db.port),
+        };
+        let tunnel = Tunnel::open(session.clone(), target, tls).await?;
+        let mut opts = PgConnectOptions::new()
+            .username(&creds.user)
+            .password(creds.password.expose())
+            .database(&db.name)
+            .application_name("breakglass");
+        opts = match tunnel.local() {
+            tunnel::Local::Unix { dir, port } => opts.socket(dir).port(*port),
+            tunnel::Local::Tcp(addr) => opts.host(&addr.ip().to_string()).port(addr.port()),
+        };
+        opts = opts.ssl_mode(match db.tls {
+            DbTls::Disable => PgSslMode::Disable,
+            DbTls::Require => PgSslMode::Require,
+            // Through a tunnel the TCP peer is us; the name to verify is the server's.
+            DbTls::VerifyFull => PgSslMode::VerifyFull,
+        });
+        if db.tls == DbTls::VerifyFull {
+            opts = opts.host(&db.address);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(std::time::Duration::from_secs(15))
+            .connect_with(opts)
+            .await
+            .map_err(|source| DbError::Connect {
+                name: db.name.clone(),
+                via: session.host().to_owned(),
+                source,
+            })?;
+        Ok(RemoteDb {
+            pool,
+            _tunnel: tunnel,
+        })
+    }
+
+    /// `(version, round-trip)` of a trivial query.
+    pub async fn ping(&self) -> Result<(String, std::time::Duration), DbError> {
+        let t = std::time::Instant::now();
+        let v: String = sqlx::query_scalar("SELECT current_setting('server_version')")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(DbError::Query)?;
+        Ok((v, t.elapsed()))
+    }
+}

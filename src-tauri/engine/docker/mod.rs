@@ -1,0 +1,327 @@
+//! The Docker Engine API of a remote host, with bollard, over the host's SSH connection:
+//! every request opens a `direct-streamlocal` channel to the remote Docker socket. Never
+//! an exposed TCP daemon, never the system `ssh` binary. The API version is negotiated
+//! (a Debian 12 engine speaks 1.41).
+//!
+//! What leaves this module is a summary written for people: `inspect` reports the names
+//! of a container's environment variables, never their values (they are secrets).
+
+mod transport;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bollard::Docker;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::engine::ssh::Session;
+use crate::engine::ssh::output::{Capped, display_safe};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("{host}: Docker Engine at {socket}: {source}")]
+    Api {
+        host: String,
+        socket: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("{host}: no container named {name:?}")]
+    NoSuchContainer { host: String, name: String },
+}
+
+impl DockerError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DockerError::Api { .. } => "docker.api",
+            DockerError::NoSuchContainer { .. } => "docker.no_such_container",
+        }
+    }
+}
+
+/// One host's Docker Engine.
+#[derive(Clone)]
+pub struct RemoteDocker {
+    host: String,
+    socket: String,
+    docker: Docker,
+}
+
+/// A container as the console lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub host: String,
+    pub name: String,
+    pub id: String,
+    pub image: String,
+    pub state: String,
+    pub status: String,
+    /// `healthy`, `unhealthy`, `starting`, or `none` when it has no health check.
+    pub health: String,
+    pub compose_project: Option<String>,
+    pub compose_service: Option<String>,
+    pub user: String,
+    pub ports: Vec<String>,
+    pub restart_count: i64,
+    pub labels: BTreeMap<String, String>,
+    /// The names of the variables in its environment; values are never read out.
+    pub env_names: Vec<String>,
+}
+
+/// The result of `exec` in a container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerExec {
+    pub exit_code: Option<i64>,
+    /// Display-safe (escape sequences made visible), capped.
+    pub output: String,
+    pub truncated: bool,
+}
+
+impl RemoteDocker {
+    /// Connects to the Docker socket at `socket` on the host behind `session`.
+    pub async fn connect(
+        session: Arc<Session>,
+        socket: &str,
+        timeout_secs: u64,
+    ) -> Result<Self, DockerError> {
+        let host = session.host().to_owned();
+        let api = |source| DockerError::Api {
+            host: host.clone(),
+            socket: socket.to_owned(),
+            source,
+        };
+        let transport = transport::SshSocketTransport::new(session.clone(), socket.to_owned()).into_fn();
+        let docker = Docker::connect_with_custom_transport(
+            transport,
+            Some("http://docker.sock"),
+            timeout_secs,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(api)?;
+        let docker = docker.negotiate_version().await.map_err(api)?;
+        Ok(RemoteDocker {
+            host: host.clone(),
+            socket: socket.to_owned(),
+            docker,
+        })
+    }
+
+    fn api(&self) -> impl Fn(bollard::errors::Error) -> DockerError + '_ {
+        |source| DockerError::Api {
+            host: self.host.clone(),
+            socket: self.socket.clone(),
+            source,
+        }
+    }
+
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The engine's version string.
+    pub async fn version(&self) -> Result<String, DockerError> {
+        let v = self.docker.version().await.map_err(self.api())?;
+        Ok(format!(
+            "{} (API {})",
+            v.version.unwrap_or_else(|| "?".into()),
+            v.api_version.unwrap_or_else(|| "?".into())
+        ))
+    }
+
+    /// Every container on the host, running or not, with its health and restart count.
+    pub async fn containers(&self) -> Result<Vec<ContainerInfo>, DockerError> {
+        let opts = ListContainersOptionsBuilder::default().all(true).build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(self.api())?;
+        let inspections = list.iter().map(|c| async move {
+            match &c.id {
+                Some(id) => self.inspect(id).await.ok(),
+                None => None,
+            }
+        });
+        let mut out: Vec<ContainerInfo> = futures_util::future::join_all(inspections)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// One container, by name or id.
+    pub async fn inspect(&self, name: &str) -> Result<ContainerInfo, DockerError> {
+        let c = match self
+            .docker
+            .inspect_container(name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => c,
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                return Err(DockerError::NoSuchContainer {
+                    host: self.host.clone(),
+                    name: name.to_owned(),
+                });
+            }
+            Err(e) => return Err((self.api())(e)),
+        };
+        let state = c.state.clone().unwrap_or_default();
+        let config = c.config.clone().unwrap_or_default();
+        let labels: BTreeMap<String, String> =
+            config.labels.clone().unwrap_or_default().into_iter().collect();
+        let health = state
+            .health
+            .as_ref()
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "none".into());
+        let status = state.status.map(|s| s.to_string()).unwrap_or_default();
+        let ports = c
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.ports.clone())
+            .map(|p| {
+                p.into_iter()
+                    .flat_map(|(port, binds)| {
+                        binds.unwrap_or_default().into_iter().map(move |b| {
+                            format!(
+                                "{}:{}->{}",
+                                b.host_ip.unwrap_or_default(),
+                                b.host_port.unwrap_or_default(),
+                                port
+                            )
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ContainerInfo {
+            host: self.host.clone(),
+            name: c
+                .name
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned(),
+            id: c.id.clone().unwrap_or_default().chars().take(12).collect(),
+            image: config.image.clone().unwrap_or_default(),
+            state: status.clone(),
+            status: describe_state(&status, state.exit_code, state.started_at.as_deref()),
+            health,
+            compose_project: labels.get("com.docker.compose.project").cloned(),
+            compose_service: labels.get("com.docker.compose.service").cloned(),
+            user: config
+                .user
+                .clone()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "root (default)".into()),
+            ports,
+            restart_count: c.restart_count.unwrap_or(0),
+            env_names: config
+                .env
+                .unwrap_or_default()
+                .iter()
+                .map(|kv| kv.split_once('=').map(|(k, _)| k).unwrap_or(kv).to_owned())
+                .collect(),
+            labels,
+        })
+    }
+
+    /// The last `tail` lines of a container's logs, display-safe and capped.
+    pub async fn logs(&self, name: &str, tail: usize, cap: usize) -> Result<(String, bool), DockerError> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.to_string())
+            .build();
+        let mut stream = self.docker.logs(name, Some(opts));
+        let mut buf = Capped::new(cap);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.api())?;
+            buf.push(&chunk.into_bytes());
+            if buf.truncated {
+                break;
+            }
+        }
+        Ok((display_safe(&buf.bytes), buf.truncated))
+    }
+
+    /// Follows a container's logs, calling `line` for each display-safe chunk until it
+    /// returns false or the stream ends.
+    pub async fn follow_logs(
+        &self,
+        name: &str,
+        mut line: impl FnMut(String) -> bool,
+    ) -> Result<(), DockerError> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .tail("0")
+            .build();
+        let mut stream = self.docker.logs(name, Some(opts));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.api())?;
+            if !line(display_safe(&chunk.into_bytes())) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a command in a container (argv, no shell) and collects its output.
+    pub async fn exec(&self, name: &str, argv: &[&str], cap: usize) -> Result<ContainerExec, DockerError> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let created = self
+            .docker
+            .create_exec(
+                name,
+                CreateExecOptions {
+                    cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+                    DockerError::NoSuchContainer {
+                        host: self.host.clone(),
+                        name: name.to_owned(),
+                    }
+                }
+                e => (self.api())(e),
+            })?;
+        let mut buf = Capped::new(cap);
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(self.api())?
+        {
+            while let Some(chunk) = output.next().await {
+                buf.push(&chunk.map_err(self.api())?.into_bytes());
+            }
+        }
+        let inspected = self.docker.inspect_exec(&created.id).await.map_err(self.api())?;
+        Ok(ContainerExec {
+            exit_code: inspected.exit_code,
+            output: display_safe(&buf.bytes),
+            truncated: buf.truncated,
+        })
+    }
+}
+
+fn describe_state(status: &str, exit_code: Option<i64>, started: Option<&str>) -> String {
+    match (status, exit_code) {
+        ("running", _) => format!("running since {}", started.unwrap_or("?")),
+        ("exited", Some(code)) => format!("exited with code {code}"),
+        (s, _) => s.to_owned(),
+    }
+}

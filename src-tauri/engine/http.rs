@@ -1,0 +1,46 @@
+//! The application's public URL, with reqwest and rustls: its `/health`, and (for the
+//! actions' verify step) requests as a user would make them.
+
+use std::time::{Duration, Instant};
+
+use crate::engine::status::Check;
+
+/// A client with short timeouts and no redirects (a health check that redirects to a
+/// login page is not healthy).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("breakglass/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// `GET {url}{path}`: healthy when it answers 2xx.
+pub async fn check_health(url: &str, path: &str) -> Check {
+    let target = format!("{}{}", url.trim_end_matches('/'), path);
+    let t = Instant::now();
+    let res = client().get(&target).send().await;
+    let latency_ms = Some((t.elapsed().as_secs_f64() * 100_000.0).round() / 100.0);
+    match res {
+        Ok(r) => {
+            let status = r.status();
+            Check {
+                ok: status.is_success(),
+                latency_ms,
+                detail: format!("{target} answered {status}"),
+                error: None,
+            }
+        }
+        Err(e) => Check {
+            ok: false,
+            latency_ms,
+            detail: format!("{target} did not answer"),
+            error: Some(crate::engine::ErrorReport {
+                code: "http.unreachable".into(),
+                message: e.to_string(),
+            }),
+        },
+    }
+}

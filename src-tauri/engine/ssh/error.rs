@@ -1,0 +1,80 @@
+//! SSH errors. Each says which host and what to do; none carries a secret.
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot reach {host} at {addr}: {source}")]
+    Connect {
+        host: String,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{host}: {what} timed out after {secs} s")]
+    Timeout {
+        host: String,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error(
+        "{host} presented an unknown host key {fingerprint} ({key_type}). Check it against the \
+         server's own `ssh-keygen -lf /etc/ssh/ssh_host_{short}_key.pub`, then trust it explicitly"
+    )]
+    HostKeyUnknown {
+        host: String,
+        fingerprint: String,
+        key_type: String,
+        short: String,
+    },
+    #[error(
+        "REFUSED: the host key of {host} has changed. Pinned: {pinned}. Presented now: {seen}. \
+         This is what a man-in-the-middle attack looks like; it is also what a reinstalled server \
+         looks like. Confirm the new key out of band before you re-pin it"
+    )]
+    HostKeyChanged {
+        host: String,
+        pinned: String,
+        seen: String,
+    },
+    #[error("{host}: the server refused {method} authentication for user {user:?}")]
+    AuthRejected {
+        host: String,
+        user: String,
+        method: &'static str,
+    },
+    #[error("SSH key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("ssh-agent: {reason}")]
+    Agent { reason: String },
+    #[error("{host}: SSH protocol error: {source}")]
+    Protocol {
+        host: String,
+        #[source]
+        source: russh::Error,
+    },
+    #[error("{host}: cannot open a channel for {what}: {source}")]
+    Channel {
+        host: String,
+        what: String,
+        #[source]
+        source: russh::Error,
+    },
+    #[error("{host}: the connection was closed")]
+    Disconnected { host: String },
+}
+
+impl SshError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SshError::Connect { .. } => "ssh.unreachable",
+            SshError::Timeout { .. } => "ssh.timeout",
+            SshError::HostKeyUnknown { .. } => "ssh.host_key_unknown",
+            SshError::HostKeyChanged { .. } => "ssh.host_key_changed",
+            SshError::AuthRejected { .. } => "ssh.auth_rejected",
+            SshError::Key { .. } => "ssh.key",
+            SshError::Agent { .. } => "ssh.agent",
+            SshError::Protocol { .. } => "ssh.protocol",
+            SshError::Channel { .. } => "ssh.channel",
+            SshError::Disconnected { .. } => "ssh.disconnected",
+        }
+    }
+}

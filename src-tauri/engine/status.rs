@@ -1,0 +1,152 @@
+//! `status`: the whole deployment at a glance, every host in parallel. Per host: is it
+//! reachable, how long a round trip takes, the Docker Engine's version and every
+//! container with its health; then the database and the application's `/health`.
+//! One failing part never hides the others: each carries its own error.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::engine::docker::ContainerInfo;
+use crate::engine::{Engine, ErrorReport};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentStatus {
+    pub deployment: String,
+    pub checked_at: String,
+    pub hosts: Vec<HostStatus>,
+    pub database: Option<Check>,
+    pub app_health: Option<Check>,
+    /// Milliseconds the whole status took.
+    pub took_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub address: String,
+    pub roles: Vec<String>,
+    pub reachable: bool,
+    /// Time to connect and authenticate, when this status opened the connection.
+    pub connect_ms: Option<f64>,
+    /// Round trip of a trivial remote command over the held connection.
+    pub latency_ms: Option<f64>,
+    pub host_key: Option<String>,
+    pub error: Option<ErrorReport>,
+    pub docker_version: Option<String>,
+    pub docker_error: Option<ErrorReport>,
+    pub containers: Vec<ContainerInfo>,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub ok: bool,
+    pub latency_ms: Option<f64>,
+    pub detail: String,
+    pub error: Option<ErrorReport>,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+impl Engine {
+    pub async fn status(&self, deployment: &str) -> crate::engine::Result<DeploymentStatus> {
+        let started = Instant::now();
+        let profile = self.profile(deployment).await?;
+        let summary = profile.summary();
+        let hosts = summary.hosts.iter().map(|h| self.host_status(deployment, h));
+        let db = async {
+            let db = profile.database.as_ref()?;
+            let t = Instant::now();
+            Some(match self.database(deployment).await {
+                Ok(remote) => match remote.ping().await {
+                    Ok((version, rtt)) => Check {
+                        ok: true,
+                        latency_ms: Some(ms(rtt)),
+                        detail: format!("PostgreSQL {version}, {} via {}", db.name, db.via_host.get_ref()),
+                        error: None,
+                    },
+                    Err(e) => failed(t, crate::engine::Error::from(e)),
+                },
+                Err(e) => failed(t, e),
+            })
+        };
+        let health = async {
+            let url = profile.public_url.as_ref()?.get_ref().clone();
+            let path = profile
+                .services
+                .iter()
+                .find_map(|s| s.health_path.clone())
+                .unwrap_or_else(|| "/health".into());
+            Some(crate::engine::http::check_health(&url, &path).await)
+        };
+        let (hosts, database, app_health) = tokio::join!(futures_util::future::join_all(hosts), db, health);
+        Ok(DeploymentStatus {
+            deployment: deployment.to_owned(),
+            checked_at: crate::engine::state::now_rfc3339(),
+            hosts,
+            database,
+            app_health,
+            took_ms: ms(started.elapsed()),
+        })
+    }
+
+    async fn host_status(&self, deployment: &str, h: &crate::engine::profiles::HostSummary) -> HostStatus {
+        let mut st = HostStatus {
+            name: h.name.clone(),
+            address: format!("{}:{}", h.address, h.port),
+            roles: h.roles.clone(),
+            reachable: false,
+            connect_ms: None,
+            latency_ms: None,
+            host_key: None,
+            error: None,
+            docker_version: None,
+            docker_error: None,
+            containers: Vec::new(),
+        };
+        let session = match self.session(deployment, &h.name).await {
+            Ok(s) => s,
+            Err(e) => {
+                st.error = Some(e.into());
+                return st;
+            }
+        };
+        st.host_key = Some(session.host_key().fingerprint.clone());
+        let t = Instant::now();
+        match session.exec("true", None).await {
+            Ok(_) => {
+                st.reachable = true;
+                st.latency_ms = Some(ms(t.elapsed()));
+                st.connect_ms = Some(ms(session.connected_in()));
+            }
+            Err(e) => {
+                st.error = Some(crate::engine::Error::from(e).into());
+                return st;
+            }
+        }
+        match self.docker(deployment, &h.name).await {
+            Ok(docker) => {
+                let (version, containers) = tokio::join!(docker.version(), docker.containers());
+                st.docker_version = version.ok();
+                match containers {
+                    Ok(c) => st.containers = c,
+                    Err(e) => st.docker_error = Some(crate::engine::Error::from(e).into()),
+                }
+            }
+            Err(e) => st.docker_error = Some(e.into()),
+        }
+        st
+    }
+}
+
+fn failed(t: Instant, e: crate::engine::Error) -> Check {
+    Check {
+        ok: false,
+        latency_ms: Some(ms(t.elapsed())),
+        detail: String::new(),
+        error: Some(e.into()),
+    }
+}
