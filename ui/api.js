@@ -5,4 +5,6 @@ const invoke = (cmd, args) => window.__TAURI__.core.invoke(cmd, args);
 export const api = {
   listDeployments: () => invoke("list_deployments"),
   showDeployment: (name) => invoke("show_deployment", { name }),
+  status: (name) => invoke("deployment_status", { name }),
+  trustHost: (name, host, fingerprint) => invoke("trust_host", { name, host, fingerprint }),
 };

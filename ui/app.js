@@ -50,12 +50,100 @@ async function select(name) {
       ),
     );
     $("#services").replaceChildren(...d.services.map((s) => h("li", {}, s)));
+    $("#status-meta").textContent = "";
+    $("#checks").replaceChildren();
   } catch (e) {
     showError(e);
   }
 }
 
+function hostState(hs) {
+  if (hs.reachable) {
+    return h("span", { class: "ok" }, `up · ${hs.latency_ms.toFixed(1)} ms`);
+  }
+  const p = hs.host_key_problem;
+  if (p && p.kind === "unknown") {
+    return h("button", { class: "btn warn-btn", "data-trust": hs.name, onclick: () => askTrust(hs.name, p) }, "Unknown key — review");
+  }
+  if (p && p.kind === "changed") {
+    return h("span", { class: "bad", title: `pinned ${p.pinned}, presented ${p.seen}` }, "KEY CHANGED — refused");
+  }
+  return h("span", { class: "bad", title: hs.error ? hs.error.message : "" }, hs.error ? hs.error.code : "down");
+}
+
+function renderStatus(st) {
+  $("#status-meta").textContent = `checked in ${Math.round(st.took_ms)} ms`;
+  for (const hs of st.hosts) {
+    const row = document.querySelector(`#hosts tr[data-host="${CSS.escape(hs.name)}"]`);
+    if (!row) continue;
+    row.replaceChildren(...[...row.children].slice(0, 4), h("td", { class: "state" }, hostState(hs)));
+    if (hs.host_key_problem && hs.host_key_problem.kind === "changed") {
+      showError({ code: "ssh.host_key_changed", message: hs.error.message });
+    }
+  }
+  const containers = st.hosts.flatMap((hs) => hs.containers);
+  $("#containers tbody").replaceChildren(
+    ...(containers.length
+      ? containers.map((c) =>
+          h("tr", { "data-container": c.name },
+            h("td", {}, c.host),
+            h("td", {}, c.name),
+            h("td", {}, c.compose_service || ""),
+            h("td", {}, c.state),
+            h("td", {}, h("span", { class: c.health === "healthy" ? "ok" : c.health === "none" ? "muted" : "bad" }, c.health)),
+            h("td", {}, String(c.restart_count)),
+            h("td", { class: "mono" }, c.image),
+          ))
+      : [h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No container reachable."))]),
+  );
+  const checks = [["Database", st.database], ["App /health", st.app_health]].filter(([, c]) => c);
+  $("#checks").replaceChildren(
+    ...checks.map(([label, c]) =>
+      h("div", { class: "check " + (c.ok ? "ok" : "bad"), "data-check": label },
+        h("strong", {}, label), " ", c.ok ? "ok" : "FAIL", " · ",
+        c.latency_ms != null ? `${c.latency_ms.toFixed(1)} ms · ` : "",
+        c.detail || (c.error ? c.error.message : ""))),
+  );
+}
+
+async function refreshStatus() {
+  if (!state.selected) return;
+  const btn = $("#refresh");
+  btn.disabled = true;
+  btn.textContent = "Checking…";
+  try {
+    renderStatus(await api.status(state.selected));
+  } catch (e) {
+    showError(e);
+  } finally {
+    btn.disabled = false;
+    btn.textContent = "Check status";
+  }
+}
+
+function askTrust(host, problem) {
+  const dlg = $("#trust-dialog");
+  $("#trust-host").textContent = host;
+  $("#trust-type").textContent = problem.key_type;
+  $("#trust-fingerprint").textContent = problem.fingerprint;
+  $("#trust-accept").onclick = async () => {
+    dlg.close();
+    try {
+      await api.trustHost(state.selected, host, problem.fingerprint);
+      await refreshStatus();
+    } catch (e) {
+      showError(e);
+    }
+  };
+  $("#trust-cancel").onclick = () => dlg.close();
+  dlg.showModal();
+  // The safe choice has the focus: Enter never trusts by accident.
+  $("#trust-cancel").focus();
+}
+
 async function start() {
+  $("#refresh").addEventListener("click", refreshStatus);
+  $("#error").addEventListener("click", () => { $("#error").hidden = true; });
   try {
     state.deployments = await api.listDeployments();
     renderList();

@@ -120,6 +120,12 @@ enum DeploymentCmd {
     Show { name: String },
     /// Forget a deployment (its profile file is left alone).
     Remove { name: String },
+    /// Pin host keys from an OpenSSH known_hosts file for hosts that pin nothing yet.
+    ImportPins {
+        name: String,
+        #[arg(long, default_value = "~/.ssh/known_hosts")]
+        known_hosts: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -311,6 +317,22 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 "PostgreSQL {version} answered in {:.1} ms through the SSH tunnel",
                 rtt.as_secs_f64() * 1000.0
             );
+        }
+        Command::Deployment(DeploymentCmd::ImportPins { name, known_hosts }) => {
+            let file = breakglass::engine::ssh::expand_home(known_hosts);
+            let imported = engine(&cli).await?.import_known_hosts(name, &file).await?;
+            if cli.json {
+                print_json(&imported)?;
+            } else if imported.is_empty() {
+                println!(
+                    "Nothing to import: every host is pinned already or absent from {}.",
+                    file.display()
+                );
+            } else {
+                for (host, fp) in imported {
+                    println!("Pinned {host} to {fp} (from {})", file.display());
+                }
+            }
         }
         Command::Deployment(DeploymentCmd::Remove { name }) => {
             engine(&cli).await?.remove_deployment(name).await?;

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use crate::engine::profiles::DeploymentSummary;
-use crate::engine::state::KnownDeployment;
+use crate::engine::state::{KnownDeployment, TrustedKey};
+use crate::engine::status::DeploymentStatus;
 use crate::engine::{Engine, ErrorReport};
 
 type CmdResult<T> = Result<T, ErrorReport>;
@@ -19,6 +20,21 @@ async fn show_deployment(engine: tauri::State<'_, Engine>, name: String) -> CmdR
     Ok(engine.profile(&name).await?.summary())
 }
 
+#[tauri::command]
+async fn deployment_status(engine: tauri::State<'_, Engine>, name: String) -> CmdResult<DeploymentStatus> {
+    Ok(engine.status(&name).await?)
+}
+
+#[tauri::command]
+async fn trust_host(
+    engine: tauri::State<'_, Engine>,
+    name: String,
+    host: String,
+    fingerprint: String,
+) -> CmdResult<TrustedKey> {
+    Ok(engine.trust_host(&name, &host, &fingerprint).await?)
+}
+
 /// Opens the window; returns when it is closed.
 pub fn run() -> ExitCode {
     let engine = match tauri::async_runtime::block_on(Engine::open_default()) {
@@ -30,7 +46,12 @@ pub fn run() -> ExitCode {
     };
     let result = tauri::Builder::default()
         .manage(engine)
-        .invoke_handler(tauri::generate_handler![list_deployments, show_deployment])
+        .invoke_handler(tauri::generate_handler![
+            list_deployments,
+            show_deployment,
+            deployment_status,
+            trust_host
+        ])
         .run(tauri::generate_context!());
     match result {
         Ok(()) => ExitCode::SUCCESS,

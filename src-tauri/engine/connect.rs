@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use crate::engine::keychain::{self, Keychain};
-use crate::engine::profiles::{Auth, DeploymentProfile, Passphrase, check_fingerprint};
+use crate::engine::profiles::{Auth, DeploymentProfile, Passphrase, check_fingerprint, ssh_config};
+use crate::engine::ssh;
 use crate::engine::ssh::{ConnectOptions, Credential, Endpoint, Session, SshError};
 use crate::engine::state::{State, TrustedKey, now_rfc3339};
 use crate::engine::{Error, Result};
@@ -94,7 +95,46 @@ fn endpoint(profile: &DeploymentProfile, host: &str, pin: Option<String>) -> Res
         deployment: profile.name().to_owned(),
         host: host.to_owned(),
     })?;
-    let t = profile.target(h);
+    let mut t = profile.target(h);
+    if let Some(alias) = t.ssh_alias.clone() {
+        let file = ssh::expand_home(profile.ssh.config.as_deref().unwrap_or("~/.ssh/config"));
+        let found = ssh_config::resolve_file(&file, &alias)
+            .map_err(|e| Error::SshConfig {
+                message: e.to_string(),
+            })?
+            .ok_or_else(|| Error::SshConfig {
+                message: format!(
+                    "{}: no Host block matches {alias:?} (host {host})",
+                    file.display()
+                ),
+            })?;
+        if found.proxy_jump.is_some() {
+            return Err(Error::SshConfig {
+                message: format!(
+                    "{}: {alias} uses ProxyJump, which Breakglass does not support yet; \
+                     reach the host directly or through a VPN",
+                    file.display()
+                ),
+            });
+        }
+        if h.address.is_none() {
+            t.address = found.host_name.unwrap_or(alias);
+        }
+        if !t.explicit.port {
+            t.port = found.port.unwrap_or(22);
+        }
+        if !t.explicit.user {
+            t.user = found
+                .user
+                .unwrap_or_else(|| std::env::var("USER").unwrap_or_default());
+        }
+        if let (false, Some(path)) = (t.explicit.auth, found.identity_file) {
+            t.auth = Auth::KeyFile {
+                path,
+                passphrase: Passphrase::None,
+            };
+        }
+    }
     Ok((
         Endpoint {
             host: t.name,
@@ -202,4 +242,57 @@ pub fn operator() -> String {
     } else {
         format!("{user}@{host}")
     }
+}
+
+/// Pins from an OpenSSH `known_hosts` file, for every host of the profile that pins
+/// nothing and has no local trust yet. Returns `(host, fingerprint)` of each import. A
+/// known_hosts key that contradicts a pin is an error showing both: nothing is replaced.
+pub async fn import_known_hosts(
+    state: &State,
+    profile: &DeploymentProfile,
+    known_hosts: &std::path::Path,
+    who: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut imported = Vec::new();
+    for h in &profile.hosts {
+        let name = h.name.get_ref();
+        let (ep, _) = endpoint(profile, name, None)?;
+        let keys = russh::keys::known_hosts::known_host_keys_path(&ep.address, ep.port, known_hosts)
+            .map_err(|e| Error::SshConfig {
+                message: format!("{}: {e}", known_hosts.display()),
+            })?;
+        let Some((_, key)) = keys.first() else { continue };
+        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        let pinned = match &h.host_key {
+            Some(pin) => Some(pin.get_ref().clone()),
+            None => state
+                .trusted_key(profile.name(), name)
+                .await?
+                .map(|k| k.fingerprint),
+        };
+        match pinned {
+            Some(p) if p == fingerprint => continue,
+            Some(p) => {
+                return Err(SshError::HostKeyChanged {
+                    host: name.clone(),
+                    pinned: p,
+                    seen: fingerprint,
+                }
+                .into());
+            }
+            None => {}
+        }
+        let key = TrustedKey {
+            host: name.clone(),
+            address: ep.address.clone(),
+            port: ep.port,
+            fingerprint: fingerprint.clone(),
+            key_type: key.algorithm().to_string(),
+            trusted_at: now_rfc3339(),
+            trusted_by: format!("{who} (imported from {})", known_hosts.display()),
+        };
+        state.trust_key(profile.name(), &key).await?;
+        imported.push((name.clone(), fingerprint));
+    }
+    Ok(imported)
 }

@@ -49,6 +49,9 @@ pub enum Error {
         source: Box<crate::engine::envfile::EnvFileError>,
     },
 
+    #[error("{message}")]
+    SshConfig { message: String },
+
     #[error("{reason}")]
     BadFingerprint { reason: String },
 
@@ -110,6 +113,7 @@ impl Error {
             Error::UnknownDeployment { .. } => "deployment.unknown",
             Error::UnknownHost { .. } => "deployment.unknown_host",
             Error::BadFingerprint { .. } => "ssh.bad_fingerprint",
+            Error::SshConfig { .. } => "ssh.config",
             Error::NoEnvFile { .. } => "deployment.no_env_file",
             Error::NoDatabase { .. } => "deployment.no_database",
             Error::RemoteRead { .. } => "remote.read",

@@ -113,15 +113,33 @@ impl Engine {
         .await
     }
 
+    /// Imports pins from an OpenSSH `known_hosts` file for hosts that have none.
+    pub async fn import_known_hosts(
+        &self,
+        deployment: &str,
+        known_hosts: &Path,
+    ) -> Result<Vec<(String, String)>> {
+        let profile = self.profile(deployment).await?;
+        connect::import_known_hosts(&self.state, &profile, known_hosts, &connect::operator()).await
+    }
+
     /// Forgets a local trust decision, so the next connection asks again.
     pub async fn forget_host(&self, deployment: &str, host: &str) -> Result<bool> {
         self.conns.drop_deployment(deployment);
         self.state.forget_key(deployment, host).await
     }
 
-    /// Runs a command on a host over the held connection.
+    /// Runs a command on a host over the held connection. If that connection turns out
+    /// to be dead before the command could start, it is replaced and the command sent once
+    /// more (it never ran, so this cannot run it twice).
     pub async fn exec(&self, deployment: &str, host: &str, command: &str) -> Result<ssh::ExecOutput> {
-        Ok(self.session(deployment, host).await?.exec(command, None).await?)
+        let session = self.session(deployment, host).await?;
+        match session.exec(command, None).await {
+            Err(ssh::SshError::Channel { .. }) if session.is_closed() => {
+                Ok(self.session(deployment, host).await?.exec(command, None).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// The Docker Engine of a host, over its SSH connection.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::engine::docker::ContainerInfo;
+use crate::engine::ssh::SshError;
 use crate::engine::{Engine, ErrorReport};
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,10 +33,22 @@ pub struct HostStatus {
     /// Round trip of a trivial remote command over the held connection.
     pub latency_ms: Option<f64>,
     pub host_key: Option<String>,
+    /// Set when the host key is not trusted yet, or has changed: what to show a person.
+    pub host_key_problem: Option<HostKeyProblem>,
     pub error: Option<ErrorReport>,
     pub docker_version: Option<String>,
     pub docker_error: Option<ErrorReport>,
     pub containers: Vec<ContainerInfo>,
+}
+
+/// A host key that stops the connection.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HostKeyProblem {
+    /// First contact: the key needs an explicit trust.
+    Unknown { fingerprint: String, key_type: String },
+    /// The key differs from the pin: refused, no override.
+    Changed { pinned: String, seen: String },
 }
 
 /// The outcome of one check.
@@ -102,6 +115,7 @@ impl Engine {
             connect_ms: None,
             latency_ms: None,
             host_key: None,
+            host_key_problem: None,
             error: None,
             docker_version: None,
             docker_error: None,
@@ -110,6 +124,23 @@ impl Engine {
         let session = match self.session(deployment, &h.name).await {
             Ok(s) => s,
             Err(e) => {
+                if let crate::engine::Error::Ssh(ssh) = &e {
+                    st.host_key_problem = match ssh.as_ref() {
+                        SshError::HostKeyUnknown {
+                            fingerprint,
+                            key_type,
+                            ..
+                        } => Some(HostKeyProblem::Unknown {
+                            fingerprint: fingerprint.clone(),
+                            key_type: key_type.clone(),
+                        }),
+                        SshError::HostKeyChanged { pinned, seen, .. } => Some(HostKeyProblem::Changed {
+                            pinned: pinned.clone(),
+                            seen: seen.clone(),
+                        }),
+                        _ => None,
+                    };
+                }
                 st.error = Some(e.into());
                 return st;
             }

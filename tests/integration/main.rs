@@ -7,5 +7,10 @@
 
 mod testbed;
 
+mod database;
+mod docker;
+mod keychain;
 mod local_state;
 mod smoke;
+mod ssh;
+mod status;

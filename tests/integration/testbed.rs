@@ -144,10 +144,6 @@ impl Testbed {
             assert!(!found, "the value of {k} leaked into {what}");
         }
     }
-
-    pub fn path(&self, pointer: &str) -> PathBuf {
-        Path::new(&self.str(pointer)).to_owned()
-    }
 }
 
 /// A fresh IP from TEST-NET-3 per call, so each test finds its own audit rows.
@@ -158,4 +154,38 @@ pub fn unique_test_ip() -> String {
         .wrapping_mul(31)
         .wrapping_add(N.fetch_add(1, Ordering::Relaxed));
     format!("203.0.113.{}", 1 + n % 250)
+}
+
+/// An engine with its own data folder and a copy of the sandbox profile, renamed and
+/// edited by `edit` (to unpin a key, change the auth method, point at another port).
+pub struct Variant {
+    pub dir: tempfile::TempDir,
+    pub engine: breakglass::engine::Engine,
+    pub name: String,
+}
+
+pub async fn variant(tag: &str, edit: impl Fn(String) -> String) -> Variant {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("sb-{tag}-{}", std::process::id());
+    let text = std::fs::read_to_string(testbed().profile_path()).unwrap();
+    let text = edit(text.replacen("name = \"sandbox\"", &format!("name = \"{name}\""), 1)).replacen(
+        "name = \"NAME\"",
+        &format!("name = \"{name}\""),
+        1,
+    );
+    let file = dir.path().join("profile.toml");
+    std::fs::write(&file, text).unwrap();
+    let engine = breakglass::engine::Engine::open(&dir.path().join("state"))
+        .await
+        .unwrap();
+    engine.add_deployment(&file).await.unwrap();
+    Variant { dir, engine, name }
+}
+
+/// Removes every `host_key = …` line: a profile that pins nothing.
+pub fn unpinned(text: String) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("host_key"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -51,6 +51,9 @@ pub struct SshDefaults {
     pub command_timeout_secs: u64,
     #[serde(default = "default_keepalive")]
     pub keepalive_secs: u64,
+    /// The OpenSSH client config that `ssh_alias` refers to (default `~/.ssh/config`).
+    #[serde(default)]
+    pub config: Option<String>,
 }
 
 impl Default for SshDefaults {
@@ -62,6 +65,7 @@ impl Default for SshDefaults {
             connect_timeout_secs: default_connect_timeout(),
             command_timeout_secs: default_command_timeout(),
             keepalive_secs: default_keepalive(),
+            config: None,
         }
     }
 }
@@ -116,8 +120,13 @@ pub enum Role {
 #[serde(deny_unknown_fields)]
 pub struct Host {
     pub name: Spanned<String>,
-    /// An address or a `Host` alias of `~/.ssh/config` (with `ssh_config = true`).
-    pub address: Spanned<String>,
+    /// A host name or IP address. May be left out when `ssh_alias` gives one.
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    /// A `Host` alias of `~/.ssh/config` (or `[ssh] config`): its HostName, User, Port and
+    /// IdentityFile fill what this table leaves out.
+    #[serde(default)]
+    pub ssh_alias: Option<Spanned<String>>,
     #[serde(default)]
     pub port: Option<u16>,
     #[serde(default)]
@@ -227,10 +236,21 @@ pub struct Service {
 pub struct HostTarget {
     pub name: String,
     pub address: String,
+    /// Set when `~/.ssh/config` should fill the gaps (see `engine::connect`).
+    pub ssh_alias: Option<String>,
+    /// Which of port, user and auth the profile itself set (an alias must not override them).
+    pub explicit: Explicit,
     pub port: u16,
     pub user: String,
     pub auth: Auth,
     pub host_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Explicit {
+    pub port: bool,
+    pub user: bool,
+    pub auth: bool,
 }
 
 /// Summary shown in lists: no secret, nothing that needs a connection.
@@ -324,16 +344,24 @@ impl DeploymentProfile {
                     format!("host {:?} is defined twice", host.name.get_ref()),
                 ));
             }
-            let addr = host.address.get_ref();
-            if addr.is_empty()
-                || addr.len() > 253
-                || addr
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '/')
-            {
+            for (what, value) in [("address", &host.address), ("ssh_alias", &host.ssh_alias)] {
+                let Some(value) = value else { continue };
+                let addr = value.get_ref();
+                let bad = |c: char| c.is_whitespace() || c.is_control() || c == '@' || c == '/';
+                if addr.is_empty() || addr.len() > 253 || addr.chars().any(bad) {
+                    return Err(invalid(
+                        value.span(),
+                        format!("{what}: expected a host name or IP address, found {addr:?}"),
+                    ));
+                }
+            }
+            if host.address.is_none() && host.ssh_alias.is_none() {
                 return Err(invalid(
-                    host.address.span(),
-                    format!("address: expected a host name or IP address, found {addr:?}"),
+                    host.name.span(),
+                    format!(
+                        "host {:?}: expected `address` or `ssh_alias`",
+                        host.name.get_ref()
+                    ),
                 ));
             }
             if host.port == Some(0) || (host.port.is_none() && self.ssh.port == Some(0)) {
@@ -350,7 +378,7 @@ impl DeploymentProfile {
             }
             check_abs_path(host.docker_socket.get_ref())
                 .map_err(|m| invalid(host.docker_socket.span(), format!("docker_socket: {m}")))?;
-            if host.user.is_none() && self.ssh.user.is_none() {
+            if host.user.is_none() && self.ssh.user.is_none() && host.ssh_alias.is_none() {
                 return Err(invalid(
                     host.name.span(),
                     format!(
@@ -442,7 +470,13 @@ impl DeploymentProfile {
     pub fn target(&self, h: &Host) -> HostTarget {
         HostTarget {
             name: h.name.get_ref().clone(),
-            address: h.address.get_ref().clone(),
+            address: host_address(h),
+            ssh_alias: h.ssh_alias.as_ref().map(|a| a.get_ref().clone()),
+            explicit: Explicit {
+                port: h.port.or(self.ssh.port).is_some(),
+                user: h.user.is_some() || self.ssh.user.is_some(),
+                auth: h.auth.is_some() || self.ssh.auth.is_some(),
+            },
             port: h.port.or(self.ssh.port).unwrap_or(22),
             // validate() guarantees one of the two is set.
             user: h
@@ -470,7 +504,7 @@ impl DeploymentProfile {
                 .iter()
                 .map(|h| HostSummary {
                     name: h.name.get_ref().clone(),
-                    address: h.address.get_ref().clone(),
+                    address: host_address(h),
                     port: h.port.or(self.ssh.port).unwrap_or(22),
                     roles: h.roles.iter().map(|r| role_name(*r).to_owned()).collect(),
                     host_key: h.host_key.as_ref().map(|k| k.get_ref().clone()),
@@ -479,6 +513,16 @@ impl DeploymentProfile {
             services: self.services.iter().map(|s| s.name.get_ref().clone()).collect(),
         }
     }
+}
+
+/// The address, or the alias standing for it (OpenSSH uses the alias as the host name
+/// when the config gives no HostName).
+fn host_address(h: &Host) -> String {
+    h.address
+        .as_ref()
+        .or(h.ssh_alias.as_ref())
+        .map(|a| a.get_ref().clone())
+        .unwrap_or_default()
 }
 
 pub fn role_name(r: Role) -> &'static str {
@@ -591,14 +635,14 @@ name = "homechat_production"
     fn a_typo_in_a_key_is_located() {
         let e = err(&GOOD.replace("roles = [\"db\"]", "rolse = [\"db\"]"));
         assert_eq!(e.code(), "profile.syntax");
-        assert_eq!(e.line, 20, "{e}");
+        assert_eq!(e.line, 21, "{e}");
         assert!(e.message.contains("rolse"), "{e}");
     }
 
     #[test]
     fn an_unknown_role_says_what_is_expected() {
         let e = err(&GOOD.replace("[\"db\"]", "[\"database\"]"));
-        assert_eq!(e.line, 20);
+        assert_eq!(e.line, 21);
         assert!(e.message.contains("web") && e.message.contains("proxy"), "{e}");
     }
 
@@ -606,7 +650,7 @@ name = "homechat_production"
     fn a_dangling_host_reference_is_located() {
         let e = err(&GOOD.replace("via_host = \"db1\"", "via_host = \"db2\""));
         assert_eq!(e.code(), "profile.invalid");
-        assert_eq!((e.line, e.column), (23, 12), "{e}");
+        assert_eq!((e.line, e.column), (24, 12), "{e}");
         assert!(e.message.contains("db2"));
     }
 
@@ -642,6 +686,24 @@ name = "homechat_production"
         for c in cases {
             let e = err(c);
             assert!(!e.message.is_empty(), "{c:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    use super::*;
+
+    /// Every ```toml block of docs/profiles.md is a valid profile: the doc cannot rot.
+    #[test]
+    fn every_example_in_the_docs_parses() {
+        let doc = include_str!("../../../docs/profiles.md");
+        let blocks: Vec<&str> =
+            doc.split("```toml\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+        assert_eq!(blocks.len(), 5, "the sandbox and one per seed stack");
+        for b in blocks {
+            let p = DeploymentProfile::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+            assert!(!p.hosts.is_empty());
         }
     }
 }

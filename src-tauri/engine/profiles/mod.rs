@@ -8,6 +8,7 @@
 
 mod deployment;
 mod error;
+pub mod ssh_config;
 
 pub use deployment::*;
 pub use error::ProfileError;

@@ -114,6 +114,15 @@ pub struct Session {
     connected_in: Duration,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("host", &self.host)
+            .field("host_key", &self.key.fingerprint)
+            .finish()
+    }
+}
+
 impl Session {
     /// Connects, checks the host key against the pin, and authenticates.
     pub async fn connect(ep: &Endpoint, cred: Credential, opts: ConnectOptions) -> Result<Session, SshError> {

@@ -1,0 +1,119 @@
+//! The OS keychain: a real gnome-keyring Secret Service in the test session. Values are
+//! set, replaced, tested and deleted; never shown, never written anywhere else.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use breakglass::engine::keychain::Keychain;
+
+use crate::testbed::variant;
+
+#[tokio::test]
+async fn values_are_set_replaced_tested_and_deleted_in_the_real_keychain() {
+    let kc = Keychain;
+    let dep = format!("kc-{}", std::process::id());
+    assert!(!kc.is_set(&dep, "db-password").await.unwrap());
+    kc.set(&dep, "db-password", "first-value-1".to_owned().into())
+        .await
+        .unwrap();
+    assert!(kc.is_set(&dep, "db-password").await.unwrap());
+    kc.set(&dep, "db-password", "second-value-2".to_owned().into())
+        .await
+        .unwrap();
+    assert_eq!(
+        kc.get(&dep, "db-password").await.unwrap().expose(),
+        "second-value-2"
+    );
+
+    // It is really in the Secret Service, under service "breakglass".
+    let out = Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "breakglass",
+            "username",
+            &format!("{dep}/db-password"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "second-value-2");
+
+    assert!(kc.delete(&dep, "db-password").await.unwrap());
+    assert!(!kc.delete(&dep, "db-password").await.unwrap());
+    let e = kc.get(&dep, "db-password").await.unwrap_err();
+    assert_eq!(e.code(), "keychain.not_set");
+}
+
+#[tokio::test]
+async fn hostile_entry_names_are_refused() {
+    let kc = Keychain;
+    for bad in ["", "a/b", "x y", "../../etc", "name\n"] {
+        let e = kc.set("dep", bad, "v".to_owned().into()).await.unwrap_err();
+        assert_eq!(e.code(), "keychain.invalid_name", "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_cli_reads_a_secret_from_stdin_and_never_prints_it() {
+    let v = variant("kc-cli", |t| t).await;
+    let secret = "cli-secret-value-9f8e7d";
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(args)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(s) = stdin {
+            child.stdin.as_mut().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let out = run(
+        &["secret", "set", &v.name, "s3-secret-key"],
+        Some(&format!("{secret}\n")),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out2 = run(&["secret", "status", &v.name, "s3-secret-key"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out2.stdout).trim(),
+        format!("{}/s3-secret-key: set", v.name)
+    );
+    let empty = run(&["secret", "set", &v.name, "other"], Some(""));
+    assert!(!empty.status.success());
+    for o in [&out, &out2, &empty] {
+        assert!(!String::from_utf8_lossy(&o.stdout).contains(secret));
+        assert!(!String::from_utf8_lossy(&o.stderr).contains(secret));
+    }
+    assert_eq!(
+        Keychain.get(&v.name, "s3-secret-key").await.unwrap().expose(),
+        secret
+    );
+    let out = run(&["secret", "delete", &v.name, "s3-secret-key"], None);
+    assert!(out.status.success());
+    // Nothing of it in the console's files.
+    for entry in walk(v.dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}

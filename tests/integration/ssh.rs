@@ -1,0 +1,392 @@
+//! SSH as the safety model demands: first contact needs an explicit trust, a changed
+//! host key is refused showing both fingerprints, every supported way to authenticate
+//! works, and remote output cannot attack the user's terminal.
+
+use std::process::{Command, Stdio};
+
+use breakglass::engine::Error;
+use breakglass::engine::ssh::{SshError, output::display_safe};
+
+use crate::testbed::{testbed, unpinned, variant};
+
+fn ssh_err(e: Error) -> SshError {
+    match e {
+        Error::Ssh(e) => *e,
+        other => panic!("expected an SSH error, got [{}] {other}", other.code()),
+    }
+}
+
+#[tokio::test]
+async fn first_contact_shows_the_fingerprint_and_needs_explicit_trust() {
+    let v = variant("tofu", unpinned).await;
+    let expected = testbed().str("/hosts/0/host_key_fingerprint");
+
+    let e = ssh_err(v.engine.session(&v.name, "app1").await.unwrap_err());
+    let SshError::HostKeyUnknown { fingerprint, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(fingerprint, &expected);
+    assert!(
+        e.to_string().contains(&expected),
+        "the message shows the key: {e}"
+    );
+    assert_eq!(e.code(), "ssh.host_key_unknown");
+
+    // Still unknown: nothing was trusted behind the user's back.
+    assert!(v.engine.session(&v.name, "app1").await.is_err());
+
+    let trusted = v.engine.trust_host(&v.name, "app1", &expected).await.unwrap();
+    assert_eq!(trusted.fingerprint, expected);
+    let out = v.engine.exec(&v.name, "app1", "id -u").await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    // Other hosts are still unknown.
+    assert!(v.engine.session(&v.name, "app2").await.is_err());
+}
+
+#[tokio::test]
+async fn trusting_a_fingerprint_the_server_does_not_present_is_refused() {
+    let v = variant("wrongtrust", unpinned).await;
+    let wrong = testbed().str("/hosts/1/host_key_fingerprint"); // app2's key, offered for app1
+    let e = ssh_err(v.engine.trust_host(&v.name, "app1", &wrong).await.unwrap_err());
+    assert!(matches!(e, SshError::HostKeyChanged { .. }), "{e}");
+    assert!(
+        v.engine
+            .state()
+            .trusted_key(&v.name, "app1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let e = v
+        .engine
+        .trust_host(&v.name, "app1", "SHA256:nope")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "ssh.bad_fingerprint");
+}
+
+/// The server at a pinned address now presents another key (a reinstalled server, or a
+/// man in the middle): a second sshd with a new host key, on the address the profile
+/// names for app3.
+#[tokio::test]
+async fn a_changed_host_key_is_refused_showing_both_fingerprints() {
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("new_host_key");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = std::fs::read_to_string(tb.dir.join("hosts/app3/sshd_config")).unwrap();
+    let conf: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("Port") && !l.starts_with("HostKey") && !l.starts_with("PidFile"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let conf_path = work.path().join("sshd_config");
+    std::fs::write(
+        &conf_path,
+        format!(
+            "{conf}Port {port}\nHostKey {}\nPidFile {}/pid\n",
+            key.display(),
+            work.path().display()
+        ),
+    )
+    .unwrap();
+    let mut sshd = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(&conf_path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let pinned = tb.str("/hosts/2/host_key_fingerprint");
+    let v = variant("changed", |t| {
+        t.replace("port = 22203", &format!("port = {port}"))
+    })
+    .await;
+    let e = ssh_err(v.engine.session(&v.name, "app3").await.unwrap_err());
+    let _ = sshd.kill();
+    let _ = sshd.wait();
+    let SshError::HostKeyChanged { pinned: p, seen, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(p, &pinned);
+    assert_ne!(seen, &pinned);
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&pinned) && msg.contains(seen.as_str()),
+        "both fingerprints are shown: {msg}"
+    );
+    assert_eq!(e.code(), "ssh.host_key_changed");
+}
+
+#[tokio::test]
+async fn a_passphrase_protected_key_unlocks_with_the_passphrase_from_the_real_keychain() {
+    let tb = testbed();
+    let enc = tb.str("/client_key_encrypted");
+    let plain = tb.str("/client_key");
+    let v = variant("enc", |t| {
+        t.replace(
+            &format!("auth = {{ method = \"key-file\", path = \"{plain}\" }}"),
+            &format!("auth = {{ method = \"key-file\", path = \"{enc}\", passphrase = \"keychain\" }}"),
+        )
+    })
+    .await;
+    let kc = v.engine.keychain();
+
+    // No passphrase stored yet: a clear error that says how to store it.
+    let e = v.engine.session(&v.name, "app1").await.unwrap_err();
+    assert_eq!(e.code(), "keychain.not_set", "{e}");
+    assert!(e.to_string().contains("breakglass secret set"), "{e}");
+
+    // A wrong passphrase: refused, and the message does not echo it.
+    kc.set(
+        &v.name,
+        "ssh-key-passphrase",
+        "wrong-passphrase-123".to_owned().into(),
+    )
+    .await
+    .unwrap();
+    let e = v.engine.session(&v.name, "app1").await.unwrap_err();
+    assert_eq!(e.code(), "ssh.key", "{e}");
+    assert!(!e.to_string().contains("wrong-passphrase-123"));
+
+    let pass = tb.str("/client_key_passphrase");
+    kc.set(&v.name, "ssh-key-passphrase", pass.clone().into())
+        .await
+        .unwrap();
+    let out = v.engine.exec(&v.name, "app1", "echo ok").await.unwrap();
+    assert_eq!(out.stdout, b"ok\n");
+    kc.delete(&v.name, "ssh-key-passphrase").await.unwrap();
+}
+
+#[tokio::test]
+async fn keys_held_by_ssh_agent_authenticate() {
+    let tb = testbed();
+    let plain = tb.str("/client_key");
+    let v = variant("agent", |t| {
+        t.replace(
+            &format!("auth = {{ method = \"key-file\", path = \"{plain}\" }}"),
+            "auth = { method = \"agent\" }",
+        )
+    })
+    .await;
+    let sock = v.dir.path().join("agent.sock");
+    let agent = Command::new("ssh-agent").arg("-a").arg(&sock).output().unwrap();
+    assert!(agent.status.success());
+    let agent_pid = String::from_utf8_lossy(&agent.stdout)
+        .split("SSH_AGENT_PID=")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap()
+        .to_owned();
+    let added = Command::new("ssh-add")
+        .arg(&plain)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    // The CLI, as a user runs it, with the agent in its environment.
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["exec", &v.name, "app2", "--", "echo", "via-agent"])
+        .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    let _ = Command::new("kill").arg(&agent_pid).status();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"via-agent\n");
+
+    // Without an agent: a clear error.
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["exec", &v.name, "app2", "--", "true"])
+        .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ssh.agent"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn commands_report_status_stderr_and_take_secrets_on_stdin_only() {
+    let v = variant("exec", |t| t).await;
+    let s = v.engine.session(&v.name, "app1").await.unwrap();
+
+    let out = s.exec("echo out; echo err >&2; exit 3", None).await.unwrap();
+    assert_eq!(
+        (out.status, out.stdout.as_slice(), out.stderr.as_slice()),
+        (Some(3), &b"out\n"[..], &b"err\n"[..])
+    );
+
+    // A secret travels on stdin; the remote argv only says `sha256sum`.
+    let secret = b"stdin-secret-value-0123456789";
+    let out = s.exec("sha256sum", Some(secret)).await.unwrap();
+    let expected = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    expected.stdin.as_ref().unwrap().write_all(secret).unwrap();
+    let expected = expected.wait_with_output().unwrap();
+    assert_eq!(out.stdout, expected.stdout);
+}
+
+#[tokio::test]
+async fn output_is_capped_and_hostile_bytes_are_neutralised() {
+    let v = variant("hostile", |t| t).await;
+    let s = v.engine.session(&v.name, "app1").await.unwrap();
+    let out = s
+        .exec_capped("head -c 3000000 /dev/zero", None, 1_000_000)
+        .await
+        .unwrap();
+    assert!(out.truncated);
+    assert_eq!(out.stdout.len(), 1_000_000);
+
+    let out = s
+        .exec(r"printf 'a\033]0;owned\007\033[2Jb\r\377'", None)
+        .await
+        .unwrap();
+    let shown = display_safe(&out.stdout);
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}') && !shown.contains('\r'),
+        "{shown:?}"
+    );
+    assert!(shown.starts_with("a\\u{1b}]0;owned"));
+
+    // Through the CLI too: nothing raw reaches the terminal.
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["exec", &v.name, "app1", "--", "printf", r"\033[31mred\033[0m"])
+        .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !out.stdout.contains(&0x1b),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn one_connection_serves_many_channels_and_a_dropped_one_is_replaced() {
+    let v = variant("reuse", |t| t).await;
+    let a = v.engine.session(&v.name, "app2").await.unwrap();
+    let b = v.engine.session(&v.name, "app2").await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "the connection is reused");
+
+    // Ten commands at once on the one connection.
+    let runs = (0..10).map(|i| {
+        let s = a.clone();
+        async move { s.exec(&format!("echo {i}"), None).await.unwrap().stdout }
+    });
+    let outs = futures_util::future::join_all(runs).await;
+    for (i, o) in outs.iter().enumerate() {
+        assert_eq!(String::from_utf8_lossy(o).trim(), i.to_string());
+    }
+
+    // The server side of this connection dies.
+    let _ = a.exec("kill -9 $PPID", None).await;
+    for _ in 0..50 {
+        if a.is_closed() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = v.engine.exec(&v.name, "app2", "echo again").await.unwrap();
+    assert_eq!(out.stdout, b"again\n");
+    let c = v.engine.session(&v.name, "app2").await.unwrap();
+    assert!(
+        !std::sync::Arc::ptr_eq(&a, &c),
+        "a new connection replaced the dead one"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_host_fails_fast_with_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let v = variant("down", |t| t.replace("port = 22202", &format!("port = {port}"))).await;
+    let e = v.engine.session(&v.name, "app2").await.unwrap_err();
+    assert_eq!(e.code(), "ssh.unreachable");
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+}
+
+#[tokio::test]
+async fn hosts_can_come_from_ssh_config_aliases() {
+    let tb = testbed();
+    // Address, port, user and key all come from the testbed's ssh_config.
+    let v = variant("alias", |_| {
+        format!(
+            "name = \"NAME\"\napp_profile = \"homechat\"\n[ssh]\nconfig = \"{}\"\n\
+             [[hosts]]\nname = \"app2\"\nssh_alias = \"app2\"\nhost_key = \"{}\"\n\
+             [[hosts]]\nname = \"ghost\"\nssh_alias = \"no-such-alias\"\n",
+            tb.str("/ssh_config"),
+            tb.str("/hosts/1/host_key_fingerprint")
+        )
+    })
+    .await;
+    let out = v
+        .engine
+        .exec(&v.name, "app2", "echo $SSH_CONNECTION; id -un")
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.lines().next().unwrap().trim().ends_with("22202"), "{text}");
+    assert_eq!(text.lines().nth(1), Some("root"));
+    let e = v.engine.session(&v.name, "ghost").await.unwrap_err();
+    assert_eq!(e.code(), "ssh.config");
+    assert!(e.to_string().contains("no-such-alias"), "{e}");
+}
+
+#[tokio::test]
+async fn pins_can_be_imported_from_known_hosts() {
+    let tb = testbed();
+    let v = variant("kh", unpinned).await;
+    let imported = v
+        .engine
+        .import_known_hosts(&v.name, std::path::Path::new(&tb.str("/known_hosts")))
+        .await
+        .unwrap();
+    assert_eq!(imported.len(), 3);
+    assert_eq!(
+        imported[0],
+        ("app1".to_owned(), tb.str("/hosts/0/host_key_fingerprint"))
+    );
+    v.engine.exec(&v.name, "app3", "true").await.unwrap();
+    // A second import changes nothing.
+    assert!(
+        v.engine
+            .import_known_hosts(&v.name, std::path::Path::new(&tb.str("/known_hosts")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

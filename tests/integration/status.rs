@@ -1,0 +1,69 @@
+//! `status`: every host, container, the database and the app's `/health`, in parallel;
+//! one host down does not hide the others.
+
+use std::process::Command;
+
+use crate::testbed::{testbed, variant};
+
+#[tokio::test]
+async fn status_of_the_three_hosts() {
+    let v = variant("status", |t| t).await;
+    let st = v.engine.status(&v.name).await.unwrap();
+    assert_eq!(st.hosts.len(), 3);
+    for h in &st.hosts {
+        assert!(h.reachable, "{}: {:?}", h.name, h.error);
+        assert!(h.latency_ms.is_some() && h.docker_version.is_some());
+        assert!(!h.containers.is_empty());
+    }
+    let db = st.database.as_ref().unwrap();
+    assert!(db.ok, "{:?}", db.error);
+    assert!(st.app_health.as_ref().unwrap().ok);
+}
+
+#[tokio::test]
+async fn one_host_down_is_reported_and_the_rest_still_checked() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let v = variant("status-down", |t| {
+        t.replace("port = 22203", &format!("port = {port}"))
+    })
+    .await;
+    let st = v.engine.status(&v.name).await.unwrap();
+    let by_name = |n: &str| st.hosts.iter().find(|h| h.name == n).unwrap();
+    assert!(by_name("app1").reachable && by_name("app2").reachable);
+    let app3 = by_name("app3");
+    assert!(!app3.reachable);
+    assert_eq!(app3.error.as_ref().unwrap().code, "ssh.unreachable");
+    assert!(st.database.unwrap().ok);
+}
+
+#[tokio::test]
+async fn the_cli_prints_status_as_text_and_json_without_secrets() {
+    let v = variant("status-cli", |t| t).await;
+    let secrets = testbed().secret_values();
+    for args in [vec!["status"], vec!["--json", "status"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(&args)
+            .arg(&v.name)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        testbed().assert_no_secret_in(&secrets, &out.stdout, "status stdout");
+        testbed().assert_no_secret_in(&secrets, &out.stderr, "status stderr");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("app1") && text.contains("web2") && text.contains("worker"),
+            "{text}"
+        );
+        if args.contains(&"--json") {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["hosts"].as_array().unwrap().len(), 3);
+        }
+    }
+    testbed().assert_no_secret_in_dir(v.dir.path());
+}

@@ -1,0 +1,271 @@
+# shellcheck shell=bash
+# Shared by tests/testbed/up and tests/testbed/down: where the testbed lives, how its
+# daemons are found, and how all of it is taken down again. Sourced, never run.
+#
+# Every daemon is found through its own pidfile (or, as a last resort, by a command line
+# that names a path inside $TB): nothing here stops a process by name, so a developer's
+# own sshd, dockerd, PostgreSQL or Redis keep running.
+
+TB_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TB_REPO="$(cd "$TB_SCRIPT_DIR/../.." && pwd)"
+TB="${BREAKGLASS_TESTBED:-$TB_REPO/.testbed}"
+TB_HOSTS=(app1 app2 app3)
+# The file that says "this directory is a testbed": down removes nothing without it.
+TB_MARKER=.breakglass-testbed
+# Written last by up: the testbed is complete.
+TB_DONE=.up-complete
+# The longest Unix socket path we create (containerd's debug socket under the exec root
+# of app1's engine); sockaddr_un holds 108 bytes, we keep a margin.
+TB_LONGEST_SOCKET_SUFFIX=/hosts/app1/exec/containerd/containerd-debug.sock
+TB_SOCKET_MAX=100
+
+tb_log() { printf '%s: %s\n' "${TB_PROG:-testbed}" "$*" >&2; }
+tb_die() { tb_log "error: $*"; exit 1; }
+
+# The Docker client: Debian's (it matches the 20.10 engine) before any other on PATH.
+tb_docker_bin() {
+  if [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker; else command -v docker || echo docker; fi
+}
+
+# docker against one host's engine, with a private, empty client config (so no credential
+# helper of the developer's ~/.docker is ever run). Usable after `timeout`: it is a
+# command line, not a function: "${TB_DOCKER[@]}" -H "$(tb_docker_host app1)" ps
+tb_docker_host() { echo "unix://$TB/hosts/$1/docker.sock"; }
+tb_docker() {
+  local host="$1"; shift
+  "${TB_DOCKER[@]}" -H "$(tb_docker_host "$host")" "$@"
+}
+
+# Normalise $TB to an absolute path and check that it is usable.
+tb_resolve_dir() {
+  case "$TB" in
+    /*) ;;
+    *) TB="$PWD/$TB" ;;
+  esac
+  TB="${TB%/}"
+  TB_DOCKER=(env "DOCKER_CONFIG=$TB/docker-client" "$(tb_docker_bin)")
+  if [[ ! "$TB" =~ ^/[A-Za-z0-9._/+-]+$ ]]; then
+    tb_die "testbed dir '$TB' may only contain letters, digits and . _ / + - (it is written into sshd_config, TOML and JSON)"
+  fi
+  local longest="$TB$TB_LONGEST_SOCKET_SUFFIX"
+  if (( ${#longest} >= TB_SOCKET_MAX )); then
+    tb_die "testbed dir '$TB' is too long: its Unix sockets (e.g. $longest, ${#longest} chars) must stay under $TB_SOCKET_MAX chars; set BREAKGLASS_TESTBED to a shorter path such as /tmp/bgtb"
+  fi
+}
+
+# Serialise up and down on one testbed: lock the testbed's parent directory (it outlives
+# the testbed itself). Holds fd 9 until the process exits; every daemon must be started
+# with `9<&-`, or it inherits the lock and holds it for ever.
+tb_lock() {
+  local parent
+  parent="$(dirname "$TB")"
+  mkdir -p "$parent"
+  exec 9<"$parent"
+  if ! flock -w 600 9; then
+    tb_die "another testbed up/down is running on $parent (waited 10 min)"
+  fi
+}
+
+# The pid in a pidfile (first line), if the file exists and the process is alive and its
+# command line contains $2 (guards against a recycled pid).
+tb_pid_alive() {
+  local file="$1" want="$2" pid cmd
+  [[ -r "$file" ]] || return 1
+  read -r pid <"$file" || true
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  [[ "$cmd" == *"$want"* ]] || return 1
+  echo "$pid"
+}
+
+# Every descendant of a pid (children first listed after their parent).
+tb_descendants() {
+  local root="$1" stat pid ppid rest
+  local -A kids=()
+  for stat in /proc/[0-9]*/stat; do
+    # Fields after the command (which is in parentheses and may hold spaces).
+    rest="$(cat "$stat" 2>/dev/null)" || continue
+    pid="${rest%% *}"
+    rest="${rest##*) }"
+    read -r _ ppid _ <<<"$rest"
+    kids[$ppid]+="$pid "
+  done
+  local queue=("$root") next
+  while ((${#queue[@]})); do
+    next="${queue[0]}"
+    queue=("${queue[@]:1}")
+    for pid in ${kids[$next]:-}; do
+      echo "$pid"
+      queue+=("$pid")
+    done
+  done
+}
+
+tb_wait_gone() {
+  local secs="$1" pid; shift
+  local deadline=$((SECONDS + secs))
+  while ((SECONDS < deadline)); do
+    local alive=0
+    for pid in "$@"; do
+      if [[ -d "/proc/$pid" ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; then
+        alive=1
+      fi
+    done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# SIGTERM a process and its descendants, wait, then SIGKILL what is left.
+tb_stop_tree() {
+  local pid="$1" secs="${2:-15}" all
+  mapfile -t all < <(echo "$pid"; tb_descendants "$pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! tb_wait_gone "$secs" "$pid"; then
+    tb_log "pid $pid did not stop in ${secs}s: killing it"
+  fi
+  # Whatever of the tree is still there (a daemon's children, an ssh session).
+  kill -KILL "${all[@]}" 2>/dev/null || true
+  tb_wait_gone 5 "${all[@]}" || true
+}
+
+# Processes whose command line names a path inside $TB and whose program is one of the
+# daemons the testbed starts (sshd, dockerd, containerd and its shims, postgres,
+# redis-server): the last-resort sweep of down.
+tb_stray_pids() {
+  local d pid cmd exe
+  for d in /proc/[0-9]*; do
+    pid="${d#/proc/}"
+    [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+    cmd="$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)" || continue
+    [[ "$cmd" == *"$TB/"* ]] || continue
+    exe="$(readlink "$d/exe" 2>/dev/null)" || continue
+    case "${exe##*/}" in
+      sshd | dockerd | containerd | containerd-shim* | postgres | redis-server | redis-check-rdb) echo "$pid" ;;
+    esac
+  done
+}
+
+# The cgroup every container of one host's engine is put under (--cgroup-parent), unique
+# to this testbed so that down can empty and remove it.
+tb_cgroup_parent() {
+  local sum
+  sum="$(printf '%s' "$TB" | cksum | cut -d' ' -f1)"
+  echo "breakglass-testbed-$sum-$1"
+}
+
+tb_remove_cgroups() {
+  local host cg dir pids
+  for host in "${TB_HOSTS[@]}"; do
+    cg="$(tb_cgroup_parent "$host")"
+    for dir in /sys/fs/cgroup/"$cg" /sys/fs/cgroup/*/"$cg"; do
+      [[ -d "$dir" ]] || continue
+      # Any process still in it is a container process of ours.
+      pids="$(cat "$dir"/cgroup.procs "$dir"/*/cgroup.procs 2>/dev/null || true)"
+      if [[ -n "$pids" ]]; then
+        # shellcheck disable=SC2086
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.2
+      fi
+      find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+  done
+}
+
+# Unmount everything mounted at or below $TB, deepest first.
+tb_unmount_all() {
+  local mp mps
+  for _ in 1 2 3; do
+    mapfile -t mps < <(awk -v tb="$TB" '{
+        mp = $2; gsub(/\\040/, " ", mp)
+        if (mp == tb || index(mp, tb "/") == 1) print length(mp) "\t" mp
+      }' /proc/mounts | sort -rn | cut -f2-)
+    ((${#mps[@]})) || return 0
+    for mp in "${mps[@]}"; do
+      umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+    done
+  done
+  if awk -v tb="$TB" '{ if ($2 == tb || index($2, tb "/") == 1) found = 1 } END { exit !found }' /proc/mounts; then
+    tb_log "warning: mounts under $TB remain"
+  fi
+}
+
+# The engines create these outside $TB (empty once they have stopped); left alone while
+# any other Docker engine or containerd runs on the machine.
+tb_remove_run_dirs() {
+  local d exe
+  for d in /proc/[0-9]*; do
+    exe="$(readlink "$d/exe" 2>/dev/null)" || continue
+    case "${exe##*/}" in dockerd | containerd) return 0 ;; esac
+  done
+  rmdir /run/containerd/s /run/containerd /run/docker/plugins /run/docker 2>/dev/null || true
+}
+
+# Take the whole testbed down: containers, engines, sshds, Redis, PostgreSQL, mounts,
+# cgroups, then the directory. Works on a partial testbed and on none.
+tb_down() {
+  if [[ ! -e "$TB" ]]; then
+    # Nothing to do, except strays of a testbed whose directory was deleted by hand.
+    local strays
+    mapfile -t strays < <(tb_stray_pids)
+    for pid in "${strays[@]}"; do tb_stop_tree "$pid" 10; done
+    tb_unmount_all
+    tb_remove_cgroups
+    return 0
+  fi
+  if [[ ! -e "$TB/$TB_MARKER" ]]; then
+    # An empty directory (made by hand, or left by an up that failed at once): not ours.
+    [[ -d "$TB" && -z "$(ls -A "$TB")" ]] && return 0
+    tb_die "$TB exists but is not a testbed (no $TB_MARKER in it): not touching it"
+  fi
+  rm -f "$TB/$TB_DONE"
+
+  local host pid dir
+  # Containers first, while their engines still answer (in parallel: 3 engines).
+  for host in "${TB_HOSTS[@]}"; do
+    if tb_pid_alive "$TB/hosts/$host/docker.pid" dockerd >/dev/null; then
+      (
+        sock="$(tb_docker_host "$host")"
+        mapfile -t ids < <(timeout 20 "${TB_DOCKER[@]}" -H "$sock" ps -aq 2>/dev/null || true)
+        if ((${#ids[@]})); then
+          timeout 30 "${TB_DOCKER[@]}" -H "$sock" rm -f "${ids[@]}" >/dev/null 2>&1 || true
+        fi
+      ) &
+    fi
+  done
+  wait
+
+  # Engines (each stops its own containerd), then the rest; all in parallel.
+  for host in "${TB_HOSTS[@]}"; do
+    dir="$TB/hosts/$host"
+    if pid="$(tb_pid_alive "$dir/docker.pid" dockerd)"; then tb_stop_tree "$pid" 20 & fi
+    if pid="$(tb_pid_alive "$dir/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & fi
+  done
+  if pid="$(tb_pid_alive "$TB/redis/redis.pid" redis-server)"; then tb_stop_tree "$pid" 10 & fi
+  if [[ -e "$TB/postgres/data/postmaster.pid" ]]; then
+    local pgbin
+    pgbin="$(cat "$TB/postgres_bin_dir" 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
+    (
+      if pid="$(tb_pid_alive "$TB/postgres/data/postmaster.pid" postgres)"; then
+        runuser -u postgres -- "$pgbin/pg_ctl" -D "$TB/postgres/data" stop -m fast -w -t 30 >/dev/null 2>&1 ||
+          tb_stop_tree "$pid" 10
+      fi
+    ) &
+  fi
+  wait
+
+  # Whatever is left: a daemon whose pidfile was lost, a containerd shim, ...
+  local strays
+  mapfile -t strays < <(tb_stray_pids)
+  for pid in "${strays[@]}"; do
+    tb_log "stopping leftover process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
+    tb_stop_tree "$pid" 5
+  done
+
+  tb_unmount_all
+  tb_remove_cgroups
+  tb_remove_run_dirs
+  rm -rf "$TB" 2>/dev/null || { tb_unmount_all; rm -rf "$TB"; }
+}
