@@ -698,8 +698,11 @@ mod doc_examples {
     #[test]
     fn every_example_in_the_docs_parses() {
         let doc = include_str!("../../../docs/profiles.md");
-        let blocks: Vec<&str> =
-            doc.split("```toml\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+        let blocks: Vec<&str> = doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
         assert_eq!(blocks.len(), 5, "the sandbox and one per seed stack");
         for b in blocks {
             let p = DeploymentProfile::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
