@@ -85,3 +85,75 @@ async fn an_empty_console_says_how_to_add_a_deployment() {
     assert!(s.find_all("button.deployment").await.is_empty());
     s.close().await;
 }
+
+/// The first-contact flow in the window: status shows an unknown key, the dialog shows its
+/// fingerprint with "Cancel" focused, and only an explicit click trusts it.
+#[tokio::test]
+async fn status_asks_for_explicit_trust_of_an_unknown_host_key() {
+    let data = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sandbox_profile()).unwrap();
+    let unpinned: String = text
+        .lines()
+        .filter(|l| !l.starts_with("host_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = data.path().join("sandbox.toml");
+    std::fs::write(&file, unpinned).unwrap();
+    let state = data.path().join("state");
+    Engine::open(&state)
+        .await
+        .unwrap()
+        .add_deployment(&file)
+        .await
+        .unwrap();
+    let tb: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox_profile().with_file_name("testbed.json")).unwrap(),
+    )
+    .unwrap();
+    let app1_key = tb["hosts"][0]["host_key_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_for("#hosts tbody tr", 3).await;
+    let refresh = s.wait_for("#refresh", 1).await;
+    s.click(&refresh[0]).await;
+
+    let review = s.wait_for("button[data-trust]", 3).await;
+    s.click(&review[0]).await;
+    let fp = s.wait_for("#trust-fingerprint", 1).await;
+    assert_eq!(s.text(&fp[0]).await, app1_key);
+    s.screenshot(&screenshot_path("trust-dialog.png")).await;
+    let accept = s.wait_for("#trust-accept", 1).await;
+    s.click(&accept[0]).await;
+
+    // app1 is up now; app2 and app3 still wait for their own decision.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows = s.find_all("#hosts tbody tr").await;
+        let first = s.text(&rows[0]).await;
+        if first.contains("up ·") {
+            assert_eq!(s.find_all("button[data-trust]").await.len(), 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "app1 never came up: {first}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let containers = s.wait_for("#containers tbody tr[data-container]", 2).await;
+    assert!(s.text(&containers[0]).await.contains("web1"));
+    s.screenshot(&screenshot_path("status.png")).await;
+    s.close().await;
+
+    // The decision is in the local database, pinned to exactly that key.
+    let engine = Engine::open(&state).await.unwrap();
+    let name = engine.deployments().await.unwrap()[0].summary.name.clone();
+    let pinned = engine.state().trusted_key(&name, "app1").await.unwrap().unwrap();
+    assert_eq!(pinned.fingerprint, app1_key);
+}

@@ -74,7 +74,7 @@ tb_pid_alive() {
   read -r pid <"$file" || true
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [[ -r "/proc/$pid/cmdline" ]] || return 1
-  cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  cmd="$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null || true)"
   [[ "$cmd" == *"$want"* ]] || return 1
   echo "$pid"
 }
@@ -139,7 +139,7 @@ tb_stray_pids() {
   for d in /proc/[0-9]*; do
     pid="${d#/proc/}"
     [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
-    cmd="$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)" || continue
+    cmd="$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null)" || continue
     [[ "$cmd" == *"$TB/"* ]] || continue
     exe="$(readlink "$d/exe" 2>/dev/null)" || continue
     case "${exe##*/}" in
@@ -222,8 +222,9 @@ tb_down() {
   fi
   rm -f "$TB/$TB_DONE"
 
-  local host pid dir
-  # Containers first, while their engines still answer (in parallel: 3 engines).
+  local host pid dir bgjobs=()
+  # Containers first, while their engines still answer (in parallel: 3 engines). Only our
+  # own jobs are waited for: up, failing, calls this with daemons among its children.
   for host in "${TB_HOSTS[@]}"; do
     if tb_pid_alive "$TB/hosts/$host/docker.pid" dockerd >/dev/null; then
       (
@@ -233,17 +234,19 @@ tb_down() {
           timeout 30 "${TB_DOCKER[@]}" -H "$sock" rm -f "${ids[@]}" >/dev/null 2>&1 || true
         fi
       ) &
+      bgjobs+=($!)
     fi
   done
-  wait
+  ((${#bgjobs[@]} == 0)) || wait "${bgjobs[@]}" || true
+  bgjobs=()
 
   # Engines (each stops its own containerd), then the rest; all in parallel.
   for host in "${TB_HOSTS[@]}"; do
     dir="$TB/hosts/$host"
-    if pid="$(tb_pid_alive "$dir/docker.pid" dockerd)"; then tb_stop_tree "$pid" 20 & fi
-    if pid="$(tb_pid_alive "$dir/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & fi
+    if pid="$(tb_pid_alive "$dir/docker.pid" dockerd)"; then tb_stop_tree "$pid" 20 & bgjobs+=($!); fi
+    if pid="$(tb_pid_alive "$dir/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & bgjobs+=($!); fi
   done
-  if pid="$(tb_pid_alive "$TB/redis/redis.pid" redis-server)"; then tb_stop_tree "$pid" 10 & fi
+  if pid="$(tb_pid_alive "$TB/redis/redis.pid" redis-server)"; then tb_stop_tree "$pid" 10 & bgjobs+=($!); fi
   if [[ -e "$TB/postgres/data/postmaster.pid" ]]; then
     local pgbin
     pgbin="$(cat "$TB/postgres_bin_dir" 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
@@ -253,14 +256,15 @@ tb_down() {
           tb_stop_tree "$pid" 10
       fi
     ) &
+    bgjobs+=($!)
   fi
-  wait
+  ((${#bgjobs[@]} == 0)) || wait "${bgjobs[@]}" || true
 
   # Whatever is left: a daemon whose pidfile was lost, a containerd shim, ...
   local strays
   mapfile -t strays < <(tb_stray_pids)
   for pid in "${strays[@]}"; do
-    tb_log "stopping leftover process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
+    tb_log "stopping leftover process $pid ($({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-80))"
     tb_stop_tree "$pid" 5
   done
 

@@ -23,7 +23,7 @@
 SET synchronous_commit = off;
 SET work_mem = '64MB';
 SET maintenance_work_mem = '256MB';
-SELECT setseed(0.20261122);
+SELECT setseed(0.20261122) AS seeded \gset
 
 -- Named users: ids 1..6 in this order.
 WITH u AS MATERIALIZED (

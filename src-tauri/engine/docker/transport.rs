@@ -50,7 +50,8 @@ impl SshSocketTransport {
         let io = TokioIo::new(channel.into_stream());
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
         tokio::spawn(async move {
-            let _ = conn.await;
+            // `docker exec` and attach upgrade the connection to a raw stream.
+            let _ = conn.with_upgrades().await;
         });
         // Origin-form request target; the socket needs no host name.
         let (mut parts, body) = request.into_parts();
