@@ -41,7 +41,7 @@ async function select(name) {
     $("#dep-meta").textContent = [`app profile ${d.app_profile}`, d.public_url, d.description].filter(Boolean).join(" · ");
     $("#hosts tbody").replaceChildren(
       ...d.hosts.map((host) =>
-        h("tr", { "data-host": host.name },
+        h("tr", { "data-host": host.name, "data-pinned": host.host_key ? "profile" : null },
           h("td", {}, host.name),
           h("td", { class: "mono" }, `${host.address}:${host.port}`),
           h("td", {}, host.roles.map((r) => h("span", { class: `role role-${r}` }, r))),
@@ -52,6 +52,7 @@ async function select(name) {
     $("#services").replaceChildren(...d.services.map((s) => h("li", {}, s)));
     $("#status-meta").textContent = "";
     $("#checks").replaceChildren();
+    await renderSecrets();
   } catch (e) {
     showError(e);
   }
@@ -76,7 +77,12 @@ function renderStatus(st) {
   for (const hs of st.hosts) {
     const row = document.querySelector(`#hosts tr[data-host="${CSS.escape(hs.name)}"]`);
     if (!row) continue;
-    row.replaceChildren(...[...row.children].slice(0, 4), h("td", { class: "state" }, hostState(hs)));
+    const cells = [...row.children].slice(0, 4);
+    if (hs.host_key && !row.dataset.pinned) {
+      // Not pinned by the profile, but trusted locally: show which key.
+      cells[3] = h("td", { class: "mono" }, hs.host_key, " ", h("span", { class: "muted" }, "(trusted here)"));
+    }
+    row.replaceChildren(...cells, h("td", { class: "state" }, hostState(hs)));
     if (hs.host_key_problem && hs.host_key_problem.kind === "changed") {
       showError({ code: "ssh.host_key_changed", message: hs.error.message });
     }
@@ -109,6 +115,7 @@ function renderStatus(st) {
 async function refreshStatus() {
   if (!state.selected) return;
   const btn = $("#refresh");
+  if (btn.disabled) return; // a check is already running
   btn.disabled = true;
   btn.textContent = "Checking…";
   try {
@@ -119,6 +126,68 @@ async function refreshStatus() {
     btn.disabled = false;
     btn.textContent = "Check status";
   }
+}
+
+async function renderSecrets() {
+  const rows = await api.secrets(state.selected);
+  $("#secrets tbody").replaceChildren(
+    ...(rows.length
+      ? rows.map((r) =>
+          h("tr", { "data-secret": r.name },
+            h("td", { class: "mono" }, r.name),
+            h("td", {}, r.purpose),
+            h("td", {}, h("span", { class: r.set ? "ok" : "warn" }, r.set ? "set" : "not set")),
+            h("td", {},
+              h("button", { class: "btn", onclick: () => openSecretForm(r.name) }, r.set ? "Replace…" : "Set…"),
+              r.set ? h("button", { class: "btn", onclick: () => deleteSecret(r.name) }, "Delete") : null),
+          ))
+      : [h("tr", {}, h("td", { colspan: "4", class: "muted" }, "This profile reads no credential from the keychain."))]),
+  );
+}
+
+function openSecretForm(entry) {
+  const form = $("#secret-form");
+  $("#secret-entry").value = entry || "";
+  $("#secret-entry").readOnly = Boolean(entry);
+  $("#secret-value").value = "";
+  form.hidden = false;
+  (entry ? $("#secret-value") : $("#secret-entry")).focus();
+}
+
+function closeSecretForm() {
+  $("#secret-value").value = "";
+  $("#secret-form").hidden = true;
+}
+
+async function saveSecret(ev) {
+  ev.preventDefault();
+  const entry = $("#secret-entry").value.trim();
+  const value = $("#secret-value").value;
+  // The value leaves the page at once; nothing keeps it.
+  $("#secret-value").value = "";
+  try {
+    await api.setSecret(state.selected, entry, value);
+    closeSecretForm();
+    await renderSecrets();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function deleteSecret(entry) {
+  try {
+    await api.deleteSecret(state.selected, entry);
+    await renderSecrets();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+let liveTimer = null;
+function setLive(on) {
+  clearInterval(liveTimer);
+  liveTimer = on ? setInterval(refreshStatus, 10000) : null;
+  if (on) refreshStatus();
 }
 
 function askTrust(host, problem) {
@@ -143,6 +212,10 @@ function askTrust(host, problem) {
 
 async function start() {
   $("#refresh").addEventListener("click", refreshStatus);
+  $("#live").addEventListener("change", (e) => setLive(e.target.checked));
+  $("#secret-form").addEventListener("submit", saveSecret);
+  $("#secret-cancel").addEventListener("click", closeSecretForm);
+  $("#secret-add").addEventListener("click", () => openSecretForm(null));
   $("#error").addEventListener("click", () => { $("#error").hidden = true; });
   try {
     state.deployments = await api.listDeployments();

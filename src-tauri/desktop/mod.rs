@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
+use crate::engine::keychain::SecretEntry;
 use crate::engine::profiles::DeploymentSummary;
+use crate::engine::secret::Sensitive;
 use crate::engine::state::{KnownDeployment, TrustedKey};
 use crate::engine::status::DeploymentStatus;
 use crate::engine::{Engine, ErrorReport};
@@ -35,6 +37,32 @@ async fn trust_host(
     Ok(engine.trust_host(&name, &host, &fingerprint).await?)
 }
 
+/// Which keychain entries this deployment's profile uses, and whether each is set.
+#[tauri::command]
+async fn secret_status(engine: tauri::State<'_, Engine>, name: String) -> CmdResult<Vec<SecretEntry>> {
+    Ok(engine.secret_entries(&name).await?)
+}
+
+/// Stores a value. It arrives once over IPC and goes straight to the keychain; nothing
+/// returns it to the page.
+#[tauri::command]
+async fn secret_set(
+    engine: tauri::State<'_, Engine>,
+    name: String,
+    entry: String,
+    value: String,
+) -> CmdResult<()> {
+    Ok(engine
+        .keychain()
+        .set(&name, &entry, Sensitive::new(value))
+        .await?)
+}
+
+#[tauri::command]
+async fn secret_delete(engine: tauri::State<'_, Engine>, name: String, entry: String) -> CmdResult<bool> {
+    Ok(engine.keychain().delete(&name, &entry).await?)
+}
+
 /// Opens the window; returns when it is closed.
 pub fn run() -> ExitCode {
     let engine = match tauri::async_runtime::block_on(Engine::open_default()) {
@@ -50,7 +78,10 @@ pub fn run() -> ExitCode {
             list_deployments,
             show_deployment,
             deployment_status,
-            trust_host
+            trust_host,
+            secret_status,
+            secret_set,
+            secret_delete
         ])
         .run(tauri::generate_context!());
     match result {

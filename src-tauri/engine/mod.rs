@@ -87,6 +87,44 @@ impl Engine {
         &self.keychain
     }
 
+    /// The keychain entries the profile refers to (SSH passphrase or passwords, a
+    /// database password), each with whether it is set.
+    pub async fn secret_entries(&self, deployment: &str) -> Result<Vec<keychain::SecretEntry>> {
+        let profile = self.profile(deployment).await?;
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for t in profile.targets() {
+            match t.auth {
+                profiles::Auth::KeyFile {
+                    path,
+                    passphrase: profiles::Passphrase::Keychain,
+                } => wanted.push((
+                    keychain::SSH_KEY_PASSPHRASE.into(),
+                    format!("passphrase of the SSH key {path}"),
+                )),
+                profiles::Auth::Password => wanted.push((
+                    keychain::ssh_password(&t.name),
+                    format!("SSH password of {}@{}", t.user, t.name),
+                )),
+                _ => {}
+            }
+        }
+        if profile
+            .database
+            .as_ref()
+            .is_some_and(|d| d.credentials == profiles::DbCredentials::Keychain)
+        {
+            wanted.push((keychain::DB_PASSWORD.into(), "database password".into()));
+        }
+        wanted.sort();
+        wanted.dedup_by(|a, b| a.0 == b.0);
+        let mut out = Vec::new();
+        for (name, purpose) in wanted {
+            let set = self.keychain.is_set(deployment, &name).await?;
+            out.push(keychain::SecretEntry { name, purpose, set });
+        }
+        Ok(out)
+    }
+
     /// The held SSH connection to one host of a deployment (opened on first use).
     pub async fn session(&self, deployment: &str, host: &str) -> Result<Arc<ssh::Session>> {
         let profile = self.profile(deployment).await?;

@@ -58,6 +58,19 @@ async fn the_window_lists_known_deployments_and_shows_the_sandbox() {
         assert!(names[i].contains(pin), "row {i} shows no pin: {}", names[i]);
     }
     s.screenshot(&screenshot_path("deployments.png")).await;
+
+    // Check status: every host up, every container listed, database and /health fine.
+    let refresh = s.wait_for("#refresh", 1).await;
+    s.click(&refresh[0]).await;
+    let rows = s.wait_text("#hosts tbody tr", "up ·", 30).await;
+    assert_eq!(rows.matches("up ·").count(), 3, "{rows}");
+    let containers = s.wait_text("#containers tbody", "web3", 10).await;
+    for c in ["web1", "web2", "web3", "worker"] {
+        assert!(containers.contains(c), "{containers}");
+    }
+    let checks = s.wait_text("#checks", "App /health ok", 10).await;
+    assert!(checks.contains("Database ok"), "{checks}");
+    s.screenshot(&screenshot_path("status.png")).await;
     s.close().await;
 }
 
@@ -148,7 +161,7 @@ async fn status_asks_for_explicit_trust_of_an_unknown_host_key() {
     }
     let containers = s.wait_for("#containers tbody tr[data-container]", 2).await;
     assert!(s.text(&containers[0]).await.contains("web1"));
-    s.screenshot(&screenshot_path("status.png")).await;
+    s.screenshot(&screenshot_path("status-after-trust.png")).await;
     s.close().await;
 
     // The decision is in the local database, pinned to exactly that key.
@@ -156,4 +169,66 @@ async fn status_asks_for_explicit_trust_of_an_unknown_host_key() {
     let name = engine.deployments().await.unwrap()[0].summary.name.clone();
     let pinned = engine.state().trusted_key(&name, "app1").await.unwrap().unwrap();
     assert_eq!(pinned.fingerprint, app1_key);
+}
+
+/// A passphrase-protected key: the window shows the keychain entry the profile needs,
+/// takes the passphrase once (never shown again), and the hosts then answer.
+#[tokio::test]
+async fn the_window_stores_a_key_passphrase_in_the_keychain() {
+    let tb: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox_profile().with_file_name("testbed.json")).unwrap(),
+    )
+    .unwrap();
+    let (plain, enc) = (
+        tb["client_key"].as_str().unwrap(),
+        tb["client_key_encrypted"].as_str().unwrap(),
+    );
+    let passphrase = tb["client_key_passphrase"].as_str().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let name = format!("sb-e2e-kc-{}", std::process::id());
+    let text = std::fs::read_to_string(sandbox_profile())
+        .unwrap()
+        .replacen("name = \"sandbox\"", &format!("name = \"{name}\""), 1)
+        .replace(
+            &format!("path = \"{plain}\" }}"),
+            &format!("path = \"{enc}\", passphrase = \"keychain\" }}"),
+        );
+    let file = data.path().join("p.toml");
+    std::fs::write(&file, text).unwrap();
+    let state = data.path().join("state");
+    Engine::open(&state)
+        .await
+        .unwrap()
+        .add_deployment(&file)
+        .await
+        .unwrap();
+
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    let row = s.wait_text("#secrets tbody", "ssh-key-passphrase", 15).await;
+    assert!(row.contains("not set"), "{row}");
+    let set = s.wait_for("tr[data-secret='ssh-key-passphrase'] button", 1).await;
+    s.click(&set[0]).await;
+    let value = s.wait_for("#secret-value", 1).await;
+    s.type_text(&value[0], passphrase).await;
+    let store = s.wait_for("#secret-form button[type='submit']", 1).await;
+    s.click(&store[0]).await;
+    s.wait_text("#secrets tbody", "set", 10).await;
+    let shown = s.wait_text("#secrets tbody", "Replace", 10).await;
+    assert!(!shown.contains(passphrase));
+
+    let refresh = s.wait_for("#refresh", 1).await;
+    s.click(&refresh[0]).await;
+    let rows = s.wait_text("#hosts tbody tr", "up ·", 30).await;
+    assert_eq!(rows.matches("up ·").count(), 3, "{rows}");
+    s.close().await;
+
+    let kc = breakglass::engine::keychain::Keychain;
+    assert_eq!(
+        kc.get(&name, "ssh-key-passphrase").await.unwrap().expose(),
+        passphrase
+    );
+    kc.delete(&name, "ssh-key-passphrase").await.unwrap();
 }

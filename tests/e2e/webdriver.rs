@@ -151,6 +151,35 @@ impl Session {
         .await;
     }
 
+    pub async fn type_text(&self, e: &Element, text: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// Waits up to `secs` for `css` to contain `needle` in its text.
+    pub async fn wait_text(&self, css: &str, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let mut text = String::new();
+            for e in self.find_all(css).await {
+                text.push_str(&self.text(&e).await);
+                text.push('\n');
+            }
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {secs} s for {needle:?} in {css:?}; it shows {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     pub async fn text(&self, e: &Element) -> String {
         self.call(reqwest::Method::GET, &format!("/element/{}/text", e.0), None)
             .await

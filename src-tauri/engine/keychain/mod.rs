@@ -18,6 +18,15 @@ pub fn ssh_password(host: &str) -> String {
 }
 pub const DB_PASSWORD: &str = "db-password";
 
+/// A keychain entry a deployment uses, and whether it is set. Never the value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecretEntry {
+    pub name: String,
+    /// What the entry is for, in a person's words.
+    pub purpose: String,
+    pub set: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeychainError {
     #[error(
