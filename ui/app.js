@@ -46,12 +46,15 @@ async function select(name) {
           h("td", { class: "mono" }, `${host.address}:${host.port}`),
           h("td", {}, host.roles.map((r) => h("span", { class: `role role-${r}` }, r))),
           h("td", { class: "mono" }, host.host_key || h("span", { class: "warn" }, "not pinned — trust on first connection")),
+          h("td", { class: "state muted" }, "…"),
         ),
       ),
     );
     $("#services").replaceChildren(...d.services.map((s) => h("li", {}, s)));
     $("#status-meta").textContent = "";
     $("#checks").replaceChildren();
+    // Opening a deployment checks it at once: status only reads.
+    refreshStatus();
     await renderSecrets();
   } catch (e) {
     showError(e);
@@ -168,6 +171,8 @@ async function saveSecret(ev) {
   try {
     await api.setSecret(state.selected, entry, value);
     closeSecretForm();
+    // Opening a deployment checks it at once: status only reads.
+    refreshStatus();
     await renderSecrets();
   } catch (e) {
     showError(e);
@@ -177,6 +182,8 @@ async function saveSecret(ev) {
 async function deleteSecret(entry) {
   try {
     await api.deleteSecret(state.selected, entry);
+    // Opening a deployment checks it at once: status only reads.
+    refreshStatus();
     await renderSecrets();
   } catch (e) {
     showError(e);
