@@ -14,6 +14,10 @@ const COMMANDS: &[&str] = &[
     "secret_status",
     "secret_set",
     "secret_delete",
+    "plan_action",
+    "run_action",
+    "audit_review",
+    "journal_entries",
 ];
 
 fn main() {

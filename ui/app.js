@@ -1,5 +1,7 @@
 import { api } from "./api.js";
 import { h, $ } from "./dom.js";
+import { initContain, showContain } from "./contain.js";
+import { reviewAudit, showJournal } from "./audit.js";
 
 const state = { deployments: [], selected: null };
 
@@ -53,6 +55,7 @@ async function select(name) {
     $("#services").replaceChildren(...d.services.map((s) => h("li", {}, s)));
     $("#status-meta").textContent = "";
     $("#checks").replaceChildren();
+    showContain(d.name);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();
     await renderSecrets();
@@ -171,6 +174,7 @@ async function saveSecret(ev) {
   try {
     await api.setSecret(state.selected, entry, value);
     closeSecretForm();
+    showContain(d.name);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();
     await renderSecrets();
@@ -182,6 +186,7 @@ async function saveSecret(ev) {
 async function deleteSecret(entry) {
   try {
     await api.deleteSecret(state.selected, entry);
+    showContain(d.name);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();
     await renderSecrets();
@@ -219,6 +224,9 @@ function askTrust(host, problem) {
 
 async function start() {
   $("#refresh").addEventListener("click", refreshStatus);
+  initContain(showError);
+  $("#audit-run").addEventListener("click", () => reviewAudit(state.selected, showError));
+  $("#journal-load").addEventListener("click", () => showJournal(showError));
   $("#live").addEventListener("change", (e) => setLive(e.target.checked));
   $("#secret-form").addEventListener("submit", saveSecret);
   $("#secret-cancel").addEventListener("click", closeSecretForm);

@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use breakglass::engine::actions::{
+    ActionEvent, ActionSpec, Cancel, IsolateMode, LockScope, Plan, StepStatus, TokenScope,
+};
 use breakglass::engine::secret::Sensitive;
 use breakglass::engine::ssh::SshError;
 use breakglass::engine::ssh::output::{display_safe, shell_quote};
@@ -64,6 +67,143 @@ enum Command {
     Secret(SecretCmd),
     /// Check that the deployment's database answers through the SSH tunnel.
     Db { deployment: String },
+    /// Revoke API tokens: --all, --user U, --id N or --since TIME.
+    RevokeTokens {
+        deployment: String,
+        #[command(flatten)]
+        scope: TokenScopeArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Lock accounts: --all-non-admin or --user U, for --for DURATION (default: until unlocked).
+    Lock {
+        deployment: String,
+        #[command(flatten)]
+        scope: LockScopeArgs,
+        /// How long, like 2h or 30m.
+        #[arg(long = "for")]
+        duration: Option<humantime::Duration>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Unlock accounts: --all-non-admin or --user U.
+    Unlock {
+        deployment: String,
+        #[command(flatten)]
+        scope: LockScopeArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Expire sessions (all, or --user U where sessions are a table).
+    ExpireSessions {
+        deployment: String,
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Isolate a container: --mode stop | pause | disconnect.
+    Isolate {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(long, value_enum, default_value = "stop")]
+        mode: ModeArg,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Undo an isolation (start, unpause, or reconnect --network N…).
+    Restore {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(long, value_enum, default_value = "stop")]
+        mode: ModeArg,
+        #[arg(long = "network")]
+        networks: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Review the audit trail: failed logins by IP, successes after failures, admin actions, new tokens.
+    Audit {
+        deployment: String,
+        /// How far back, like 24h or 7d.
+        #[arg(long, default_value = "24h")]
+        since: humantime::Duration,
+    },
+    /// The action journal: list, verify, export an incident.
+    #[command(subcommand)]
+    Journal(JournalCmd),
+    /// Incidents group journal entries for the hand-over report.
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Show the plan and stop (changes nothing).
+    #[arg(long)]
+    dry_run: bool,
+    /// The deployment's name, typed, to allow a destructive run without a prompt.
+    #[arg(long)]
+    confirm: Option<String>,
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct TokenScopeArgs {
+    #[arg(long)]
+    all: bool,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    id: Option<i64>,
+    /// Tokens created since this RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct LockScopeArgs {
+    #[arg(long)]
+    all_non_admin: bool,
+    #[arg(long)]
+    user: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Stop,
+    Pause,
+    Disconnect,
+}
+
+#[derive(Subcommand)]
+enum JournalCmd {
+    /// Every entry (or one incident's).
+    List {
+        #[arg(long)]
+        incident: Option<i64>,
+    },
+    /// Check the hash chain: finds edited, inserted and deleted entries.
+    Verify,
+    /// An incident's report, as Markdown (default) or HTML.
+    Export {
+        incident: i64,
+        #[arg(long, value_parser = ["md", "html"], default_value = "md")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentCmd {
+    /// Open an incident: later journal entries belong to it.
+    Open { title: String },
+    /// Close an incident.
+    Close { id: i64 },
+    /// List incidents.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -318,6 +458,105 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 rtt.as_secs_f64() * 1000.0
             );
         }
+        Command::RevokeTokens {
+            deployment,
+            scope,
+            run,
+        } => {
+            let scope = if scope.all {
+                TokenScope::All
+            } else if let Some(u) = &scope.user {
+                TokenScope::User(u.clone())
+            } else if let Some(id) = scope.id {
+                TokenScope::Id(id)
+            } else {
+                TokenScope::CreatedSince(scope.since.clone().unwrap_or_default())
+            };
+            act(&cli, deployment, ActionSpec::RevokeTokens { scope }, run).await?;
+        }
+        Command::Lock {
+            deployment,
+            scope,
+            duration,
+            run,
+        } => {
+            let spec = ActionSpec::LockAccounts {
+                scope: lock_scope(scope),
+                duration_secs: duration.map(|d| d.as_secs()),
+            };
+            act(&cli, deployment, spec, run).await?;
+        }
+        Command::Unlock {
+            deployment,
+            scope,
+            run,
+        } => {
+            act(
+                &cli,
+                deployment,
+                ActionSpec::UnlockAccounts {
+                    scope: lock_scope(scope),
+                },
+                run,
+            )
+            .await?;
+        }
+        Command::ExpireSessions {
+            deployment,
+            user,
+            run,
+        } => {
+            act(
+                &cli,
+                deployment,
+                ActionSpec::ExpireSessions { user: user.clone() },
+                run,
+            )
+            .await?;
+        }
+        Command::Isolate {
+            deployment,
+            host,
+            container,
+            mode,
+            run,
+        } => {
+            let spec = ActionSpec::Isolate {
+                host: host.clone(),
+                container: container.clone(),
+                mode: mode_of(*mode),
+            };
+            act(&cli, deployment, spec, run).await?;
+        }
+        Command::Restore {
+            deployment,
+            host,
+            container,
+            mode,
+            networks,
+            run,
+        } => {
+            let spec = ActionSpec::Restore {
+                host: host.clone(),
+                container: container.clone(),
+                mode: mode_of(*mode),
+                networks: networks.clone(),
+            };
+            act(&cli, deployment, spec, run).await?;
+        }
+        Command::Audit { deployment, since } => {
+            let review = engine(&cli)
+                .await?
+                .audit_review(deployment, std::time::Duration::from(*since).as_secs())
+                .await?;
+            if cli.json {
+                print_json(&review)?;
+            } else {
+                print_audit(&review);
+            }
+        }
+        Command::Journal(cmd) => journal_cmd(&cli, cmd).await?,
+        Command::Incident(cmd) => incident_cmd(&cli, cmd).await?,
         Command::Deployment(DeploymentCmd::ImportPins { name, known_hosts }) => {
             let file = breakglass::engine::ssh::expand_home(known_hosts);
             let imported = engine(&cli).await?.import_known_hosts(name, &file).await?;
@@ -592,4 +831,225 @@ fn print_status(st: &DeploymentStatus) {
             }
         }
     }
+}
+
+fn lock_scope(s: &LockScopeArgs) -> LockScope {
+    match &s.user {
+        Some(u) => LockScope::User(u.clone()),
+        None => LockScope::AllNonAdmin,
+    }
+}
+
+fn mode_of(m: ModeArg) -> IsolateMode {
+    match m {
+        ModeArg::Stop => IsolateMode::Stop,
+        ModeArg::Pause => IsolateMode::Pause,
+        ModeArg::Disconnect => IsolateMode::Disconnect,
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    println!("Plan for {}: {}", plan.deployment, plan.summary);
+    for s in &plan.sample {
+        println!("    e.g. {}", display_safe(s.as_bytes()));
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        println!("  step {}: {s}", i + 1);
+    }
+}
+
+/// plan → (confirm) → run → verify, printing each event as it comes.
+async fn act(cli: &Cli, deployment: &str, spec: ActionSpec, run: &RunArgs) -> Result<(), ErrorReport> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let engine = engine(cli).await?;
+    let plan = engine.plan_action(deployment, &spec).await?;
+    if run.dry_run {
+        if cli.json {
+            print_json(&plan)?;
+        } else {
+            print_plan(&plan);
+            println!("(dry run: nothing changed)");
+        }
+        return Ok(());
+    }
+    let mut confirm = run.confirm.clone();
+    if confirm.is_none() && plan.destructive && !plan.nothing_to_do() && std::io::stdin().is_terminal() {
+        print_plan(&plan);
+        print!("Type the deployment's name ({deployment}) to go ahead: ");
+        let _ = std::io::stdout().flush();
+        let mut typed = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut typed)
+            .map_err(|e| ErrorReport {
+                code: "io.stdin".into(),
+                message: e.to_string(),
+            })?;
+        confirm = Some(typed.trim().to_owned());
+    }
+    let json = cli.json;
+    let events: breakglass::engine::actions::Events = std::sync::Arc::new(move |e: ActionEvent| {
+        if json {
+            println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            return;
+        }
+        match e {
+            ActionEvent::Planned { plan } => print_plan(&plan),
+            ActionEvent::Waiting { holder } => println!(
+                "waiting: {} holds this deployment",
+                display_safe(holder.as_bytes())
+            ),
+            ActionEvent::Step {
+                step,
+                description,
+                status,
+                detail,
+            } => match status {
+                StepStatus::Started => println!("  [{step}] {description} …"),
+                StepStatus::Done => println!("  [{step}] done: {detail}"),
+                StepStatus::Failed => println!("  [{step}] FAILED: {detail}"),
+            },
+            ActionEvent::Verified { ok, detail } => {
+                println!("verify: {} ({detail})", if ok { "ok" } else { "FAILED" })
+            }
+            ActionEvent::Finished { outcome } => println!("{outcome}"),
+        }
+    });
+    let cancel = Cancel::default();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling after the current step…");
+            on_ctrl_c.cancel();
+        }
+    });
+    let report = engine
+        .run_action(deployment, &spec, confirm.as_deref(), events, cancel)
+        .await?;
+    if !report.verified {
+        return Err(ErrorReport {
+            code: "action.verify_failed".into(),
+            message: report.verify_detail,
+        });
+    }
+    Ok(())
+}
+
+fn print_audit(r: &breakglass::engine::audit::AuditReview) {
+    let s = |t: &str| display_safe(t.as_bytes());
+    println!("Audit trail of {} since {}", r.deployment, r.since);
+    println!("\nFailed logins by IP:");
+    for f in &r.failed_by_ip {
+        println!("  {:<40} {:>6}  {} … {}", s(&f.ip), f.failures, f.first, f.last);
+    }
+    println!("\nSuccessful logins after failures from the same IP (within an hour):");
+    for x in &r.success_after_failures {
+        println!(
+            "  {:<40} {:<20} after {:>4} failure(s) at {}",
+            s(&x.ip),
+            s(&x.user),
+            x.failures_before,
+            x.at
+        );
+    }
+    println!("\nAdmin actions:");
+    for e in &r.admin_actions {
+        println!("  {}  {:<24} {:<20} {}", e.at, s(&e.action), s(&e.user), s(&e.ip));
+    }
+    println!("\nNew tokens:");
+    for e in &r.new_tokens {
+        println!("  {}  {:<20} {}", e.at, s(&e.user), s(&e.ip));
+    }
+}
+
+async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
+    let journal = engine(cli).await?.journal();
+    match cmd {
+        JournalCmd::List { incident } => {
+            let entries = journal.entries(*incident).await?;
+            if cli.json {
+                print_json(&entries)?;
+            } else {
+                for e in entries {
+                    println!(
+                        "{:>5} {} {:<24} {:<12} {:<22} {}",
+                        e.seq,
+                        e.at,
+                        display_safe(e.operator.as_bytes()),
+                        display_safe(e.deployment.as_bytes()),
+                        e.kind,
+                        display_safe(e.body.to_string().as_bytes())
+                    );
+                }
+            }
+        }
+        JournalCmd::Verify => {
+            let v = journal.verify().await?;
+            if cli.json {
+                print_json(&v)?;
+            } else if v.ok {
+                println!("journal ok: {} entries, chain intact", v.entries);
+            }
+            if !v.ok {
+                for p in &v.problems {
+                    eprintln!("{p}");
+                }
+                return Err(ErrorReport {
+                    code: "journal.tampered".into(),
+                    message: format!("{} problem(s) in the journal", v.problems.len()),
+                });
+            }
+        }
+        JournalCmd::Export { incident, format } => {
+            let incidents = journal.incidents().await?;
+            let inc = incidents
+                .iter()
+                .find(|i| i.id == *incident)
+                .ok_or_else(|| ErrorReport {
+                    code: "incident.unknown".into(),
+                    message: format!("no incident {incident}"),
+                })?;
+            let entries = journal.entries(Some(*incident)).await?;
+            let ok = journal.verify().await?.ok;
+            let text = if format == "html" {
+                breakglass::engine::journal::render_html(inc, &entries, ok)
+            } else {
+                breakglass::engine::journal::render_markdown(inc, &entries, ok)
+            };
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
+    let journal = engine(cli).await?.journal();
+    let who = breakglass::engine::connect::operator();
+    match cmd {
+        IncidentCmd::Open { title } => {
+            let inc = journal.open_incident(title, &who).await?;
+            println!("Incident {} opened: {}", inc.id, inc.title);
+        }
+        IncidentCmd::Close { id } => {
+            journal.close_incident(*id, &who).await?;
+            println!("Incident {id} closed.");
+        }
+        IncidentCmd::List => {
+            let list = journal.incidents().await?;
+            if cli.json {
+                print_json(&list)?;
+            } else {
+                for i in list {
+                    println!(
+                        "{:>4} {} {:<10} {}",
+                        i.id,
+                        i.opened_at,
+                        if i.closed_at.is_some() { "closed" } else { "open" },
+                        display_safe(i.title.as_bytes())
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -3,6 +3,11 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use crate::engine::actions::{ActionSpec, Cancel, Events, Plan, RunReport};
+use crate::engine::audit::AuditReview;
+use crate::engine::journal::{Entry, Verification};
 use crate::engine::keychain::SecretEntry;
 use crate::engine::profiles::DeploymentSummary;
 use crate::engine::secret::Sensitive;
@@ -63,6 +68,46 @@ async fn secret_delete(engine: tauri::State<'_, Engine>, name: String, entry: St
     Ok(engine.keychain().delete(&name, &entry).await?)
 }
 
+#[tauri::command]
+async fn plan_action(engine: tauri::State<'_, Engine>, name: String, spec: ActionSpec) -> CmdResult<Plan> {
+    Ok(engine.plan_action(&name, &spec).await?)
+}
+
+/// Runs an action; its events stream as `action-event` with the caller's `key`, so the
+/// page subscribes before the run starts.
+#[tauri::command]
+async fn run_action(
+    app: tauri::AppHandle,
+    engine: tauri::State<'_, Engine>,
+    name: String,
+    spec: ActionSpec,
+    confirm: String,
+    key: String,
+) -> CmdResult<RunReport> {
+    use tauri::Emitter;
+    let events: Events = Arc::new(move |event| {
+        let _ = app.emit("action-event", serde_json::json!({ "key": key, "event": event }));
+    });
+    Ok(engine
+        .run_action(&name, &spec, Some(&confirm), events, Cancel::default())
+        .await?)
+}
+
+#[tauri::command]
+async fn audit_review(
+    engine: tauri::State<'_, Engine>,
+    name: String,
+    since_secs: u64,
+) -> CmdResult<AuditReview> {
+    Ok(engine.audit_review(&name, since_secs).await?)
+}
+
+#[tauri::command]
+async fn journal_entries(engine: tauri::State<'_, Engine>) -> CmdResult<(Vec<Entry>, Verification)> {
+    let j = engine.journal();
+    Ok((j.entries(None).await?, j.verify().await?))
+}
+
 /// Opens the window; returns when it is closed.
 pub fn run() -> ExitCode {
     let engine = match tauri::async_runtime::block_on(Engine::open_default()) {
@@ -81,7 +126,11 @@ pub fn run() -> ExitCode {
             trust_host,
             secret_status,
             secret_set,
-            secret_delete
+            secret_delete,
+            plan_action,
+            run_action,
+            audit_review,
+            journal_entries
         ])
         .run(tauri::generate_context!());
     match result {

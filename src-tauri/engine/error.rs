@@ -52,6 +52,31 @@ pub enum Error {
     #[error("{message}")]
     SshConfig { message: String },
 
+    #[error("journal: {message}")]
+    Journal { message: String },
+
+    #[error(
+        "unknown app profile {name:?}: not built in (homechat, harmonic, rails-jwt, crucible) and not at {looked}"
+    )]
+    UnknownAppProfile { name: String, looked: String },
+
+    #[error("not available: {reason}")]
+    ActionUnavailable { reason: String },
+
+    #[error(
+        "this changes {deployment:?}: type the deployment's name to confirm (CLI: --confirm {deployment})"
+    )]
+    ConfirmationRequired { deployment: String },
+
+    #[error("cancelled before the next step; nothing more was changed")]
+    Cancelled,
+
+    #[error("{message}")]
+    BadArgument { message: String },
+
+    #[error("{0}")]
+    Redis(Box<crate::engine::redis::RedisError>),
+
     #[error("{reason}")]
     BadFingerprint { reason: String },
 
@@ -99,7 +124,8 @@ boxed_from!(
     Ssh(crate::engine::ssh::SshError),
     Docker(crate::engine::docker::DockerError),
     Db(crate::engine::db::DbError),
-    Keychain(crate::engine::keychain::KeychainError)
+    Keychain(crate::engine::keychain::KeychainError),
+    Redis(crate::engine::redis::RedisError)
 );
 
 impl Error {
@@ -114,6 +140,13 @@ impl Error {
             Error::UnknownHost { .. } => "deployment.unknown_host",
             Error::BadFingerprint { .. } => "ssh.bad_fingerprint",
             Error::SshConfig { .. } => "ssh.config",
+            Error::Journal { .. } => "journal",
+            Error::UnknownAppProfile { .. } => "app_profile.unknown",
+            Error::ActionUnavailable { .. } => "action.unavailable",
+            Error::ConfirmationRequired { .. } => "action.confirmation_required",
+            Error::Cancelled => "action.cancelled",
+            Error::BadArgument { .. } => "argument.invalid",
+            Error::Redis(e) => e.code(),
             Error::NoEnvFile { .. } => "deployment.no_env_file",
             Error::NoDatabase { .. } => "deployment.no_database",
             Error::RemoteRead { .. } => "remote.read",

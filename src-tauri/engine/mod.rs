@@ -4,14 +4,18 @@
 //! One folder per concern: `profiles/` (deployment files), `state/` (the local database);
 //! small shared pieces: `secret` (values that must not be printed), `envfile` (`.env`).
 
+pub mod actions;
+pub mod audit;
 pub mod connect;
 pub mod db;
 pub mod docker;
 pub mod envfile;
 pub mod error;
 pub mod http;
+pub mod journal;
 pub mod keychain;
 pub mod profiles;
+pub mod redis;
 pub mod secret;
 pub mod ssh;
 pub mod state;
@@ -81,6 +85,11 @@ impl Engine {
     pub async fn remove_deployment(&self, name: &str) -> Result<()> {
         self.conns.drop_deployment(name);
         self.state.remove_deployment(name).await
+    }
+
+    /// The action journal (in the local database).
+    pub fn journal(&self) -> journal::Journal {
+        journal::Journal::new(self.state.pool().clone())
     }
 
     pub fn keychain(&self) -> &keychain::Keychain {

@@ -62,8 +62,8 @@ async fn the_window_lists_known_deployments_and_shows_the_sandbox() {
     // Check status: every host up, every container listed, database and /health fine.
     let refresh = s.wait_for("#refresh", 1).await;
     s.click(&refresh[0]).await;
-    let rows = s.wait_text("#hosts tbody tr", "up ·", 30).await;
-    assert_eq!(rows.matches("up ·").count(), 3, "{rows}");
+    s.wait_until("#hosts tbody", 30, |t| t.matches("up ·").count() == 3, "3 × up")
+        .await;
     let containers = s.wait_text("#containers tbody", "web3", 10).await;
     for c in ["web1", "web2", "web3", "worker"] {
         assert!(containers.contains(c), "{containers}");
@@ -221,8 +221,8 @@ async fn the_window_stores_a_key_passphrase_in_the_keychain() {
 
     let refresh = s.wait_for("#refresh", 1).await;
     s.click(&refresh[0]).await;
-    let rows = s.wait_text("#hosts tbody tr", "up ·", 30).await;
-    assert_eq!(rows.matches("up ·").count(), 3, "{rows}");
+    s.wait_until("#hosts tbody", 30, |t| t.matches("up ·").count() == 3, "3 × up")
+        .await;
     s.close().await;
 
     let kc = breakglass::engine::keychain::Keychain;

@@ -39,7 +39,7 @@ impl TauriDriver {
         let mut cmd = Command::new("tauri-driver");
         cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::null());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -160,8 +160,15 @@ impl Session {
         .await;
     }
 
-    /// Waits up to `secs` for `css` to contain `needle` in its text.
+    /// Waits up to `secs` for the text of `css` to contain `needle`.
     pub async fn wait_text(&self, css: &str, needle: &str, secs: u64) -> String {
+        self.wait_until(css, secs, |t| t.contains(needle), needle).await
+    }
+
+    /// Waits up to `secs` until the text of the elements matching `css` satisfies `ok`.
+    /// Name a single container element: its text is read in one call, so a re-render
+    /// between reads cannot mix an old row with a new one.
+    pub async fn wait_until(&self, css: &str, secs: u64, ok: impl Fn(&str) -> bool, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let mut text = String::new();
@@ -169,7 +176,7 @@ impl Session {
                 text.push_str(&self.text(&e).await);
                 text.push('\n');
             }
-            if text.contains(needle) {
+            if ok(&text) {
                 return text;
             }
             assert!(

@@ -17,7 +17,14 @@ async fn each_host_lists_its_own_containers_with_compose_labels_and_health() {
             docker.version().await.unwrap().contains("API 1."),
             "the API version was negotiated"
         );
-        let list = docker.containers().await.unwrap();
+        // The sandbox's own containers (other tests may add one of theirs for a while).
+        let list: Vec<_> = docker
+            .containers()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.compose_project.as_deref() == Some("sandbox"))
+            .collect();
         let names: Vec<_> = list.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, expected, "{host}");
         for c in &list {

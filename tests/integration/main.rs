@@ -7,6 +7,7 @@
 
 mod testbed;
 
+mod actions;
 mod database;
 mod docker;
 mod keychain;

@@ -146,14 +146,15 @@ impl Testbed {
     }
 }
 
-/// A fresh IP from TEST-NET-3 per call, so each test finds its own audit rows.
+/// A fresh IP per call (TEST-NET-1, which the seeded audit trail does not use), so each
+/// test finds its own audit rows.
 pub fn unique_test_ip() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let n = std::process::id()
         .wrapping_mul(31)
         .wrapping_add(N.fetch_add(1, Ordering::Relaxed));
-    format!("203.0.113.{}", 1 + n % 250)
+    format!("192.0.2.{}", 1 + n % 250)
 }
 
 /// An engine with its own data folder and a copy of the sandbox profile, renamed and
@@ -188,4 +189,99 @@ pub fn unpinned(text: String) -> String {
         .filter(|l| !l.trim_start().starts_with("host_key"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// psql as a superuser over the testbed's Unix socket, with SQL on stdin.
+pub fn psql(db: &str, sql: &str, vars: &[(&str, &str)]) -> String {
+    use std::io::Write;
+    let tb = testbed();
+    let mut cmd = std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")));
+    cmd.args([
+        "-X",
+        "-q",
+        "-At",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        &tb.str("/postgres/socket_dir"),
+        "-p",
+    ])
+    .arg(tb.str("/postgres/port"))
+    .args(["-U", "postgres", "-d", db]);
+    for (k, v) in vars {
+        cmd.arg("-v").arg(format!("{k}={v}"));
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A database of its own for a test that changes "everything": the sandbox's schema and
+/// seed, owned by the app's role (the testbed's `down` removes it with the rest).
+pub fn fresh_database(tag: &str) -> String {
+    let name = format!("t_{tag}_{}", std::process::id());
+    psql("postgres", &format!("CREATE DATABASE {name} OWNER app;"), &[]);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testbed");
+    let schema = std::fs::read_to_string(dir.join("schema.sql")).unwrap();
+    let seed = std::fs::read_to_string(dir.join("seed.sql")).unwrap();
+    psql(&name, &format!("SET ROLE app;\n{schema}\n"), &[]);
+    psql(
+        &name,
+        &format!("SET ROLE app;\nBEGIN;\n{seed}\nCOMMIT;\n"),
+        &[
+            ("gen_users", "40"),
+            ("gen_tokens", "120"),
+            ("n_sessions", "60"),
+            ("n_audit", "500"),
+        ],
+    );
+    name
+}
+
+/// A member made for one test in the sandbox's own database, with a password and one
+/// API token, so a test can act on it (and check through the app) without touching
+/// anyone else.
+pub struct TestUser {
+    pub name: String,
+    pub password: String,
+    pub token: String,
+}
+
+pub fn test_user(tag: &str) -> TestUser {
+    test_user_named(&format!("t{}_{tag}", std::process::id()))
+}
+
+pub fn test_user_named(name: &str) -> TestUser {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let u = TestUser {
+        name: name.to_owned(),
+        password: format!("pw-{}", std::process::id()),
+        token: format!(
+            "bgtok_test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+    };
+    psql(
+        "sandbox",
+        "WITH nu AS (INSERT INTO users (username, email, role, password_salt, password_digest)
+             VALUES (:'uname', 'test@example.invalid', 'member', 'salt',
+                     encode(sha256(convert_to('salt' || :'pw', 'UTF8')), 'hex')) RETURNING id)
+         INSERT INTO api_tokens (user_id, name, token_digest, active)
+             SELECT id, 'test', encode(sha256(convert_to(:'tok', 'UTF8')), 'hex'), true FROM nu;",
+        &[("uname", &u.name), ("pw", &u.password), ("tok", &u.token)],
+    );
+    u
 }

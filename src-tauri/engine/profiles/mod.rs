@@ -6,6 +6,7 @@
 //! fingerprints are errors that name the file, line and column and say what was expected.
 //! The format is documented in `docs/profiles.md`.
 
+pub mod app;
 mod deployment;
 mod error;
 pub mod ssh_config;

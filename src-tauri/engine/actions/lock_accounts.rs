@@ -1,0 +1,194 @@
+//! Lock accounts (every non-admin for a while, or one user), and unlock them. A locked
+//! account cannot log in: the application checks `locked_until > now()` on every login
+//! and every request.
+
+use serde::{Deserialize, Serialize};
+
+use super::sql::{Val, args, count, q, query_err, sample};
+use super::{Ctx, Events, Plan, Ran, step};
+use crate::engine::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum LockScope {
+    /// Every account whose role is not an admin role.
+    AllNonAdmin,
+    User(String),
+}
+
+/// `FROM users u WHERE <scope>` and its values.
+fn scope_sql(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(String, Vec<Val>, String)> {
+    let u = ctx
+        .app
+        .require("users", &ctx.app.users)
+        .map_err(|reason| Error::ActionUnavailable { reason })?;
+    Ok(match scope {
+        LockScope::AllNonAdmin => (
+            format!("FROM {} u WHERE u.{} <> ALL($1::text[])", q(&u.table), q(&u.role)),
+            vec![Val::TextArray(u.admin_roles.clone())],
+            format!("every account whose role is not {}", u.admin_roles.join(" or ")),
+        ),
+        LockScope::User(name) => (
+            format!("FROM {} u WHERE u.{} = $1", q(&u.table), q(&u.username)),
+            vec![Val::Text(name.clone())],
+            format!("the account {name:?}"),
+        ),
+    })
+}
+
+fn locked_now(ctx: &Ctx<'_>) -> Result<String> {
+    let u = ctx
+        .app
+        .require("users", &ctx.app.users)
+        .map_err(|reason| Error::ActionUnavailable { reason })?;
+    Ok(format!(
+        "(u.{lu} IS NOT NULL AND u.{lu} > now())",
+        lu = q(&u.locked_until)
+    ))
+}
+
+async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Option<u64>) -> Result<Plan> {
+    let (from, vals, who) = scope_sql(ctx, scope)?;
+    let u = ctx
+        .app
+        .require("users", &ctx.app.users)
+        .map_err(|reason| Error::ActionUnavailable { reason })?;
+    let cond = if lock {
+        format!("NOT {}", locked_now(ctx)?)
+    } else {
+        locked_now(ctx)?
+    };
+    let db = ctx.engine.database(ctx.deployment()).await?;
+    let n = count(&db, &format!("SELECT count(*) {from} AND {cond}"), &vals).await?;
+    let names = sample(
+        &db,
+        &format!(
+            "SELECT u.{}::text {from} AND {cond} ORDER BY u.{} LIMIT 5",
+            q(&u.username),
+            q(&u.id)
+        ),
+        &vals,
+    )
+    .await?;
+    let until = match duration {
+        Some(s) => format!(
+            "for {}",
+            humantime::format_duration(std::time::Duration::from_secs(s))
+        ),
+        None => "until unlocked".to_owned(),
+    };
+    let (verb, already) = if lock {
+        (format!("lock {until}"), "not locked now")
+    } else {
+        ("unlock".to_owned(), "locked now")
+    };
+    Ok(Plan {
+        action: if lock { "lock-accounts" } else { "unlock-accounts" }.into(),
+        deployment: ctx.deployment().to_owned(),
+        summary: format!("{verb}: {who}, {already}: {n} account(s)"),
+        count: n,
+        sample: names,
+        steps: vec![format!(
+            "set {} on {n} row(s) of {}, in one transaction",
+            u.locked_until, u.table
+        )],
+        destructive: true,
+    })
+}
+
+pub async fn plan_lock(ctx: &Ctx<'_>, scope: &LockScope, duration: Option<u64>) -> Result<Plan> {
+    plan_with(ctx, scope, true, duration).await
+}
+
+pub async fn plan_unlock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<Plan> {
+    plan_with(ctx, scope, false, None).await
+}
+
+async fn update(
+    ctx: &Ctx<'_>,
+    scope: &LockScope,
+    lock: bool,
+    duration: Option<u64>,
+    events: &Events,
+) -> Result<Ran> {
+    let (from, mut vals, _) = scope_sql(ctx, scope)?;
+    let u = ctx
+        .app
+        .require("users", &ctx.app.users)
+        .map_err(|reason| Error::ActionUnavailable { reason })?;
+    let cond = if lock {
+        format!("NOT {}", locked_now(ctx)?)
+    } else {
+        locked_now(ctx)?
+    };
+    let value = match (lock, duration) {
+        (true, Some(secs)) => {
+            vals.push(Val::Int(i64::try_from(secs).unwrap_or(i64::MAX)));
+            format!("now() + make_interval(secs => ${})", vals.len())
+        }
+        (true, None) => "'infinity'::timestamptz".to_owned(),
+        (false, _) => "NULL".to_owned(),
+    };
+    let description = format!("{} accounts in {}", if lock { "lock" } else { "unlock" }, u.table);
+    let target = from.replacen("FROM ", "", 1).replacen(
+        " WHERE ",
+        &format!(" SET {} = {value} WHERE ", q(&u.locked_until)),
+        1,
+    );
+    let sql = format!("WITH r AS (UPDATE {target} AND {cond} RETURNING 1) SELECT count(*) FROM r");
+    let (changed, outcome) = step(events, 1, &description, async {
+        let db = ctx.engine.database(ctx.deployment()).await?;
+        let mut tx = db.pool.begin().await.map_err(query_err)?;
+        let n: i64 = sqlx::query_scalar_with(super::sql::audited(&sql), args(&vals)?)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err)?;
+        tx.commit().await.map_err(query_err)?;
+        Ok((
+            n,
+            format!("{n} account(s) {}", if lock { "locked" } else { "unlocked" }),
+        ))
+    })
+    .await?;
+    Ok(Ran {
+        changed,
+        steps: vec![(description, outcome)],
+    })
+}
+
+pub async fn run_lock(
+    ctx: &Ctx<'_>,
+    scope: &LockScope,
+    duration: Option<u64>,
+    events: &Events,
+) -> Result<Ran> {
+    update(ctx, scope, true, duration, events).await
+}
+
+pub async fn run_unlock(ctx: &Ctx<'_>, scope: &LockScope, events: &Events) -> Result<Ran> {
+    update(ctx, scope, false, None, events).await
+}
+
+pub async fn verify_lock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, String)> {
+    let (from, vals, _) = scope_sql(ctx, scope)?;
+    let db = ctx.engine.database(ctx.deployment()).await?;
+    let open = count(
+        &db,
+        &format!("SELECT count(*) {from} AND NOT {}", locked_now(ctx)?),
+        &vals,
+    )
+    .await?;
+    Ok((open == 0, format!("{open} account(s) in scope can still log in")))
+}
+
+pub async fn verify_unlock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, String)> {
+    let (from, vals, _) = scope_sql(ctx, scope)?;
+    let db = ctx.engine.database(ctx.deployment()).await?;
+    let locked = count(
+        &db,
+        &format!("SELECT count(*) {from} AND {}", locked_now(ctx)?),
+        &vals,
+    )
+    .await?;
+    Ok((locked == 0, format!("{locked} account(s) in scope still locked")))
+}

@@ -1,0 +1,199 @@
+//! Review the audit trail: failed logins by IP in a window, successful logins that
+//! follow failures from the same IP (a guessed password), admin actions, new tokens, and
+//! an hourly timeline for the chart. Read-only; the table and column names come from the
+//! app profile, every value is bound.
+
+use serde::Serialize;
+
+use crate::engine::actions::{self, audited};
+use crate::engine::profiles::app::Audit;
+use crate::engine::{Engine, Error, Result};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedByIp {
+    pub ip: String,
+    pub failures: i64,
+    pub first: String,
+    pub last: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SuccessAfterFailures {
+    pub ip: String,
+    pub at: String,
+    pub user: String,
+    pub failures_before: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Event {
+    pub at: String,
+    pub action: String,
+    pub user: String,
+    pub ip: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Bucket {
+    pub hour: String,
+    pub failures: i64,
+    pub successes: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditReview {
+    pub deployment: String,
+    pub since: String,
+    pub failed_by_ip: Vec<FailedByIp>,
+    pub success_after_failures: Vec<SuccessAfterFailures>,
+    pub admin_actions: Vec<Event>,
+    pub new_tokens: Vec<Event>,
+    pub timeline: Vec<Bucket>,
+}
+
+fn q(s: &str) -> String {
+    actions::quote_ident(s)
+}
+
+impl Engine {
+    /// The audit trail since `since_secs` ago.
+    pub async fn audit_review(&self, deployment: &str, since_secs: u64) -> Result<AuditReview> {
+        let app = self.app_profile(deployment).await?;
+        let a: &Audit = app
+            .require("audit", &app.audit)
+            .map_err(|reason| Error::ActionUnavailable { reason })?;
+        let users = app.users.as_ref();
+        let db = self.database(deployment).await?;
+        let since_secs = i64::try_from(since_secs).unwrap_or(i64::MAX / 2);
+        let err = |e: sqlx::Error| Error::from(crate::engine::db::DbError::Query(e));
+        let (t, act, ip, at, uid) = (
+            q(&a.table),
+            q(&a.action),
+            q(&a.ip),
+            q(&a.created_at),
+            q(&a.user_id),
+        );
+        let ip_text = |alias: &str| format!("split_part({alias}.{ip}::text, '/', 1)");
+        let user_name = |alias: &str| match users {
+            Some(u) => format!(
+                "coalesce((SELECT x.{}::text FROM {} x WHERE x.{} = {alias}.{uid}), '#' || {alias}.{uid}::text, '?')",
+                q(&u.username),
+                q(&u.table),
+                q(&u.id)
+            ),
+            None => format!("coalesce('#' || {alias}.{uid}::text, '?')"),
+        };
+        let since = "now() - make_interval(secs => $1)";
+
+        let failed_by_ip = sqlx::query_as::<_, (String, i64, String, String)>(audited(&format!(
+            "SELECT {ipt} AS ip, count(*), min(a.{at})::text, max(a.{at})::text FROM {t} a
+             WHERE a.{act} = ANY($2) AND a.{at} >= {since} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
+            ipt = ip_text("a")
+        )))
+        .bind(since_secs as f64)
+        .bind(&a.login_failed)
+        .fetch_all(&db.pool)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|(ip, failures, first, last)| FailedByIp {
+            ip,
+            failures,
+            first,
+            last,
+        })
+        .collect();
+
+        let success_after_failures = sqlx::query_as::<_, (String, String, String, i64)>(audited(&format!(
+            "SELECT {ipt}, s.{at}::text, {who}, (SELECT count(*) FROM {t} f WHERE f.{act} = ANY($2) AND f.{ip} = s.{ip}
+                 AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at}) AS n
+             FROM {t} s WHERE s.{act} = ANY($3) AND s.{at} >= {since}
+               AND EXISTS (SELECT 1 FROM {t} f WHERE f.{act} = ANY($2) AND f.{ip} = s.{ip}
+                 AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at})
+             ORDER BY n DESC, s.{at} DESC LIMIT 50",
+            ipt = ip_text("s"),
+            who = user_name("s")
+        )))
+        .bind(since_secs as f64)
+        .bind(&a.login_failed)
+        .bind(&a.login_succeeded)
+        .fetch_all(&db.pool)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|(ip, at, user, failures_before)| SuccessAfterFailures { ip, at, user, failures_before })
+        .collect();
+
+        let events = |filter: String, binds: Vec<String>| {
+            let sql = format!(
+                "SELECT e.{at}::text, e.{act}::text, {who}, coalesce({ipt}, '') FROM {t} e
+                 WHERE {filter} AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
+                who = user_name("e"),
+                ipt = ip_text("e")
+            );
+            let pool = db.pool.clone();
+            async move {
+                let mut query = sqlx::query_as::<_, (String, String, String, String)>(audited(&sql))
+                    .bind(since_secs as f64);
+                for b in &binds {
+                    query = query.bind(b);
+                }
+                query.fetch_all(&pool).await.map(|rows| {
+                    rows.into_iter()
+                        .map(|(at, action, user, ip)| Event { at, action, user, ip })
+                        .collect::<Vec<_>>()
+                })
+            }
+        };
+        let admin_actions = events(format!("e.{act} LIKE ($2 || '%')"), vec![a.admin_prefix.clone()])
+            .await
+            .map_err(err)?;
+        let new_tokens = {
+            let sql = format!(
+                "SELECT e.{at}::text, e.{act}::text, {who}, coalesce({ipt}, '') FROM {t} e
+                 WHERE e.{act} = ANY($2) AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
+                who = user_name("e"),
+                ipt = ip_text("e")
+            );
+            sqlx::query_as::<_, (String, String, String, String)>(audited(&sql))
+                .bind(since_secs as f64)
+                .bind(&a.token_created)
+                .fetch_all(&db.pool)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .map(|(at, action, user, ip)| Event { at, action, user, ip })
+                .collect()
+        };
+
+        let timeline = sqlx::query_as::<_, (String, i64, i64)>(audited(&format!(
+            "SELECT to_char(date_trunc('hour', a.{at}), 'YYYY-MM-DD\"T\"HH24:00'), count(*) FILTER (WHERE a.{act} = ANY($2)),
+                    count(*) FILTER (WHERE a.{act} = ANY($3))
+             FROM {t} a WHERE a.{at} >= {since} GROUP BY 1 ORDER BY 1"
+        )))
+        .bind(since_secs as f64)
+        .bind(&a.login_failed)
+        .bind(&a.login_succeeded)
+        .fetch_all(&db.pool)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .map(|(hour, failures, successes)| Bucket { hour, failures, successes })
+        .collect();
+
+        let since_text: String = sqlx::query_scalar(audited(&format!("SELECT ({since})::text")))
+            .bind(since_secs as f64)
+            .fetch_one(&db.pool)
+            .await
+            .map_err(err)?;
+        Ok(AuditReview {
+            deployment: deployment.to_owned(),
+            since: since_text,
+            failed_by_ip,
+            success_after_failures,
+            admin_actions,
+            new_tokens,
+            timeline,
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! An incident's report, for handing over: a timeline of who did what to which
+//! deployment, each step's outcome, and what was verified, as Markdown or HTML. Text
+//! from the journal (names, messages from servers) is escaped for the format.
+
+use super::{Entry, Incident};
+
+fn summary(e: &Entry) -> String {
+    let b = &e.body;
+    let s = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    match e.kind.as_str() {
+        "incident.opened" => format!("incident opened: {}", s("title")),
+        "incident.closed" => "incident closed".into(),
+        "action.planned" => format!("planned {}: {}", s("action"), s("summary")),
+        "action.nothing_to_do" => format!("{}: nothing to do ({})", s("action"), s("summary")),
+        "action.step" => format!(
+            "step {}: {} — {}",
+            b.get("step").and_then(|v| v.as_u64()).unwrap_or(0),
+            s("description"),
+            s("outcome")
+        ),
+        "action.verified" => format!(
+            "verify {}: {}",
+            if b.get("ok").and_then(|v| v.as_bool()) == Some(true) {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            s("detail")
+        ),
+        "action.finished" => format!("{} finished: {}", s("action"), s("outcome")),
+        other => other.to_owned(),
+    }
+}
+
+fn md_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '|' => "\\|".to_owned(),
+            '\n' | '\r' => " ".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            c if c.is_control() => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn html_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c if c.is_control() && c != '\n' => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+pub fn render_markdown(incident: &Incident, entries: &[Entry], chain_ok: bool) -> String {
+    let mut out = format!(
+        "# Incident {}: {}\n\nOpened {} by {}{}.\n\nJournal chain: {}.\n\n| # | time (UTC) | who | deployment | what |\n|---|---|---|---|---|\n",
+        incident.id,
+        md_escape(&incident.title),
+        incident.opened_at,
+        md_escape(&incident.opened_by),
+        incident
+            .closed_at
+            .as_ref()
+            .map(|c| format!(", closed {c}"))
+            .unwrap_or_default(),
+        if chain_ok {
+            "verified, untampered"
+        } else {
+            "**BROKEN: entries were altered**"
+        }
+    );
+    for e in entries {
+        out += &format!(
+            "| {} | {} | {} | {} | {} |\n",
+            e.seq,
+            e.at,
+            md_escape(&e.operator),
+            md_escape(&e.deployment),
+            md_escape(&summary(e))
+        );
+    }
+    out
+}
+
+pub fn render_html(incident: &Incident, entries: &[Entry], chain_ok: bool) -> String {
+    let mut rows = String::new();
+    for e in entries {
+        let class = if e.kind == "action.verified" && e.body.get("ok").and_then(|v| v.as_bool()) != Some(true)
+        {
+            " class=\"bad\""
+        } else {
+            ""
+        };
+        rows += &format!(
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            e.seq,
+            html_escape(&e.at),
+            html_escape(&e.operator),
+            html_escape(&e.deployment),
+            html_escape(&summary(e))
+        );
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
+         <title>Incident {id}: {title}</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}\
+         table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left}}\
+         .bad{{color:#b00}}</style></head><body>\n<h1>Incident {id}: {title}</h1>\n\
+         <p>Opened {opened} by {by}{closed}. Journal chain: {chain}.</p>\n\
+         <table><thead><tr><th>#</th><th>time (UTC)</th><th>who</th><th>deployment</th><th>what</th></tr></thead>\n\
+         <tbody>\n{rows}</tbody></table></body></html>\n",
+        id = incident.id,
+        title = html_escape(&incident.title),
+        opened = html_escape(&incident.opened_at),
+        by = html_escape(&incident.opened_by),
+        closed = incident
+            .closed_at
+            .as_ref()
+            .map(|c| format!(", closed {}", html_escape(c)))
+            .unwrap_or_default(),
+        chain = if chain_ok {
+            "verified, untampered"
+        } else {
+            "<strong class=\"bad\">BROKEN: entries were altered</strong>"
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_escaped_in_both_formats() {
+        let inc = Incident {
+            id: 1,
+            title: "<script>alert(1)</script> | x".into(),
+            opened_at: "t".into(),
+            opened_by: "a".into(),
+            closed_at: None,
+        };
+        let e = Entry {
+            seq: 1,
+            incident: Some(1),
+            at: "t".into(),
+            operator: "o".into(),
+            deployment: "d".into(),
+            run_id: "r".into(),
+            kind: "action.step".into(),
+            body: serde_json::json!({"step": 1, "description": "lock <img src=x onerror=alert(1)>", "outcome": "ok\n| injected |"}),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let html = render_html(&inc, std::slice::from_ref(&e), true);
+        assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
+        let md = render_markdown(&inc, &[e], true);
+        assert!(
+            !md.contains("<script>") && md.contains("\\| injected \\|"),
+            "{md}"
+        );
+    }
+}

@@ -1,0 +1,622 @@
+//! The first minutes of an incident, as the runbooks describe them (seed 001's
+//! "Emergency Actions", seed 004's "If Compromised"): each action's plan counts what run
+//! then changes, the effect is seen from outside through the sample app, a second run
+//! has nothing to do, destructive runs need the name typed, and the journal records it
+//! all and shows tampering.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use breakglass::engine::Engine;
+use breakglass::engine::actions::{
+    ActionEvent, ActionSpec, Cancel, Events, IsolateMode, LockScope, TokenScope,
+};
+use serde_json::{Value, json};
+
+use crate::testbed::{Variant, fresh_database, psql, test_user, test_user_named, testbed, variant};
+
+fn quiet() -> Events {
+    Arc::new(|_| {})
+}
+
+fn recording() -> (Events, Arc<Mutex<Vec<ActionEvent>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (Arc::new(move |e| s.lock().unwrap().push(e)), seen)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn web() -> String {
+    testbed().web_urls()[0].1.clone()
+}
+
+async fn me_with_token(token: &str) -> u16 {
+    http()
+        .get(format!("{}/me", web()))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn login(user: &str, password: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/login", web()))
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn run(v: &Variant, spec: &ActionSpec) -> breakglass::engine::actions::RunReport {
+    v.engine
+        .run_action(&v.name, spec, Some(&v.name), quiet(), Cancel::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled() {
+    let v = variant("revoke", |t| t).await;
+    let victim = test_user("revoke_victim");
+    let bystander = test_user("revoke_bystander");
+    assert_eq!(me_with_token(&victim.token).await, 200);
+    let spec = ActionSpec::RevokeTokens {
+        scope: TokenScope::User(victim.name.clone()),
+    };
+
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert_eq!(plan.count, 1);
+    assert!(
+        plan.destructive && plan.summary.contains(&victim.name),
+        "{plan:?}"
+    );
+
+    // Without the name typed, or with a near miss: refused, nothing changed.
+    for wrong in [None, Some("Sandbox"), Some(" sandbox"), Some("")] {
+        let wrong = wrong.map(|w| w.replace("sandbox", &v.name));
+        let e = v
+            .engine
+            .run_action(&v.name, &spec, wrong.as_deref(), quiet(), Cancel::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "action.confirmation_required");
+    }
+    assert_eq!(
+        me_with_token(&victim.token).await,
+        200,
+        "nothing changed before the confirmation"
+    );
+
+    let (events, seen) = recording();
+    let report = v
+        .engine
+        .run_action(&v.name, &spec, Some(&v.name), events, Cancel::default())
+        .await
+        .unwrap();
+    assert_eq!(report.changed, plan.count, "run changed what the plan counted");
+    assert!(report.verified, "{}", report.verify_detail);
+    let kinds: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["planned", "step", "step", "verified", "finished"]);
+
+    // From outside: the app refuses the revoked token, and only that one.
+    assert_eq!(me_with_token(&victim.token).await, 401);
+    assert_eq!(me_with_token(&bystander.token).await, 200);
+
+    // Again: nothing to do.
+    let again = run(&v, &spec).await;
+    assert_eq!((again.outcome.as_str(), again.changed), ("nothing to do", 0));
+
+    // The journal has it all and verifies; the database holds no secret.
+    let entries = v.engine.journal().entries(None).await.unwrap();
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "action.planned",
+            "action.step",
+            "action.verified",
+            "action.finished",
+            "action.nothing_to_do"
+        ]
+    );
+    assert!(v.engine.journal().verify().await.unwrap().ok);
+    testbed().assert_no_secret_in_dir(v.dir.path());
+}
+
+#[tokio::test]
+async fn the_journal_shows_an_edited_entry() {
+    let v = variant("tamper", |t| t).await;
+    let u = test_user("tamper");
+    run(
+        &v,
+        &ActionSpec::RevokeTokens {
+            scope: TokenScope::User(u.name.clone()),
+        },
+    )
+    .await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(args)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    assert!(cli(&["journal", "verify"]).status.success());
+
+    // Someone with the file edits the outcome of a step.
+    let db = v.dir.path().join("state/state.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER journal_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE journal SET body = replace(body, '1 token', '0 token') WHERE kind = 'action.step'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = cli(&["journal", "verify"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("edited") && err.contains("journal.tampered"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn locking_a_user_stops_logins_and_unlocking_restores_them() {
+    let v = variant("lock", |t| t).await;
+    let u = test_user("lockme");
+    assert_eq!(login(&u.name, &u.password).await.status(), 200);
+
+    let lock = ActionSpec::LockAccounts {
+        scope: LockScope::User(u.name.clone()),
+        duration_secs: Some(3600),
+    };
+    let plan = v.engine.plan_action(&v.name, &lock).await.unwrap();
+    let report = run(&v, &lock).await;
+    assert_eq!((plan.count, report.changed, report.verified), (1, 1, true));
+    assert_eq!(
+        login(&u.name, &u.password).await.status(),
+        423,
+        "the locked user cannot log in"
+    );
+    assert_eq!(me_with_token(&u.token).await, 423, "nor use a token");
+    assert_eq!(run(&v, &lock).await.outcome, "nothing to do");
+
+    let unlock = ActionSpec::UnlockAccounts {
+        scope: LockScope::User(u.name.clone()),
+    };
+    assert_eq!(run(&v, &unlock).await.changed, 1);
+    assert_eq!(login(&u.name, &u.password).await.status(), 200);
+}
+
+#[tokio::test]
+async fn expiring_a_users_sessions_logs_them_out() {
+    let v = variant("expire", |t| t).await;
+    let u = test_user("expire");
+    let r = login(&u.name, &u.password).await;
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me = || {
+        http()
+            .get(format!("{}/me", web()))
+            .header("Cookie", cookie.clone())
+            .send()
+    };
+    assert_eq!(me().await.unwrap().status(), 200);
+
+    let spec = ActionSpec::ExpireSessions {
+        user: Some(u.name.clone()),
+    };
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert_eq!(plan.count, 1);
+    let report = run(&v, &spec).await;
+    assert_eq!((report.changed, report.verified), (1, true));
+    assert_eq!(
+        me().await.unwrap().status(),
+        401,
+        "the session cookie no longer works"
+    );
+}
+
+#[tokio::test]
+async fn a_username_full_of_sql_and_shell_metacharacters_is_data() {
+    let v = variant("evil", |t| t).await;
+    let evil = format!(
+        "x{}'); DROP TABLE users; -- $(touch /tmp/pwned) `id` \"; \\\\ %_*",
+        std::process::id()
+    );
+    let u = test_user_named(&evil);
+    let users_before = psql("sandbox", "SELECT count(*) FROM users", &[]);
+    let spec = ActionSpec::LockAccounts {
+        scope: LockScope::User(evil.clone()),
+        duration_secs: None,
+    };
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert_eq!(plan.count, 1, "exactly that one account");
+    assert_eq!(run(&v, &spec).await.changed, 1);
+    assert_eq!(login(&u.name, &u.password).await.status(), 423);
+    assert_eq!(psql("sandbox", "SELECT count(*) FROM users", &[]), users_before);
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+    run(
+        &v,
+        &ActionSpec::UnlockAccounts {
+            scope: LockScope::User(evil),
+        },
+    )
+    .await;
+}
+
+/// Scopes that change every row run on a database of their own, for every built-in app
+/// profile: where the profile can do it, plan = run, verify passes and a second run is a
+/// no-op; where it cannot, the refusal says why and what to do instead.
+#[tokio::test]
+async fn every_builtin_app_profile_does_what_it_can_and_says_why_not() {
+    let db = fresh_database("profiles");
+    for app in ["homechat", "harmonic", "rails-jwt", "crucible"] {
+        let v = variant(&format!("app-{app}"), |t| {
+            t.replace("app_profile = \"homechat\"", &format!("app_profile = \"{app}\""))
+                .replace(
+                    "port = 25432\nname = \"sandbox\"",
+                    &format!("port = 25432\nname = \"{db}\""),
+                )
+        })
+        .await;
+        let specs = [
+            (
+                "tokens",
+                ActionSpec::RevokeTokens {
+                    scope: TokenScope::All,
+                },
+            ),
+            (
+                "users",
+                ActionSpec::LockAccounts {
+                    scope: LockScope::AllNonAdmin,
+                    duration_secs: Some(600),
+                },
+            ),
+            ("sessions", ActionSpec::ExpireSessions { user: None }),
+        ];
+        for (area, spec) in specs {
+            match v.engine.plan_action(&v.name, &spec).await {
+                Ok(plan) => {
+                    let report = run(&v, &spec).await;
+                    assert_eq!(
+                        report.changed, plan.count,
+                        "{app} {area}: plan {} vs run {}",
+                        plan.count, report.changed
+                    );
+                    assert!(report.verified, "{app} {area}: {}", report.verify_detail);
+                    assert_eq!(run(&v, &spec).await.outcome, "nothing to do", "{app} {area}");
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), "action.unavailable", "{app} {area}: {e}");
+                    let why = e.to_string();
+                    let expected = match (app, area) {
+                        ("harmonic", "sessions") => "SECRET_KEY_BASE",
+                        ("rails-jwt", "tokens") => "JWT_SECRET",
+                        ("crucible", "tokens") => "ROUNDTABLE_JWT_SECRET",
+                        ("crucible", "users") => "ROUNDTABLE_COMMUNITY_AUTH_PASSWORD",
+                        ("crucible", "sessions") => "ROUNDTABLE_JWT_REFRESH_SECRET",
+                        other => panic!("{other:?} should be available: {why}"),
+                    };
+                    assert!(why.contains(expected), "{app} {area}: {why}");
+                }
+            }
+        }
+        // Admins are never in "all non-admin".
+        let admins_locked = psql(
+            &db,
+            "SELECT count(*) FROM users WHERE role = 'admin' AND locked_until > now()",
+            &[],
+        );
+        assert_eq!(admins_locked, "0", "{app}");
+        psql(
+            &db,
+            "UPDATE users SET locked_until = NULL; UPDATE api_tokens SET active = true;",
+            &[],
+        );
+    }
+}
+
+#[tokio::test]
+async fn redis_sessions_are_scanned_and_unlinked() {
+    let db = fresh_database("redis");
+    let v = variant("redis", |t| {
+        t.replace("app_profile = \"homechat\"", "app_profile = \"mine\"")
+            .replace(
+                "port = 25432\nname = \"sandbox\"",
+                &format!("port = 25432\nname = \"{db}\""),
+            )
+    })
+    .await;
+    // A user-written app profile (the rails-jwt one, with a key pattern of this test's
+    // own, so no other test's keys match), in the console's apps folder.
+    let tag = format!("session:t{}:*", std::process::id());
+    let text = include_str!("../../src-tauri/engine/profiles/apps/rails-jwt.toml")
+        .replace("name = \"rails-jwt\"", "name = \"mine\"")
+        .replace("session:*", &tag);
+    std::fs::create_dir_all(v.dir.path().join("state/apps")).unwrap();
+    std::fs::write(v.dir.path().join("state/apps/mine.toml"), text).unwrap();
+
+    let env = testbed().env_of("app1");
+    let redis_cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &testbed().str("/redis/port")])
+            .args(args)
+            .env("REDISCLI_AUTH", &env["REDIS_PASSWORD"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let prefix = tag.trim_end_matches('*');
+    for i in 0..1200 {
+        redis_cli(&["SET", &format!("{prefix}{i}"), "1"]);
+    }
+    redis_cli(&["SET", "unrelated:key", "keep"]);
+    let spec = ActionSpec::ExpireSessions { user: None };
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert_eq!(plan.count, 1200);
+    let report = run(&v, &spec).await;
+    assert_eq!((report.changed, report.verified), (1200, true));
+    assert_eq!(redis_cli(&["GET", "unrelated:key"]), "keep");
+    assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
+    let e = v
+        .engine
+        .plan_action(
+            &v.name,
+            &ActionSpec::ExpireSessions {
+                user: Some("alice".into()),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "action.unavailable");
+}
+
+#[tokio::test]
+async fn a_container_is_paused_and_stopped_then_restored() {
+    let v = variant("isolate", |t| t).await;
+    let name = format!("iso-{}", std::process::id());
+    let sock = testbed().host("app3")["docker_socket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{sock}"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    docker(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "sleep",
+        "600",
+    ]);
+    let state = || docker(&["inspect", "-f", "{{.State.Status}}", &name]);
+
+    for (mode, expected) in [(IsolateMode::Pause, "paused"), (IsolateMode::Stop, "exited")] {
+        let spec = ActionSpec::Isolate {
+            host: "app3".into(),
+            container: name.clone(),
+            mode,
+        };
+        let report = run(&v, &spec).await;
+        assert!(report.verified, "{}", report.verify_detail);
+        assert_eq!(state(), expected);
+        assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
+        let undo = ActionSpec::Restore {
+            host: "app3".into(),
+            container: name.clone(),
+            mode,
+            networks: vec![],
+        };
+        assert!(run(&v, &undo).await.verified);
+        assert_eq!(state(), "running");
+    }
+    // Host networking cannot be disconnected: the refusal says what to do instead.
+    let e = v
+        .engine
+        .plan_action(
+            &v.name,
+            &ActionSpec::Isolate {
+                host: "app3".into(),
+                container: "web3".into(),
+                mode: IsolateMode::Disconnect,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("stop or pause"), "{e}");
+    docker(&["rm", "-f", &name]);
+}
+
+/// Two responders at once: the second is told who holds the deployment, waits, then runs.
+#[tokio::test]
+async fn a_second_responder_is_told_who_holds_the_deployment_and_waits() {
+    let v = variant("lockwait", |t| t).await;
+    let u = test_user("lockwait");
+    let tb = testbed();
+    let opts = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(tb.str("/postgres/port").parse().unwrap())
+        .username("app")
+        .password(&tb.env_of("app1")["POSTGRES_PASSWORD"])
+        .database("sandbox")
+        .application_name("breakglass carol@other-laptop run abc");
+    let mut other = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(format!("breakglass:{}", v.name))
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    let (events, seen) = recording();
+    let engine: Engine = v.engine.clone();
+    let (name, spec) = (
+        v.name.clone(),
+        ActionSpec::RevokeTokens {
+            scope: TokenScope::User(u.name.clone()),
+        },
+    );
+    let task = tokio::spawn(async move {
+        engine
+            .run_action(&name, &spec, Some(&name), events, Cancel::default())
+            .await
+    });
+    let mut holder = None;
+    for _ in 0..100 {
+        holder = seen.lock().unwrap().iter().find_map(|e| match e {
+            ActionEvent::Waiting { holder } => Some(holder.clone()),
+            _ => None,
+        });
+        if holder.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(holder) = holder else {
+        let seen = format!("{:?}", seen.lock().unwrap());
+        panic!(
+            "the second responder was not told it waits; events {seen}; run {:?}",
+            task.await
+        );
+    };
+    assert!(holder.contains("carol@other-laptop"), "{holder}");
+    assert!(!task.is_finished(), "it waits while the other holds the lock");
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let report = task.await.unwrap().unwrap();
+    assert_eq!(report.changed, 1);
+}
+
+#[tokio::test]
+async fn the_audit_trail_shows_the_brute_force_and_the_success_that_followed() {
+    let v = variant("audit", |t| t).await;
+    let r = v.engine.audit_review(&v.name, 7 * 86400).await.unwrap();
+    let top: Vec<&str> = r.failed_by_ip.iter().take(2).map(|f| f.ip.as_str()).collect();
+    assert!(
+        top.contains(&"203.0.113.7") && top.contains(&"198.51.100.23"),
+        "{:?}",
+        r.failed_by_ip
+    );
+    let after = r
+        .success_after_failures
+        .iter()
+        .find(|s| s.ip == "203.0.113.7")
+        .expect("mallory's success after failures");
+    assert_eq!(after.user, "mallory");
+    assert!(after.failures_before >= 5);
+    assert!(r.admin_actions.iter().all(|e| e.action.starts_with("admin.")) && !r.admin_actions.is_empty());
+    assert!(r.new_tokens.iter().any(|e| e.user == "alice"));
+    assert!(r.timeline.iter().map(|b| b.failures).sum::<i64>() > 0);
+    let json: Value = serde_json::to_value(&r).unwrap();
+    testbed().assert_no_secret_in(
+        &testbed().secret_values(),
+        json.to_string().as_bytes(),
+        "the audit review",
+    );
+}
+
+#[tokio::test]
+async fn an_incident_exports_as_markdown_and_html() {
+    let v = variant("report", |t| t).await;
+    let inc = v
+        .engine
+        .journal()
+        .open_incident("Token leaked on a pastebin <script>", "tester")
+        .await
+        .unwrap();
+    let u = test_user("report");
+    run(
+        &v,
+        &ActionSpec::RevokeTokens {
+            scope: TokenScope::User(u.name.clone()),
+        },
+    )
+    .await;
+    v.engine.journal().close_incident(inc.id, "tester").await.unwrap();
+    for format in ["md", "html"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(["journal", "export", &inc.id.to_string(), "--format", format])
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("revoke-tokens")
+                && text.contains("verify passed")
+                && text.contains("verified, untampered"),
+            "{text}"
+        );
+        assert!(!text.contains("<script>"), "escaped in {format}");
+        testbed().assert_no_secret_in(&testbed().secret_values(), text.as_bytes(), "the report");
+    }
+}
+
+#[tokio::test]
+async fn the_cli_runs_an_action_with_confirm_and_refuses_a_wrong_name() {
+    let v = variant("cliact", |t| t).await;
+    let u = test_user("cliact");
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(["revoke-tokens", &v.name, "--user", &u.name])
+            .args(extra)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let dry = cli(&["--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("1 token(s)"));
+    let wrong = cli(&["--confirm", "prod"]);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("action.confirmation_required"));
+    assert_eq!(me_with_token(&u.token).await, 200);
+    let ok = cli(&["--confirm", &v.name]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("verify: ok"));
+    assert_eq!(me_with_token(&u.token).await, 401);
+}

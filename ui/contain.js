@@ -1,0 +1,160 @@
+// The Contain panel: build an action, show its plan, require the deployment's name typed
+// back for a destructive run, stream the run's steps, show the verification.
+
+import { api } from "./api.js";
+import { h, $ } from "./dom.js";
+
+const SCOPES = {
+  "revoke-tokens": [["all", "every active token"], ["user", "one user's tokens"], ["id", "one token by id"], ["created-since", "created since (RFC 3339 time)"]],
+  "lock-accounts": [["all-non-admin", "every non-admin account"], ["user", "one user"]],
+  "unlock-accounts": [["all-non-admin", "every non-admin account"], ["user", "one user"]],
+  "expire-sessions": [["all", "every session"], ["user", "one user's sessions"]],
+};
+
+let deployment = null;
+let planned = null;
+let onError = (e) => console.error(e);
+
+function parseDuration(text) {
+  const m = /^\s*(\d+)\s*(s|m|h|d)\s*$/.exec(text || "");
+  if (!m) return null;
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2]];
+}
+
+function syncFields() {
+  const kind = $("#action-kind").value;
+  const scopes = SCOPES[kind] || [];
+  const sel = $("#action-scope");
+  if (sel.dataset.kind !== kind) {
+    sel.replaceChildren(...scopes.map(([v, label]) => h("option", { value: v }, label)));
+    sel.dataset.kind = kind;
+  }
+  const scope = sel.value;
+  for (const label of document.querySelectorAll("#contain [data-for]")) {
+    const fors = label.dataset.for.split(" ");
+    const needsValue = ["user", "id", "created-since"].includes(scope) && scopes.length > 0;
+    label.hidden = !(fors.includes(kind) || (fors.includes("scope-value") && needsValue));
+  }
+  resetPlan();
+}
+
+function resetPlan() {
+  planned = null;
+  $("#plan").hidden = true;
+  $("#confirm-input").value = "";
+  $("#action-run").disabled = true;
+}
+
+function buildSpec() {
+  const kind = $("#action-kind").value;
+  const scope = $("#action-scope").value;
+  const value = $("#action-value").value.trim();
+  const mode = $("#action-mode").value;
+  const host = $("#action-host").value.trim();
+  const container = $("#action-container").value.trim();
+  const need = (v, what) => {
+    if (!v) throw { code: "argument.invalid", message: `${what} is required` };
+    return v;
+  };
+  switch (kind) {
+    case "revoke-tokens":
+      if (scope === "all") return { action: kind, scope: { kind: "all" } };
+      if (scope === "id") {
+        const id = Number(need(value, "A token id"));
+        if (!Number.isInteger(id)) throw { code: "argument.invalid", message: "a token id is a whole number" };
+        return { action: kind, scope: { kind: "id", value: id } };
+      }
+      return { action: kind, scope: { kind: scope, value: need(value, scope === "user" ? "A user name" : "A time") } };
+    case "lock-accounts":
+    case "unlock-accounts": {
+      const s = scope === "user" ? { kind: "user", value: need(value, "A user name") } : { kind: "all-non-admin" };
+      if (kind === "unlock-accounts") return { action: kind, scope: s };
+      const d = $("#action-duration").value.trim();
+      const secs = d ? parseDuration(d) : null;
+      if (d && secs === null) throw { code: "argument.invalid", message: "a duration looks like 30m, 2h or 1d" };
+      return { action: kind, scope: s, duration_secs: secs };
+    }
+    case "expire-sessions":
+      return { action: kind, user: scope === "user" ? need(value, "A user name") : null };
+    case "isolate":
+      return { action: kind, host: need(host, "The host"), container: need(container, "The container"), mode };
+    case "restore":
+      return { action: kind, host: need(host, "The host"), container: need(container, "The container"), mode, networks: [] };
+  }
+  throw { code: "argument.invalid", message: "unknown action" };
+}
+
+async function plan() {
+  resetPlan();
+  $("#progress").replaceChildren();
+  $("#outcome").hidden = true;
+  try {
+    const spec = buildSpec();
+    const p = await api.planAction(deployment, spec);
+    planned = { spec, plan: p };
+    $("#plan-summary").textContent = p.count === 0 ? `Nothing to do: ${p.summary}` : p.summary;
+    $("#plan-sample").replaceChildren(...p.sample.map((s) => h("li", {}, s)));
+    $("#plan-steps").replaceChildren(...p.steps.map((s) => h("li", {}, s)));
+    $("#confirm-name").textContent = deployment;
+    $("#confirm-row").hidden = p.count === 0;
+    $("#plan").hidden = false;
+    if (p.count > 0) $("#confirm-input").focus();
+  } catch (e) {
+    onError(e);
+  }
+}
+
+function confirmTyped() {
+  // Exactly the name: no trimming, no case folding. A typo cannot fire it.
+  $("#action-run").disabled = !planned || $("#confirm-input").value !== deployment;
+}
+
+async function run() {
+  if (!planned || $("#confirm-input").value !== deployment) return;
+  const key = crypto.randomUUID();
+  const progress = $("#progress");
+  progress.replaceChildren();
+  $("#action-run").disabled = true;
+  const unlisten = await api.onActionEvent(({ key: k, event }) => {
+    if (k !== key) return;
+    if (event.event === "step") {
+      progress.append(h("li", { class: event.status }, `${event.description}: ${event.status}${event.detail ? " — " + event.detail : ""}`));
+    } else if (event.event === "waiting") {
+      progress.append(h("li", { class: "warn" }, `waiting: ${event.holder} holds this deployment`));
+    } else if (event.event === "verified") {
+      progress.append(h("li", { class: event.ok ? "ok" : "bad" }, `verify: ${event.ok ? "ok" : "FAILED"} (${event.detail})`));
+    }
+  });
+  try {
+    const report = await api.runAction(deployment, planned.spec, $("#confirm-input").value, key);
+    const out = $("#outcome");
+    out.textContent = `${report.outcome}: ${report.changed} changed; ${report.verify_detail}`;
+    out.className = "outcome " + (report.verified ? "ok" : "bad");
+    out.hidden = false;
+  } catch (e) {
+    onError(e);
+  } finally {
+    unlisten();
+    resetPlan();
+  }
+}
+
+export function initContain(errorHandler) {
+  onError = errorHandler;
+  $("#action-kind").addEventListener("change", syncFields);
+  $("#action-scope").addEventListener("change", syncFields);
+  for (const id of ["#action-value", "#action-duration", "#action-host", "#action-container", "#action-mode"]) {
+    $(id).addEventListener("input", resetPlan);
+  }
+  $("#action-plan").addEventListener("click", plan);
+  $("#confirm-input").addEventListener("input", confirmTyped);
+  $("#action-run").addEventListener("click", run);
+  syncFields();
+}
+
+export function showContain(name) {
+  deployment = name;
+  resetPlan();
+  $("#progress").replaceChildren();
+  $("#outcome").hidden = true;
+}
