@@ -167,6 +167,10 @@ function closeSecretForm() {
 
 async function saveSecret(ev) {
   ev.preventDefault();
+  if (!$("#secret-entry").value.trim() || !$("#secret-value").value) {
+    showError({ code: "argument.invalid", message: "an entry name and a value are both needed" });
+    return;
+  }
   const entry = $("#secret-entry").value.trim();
   const value = $("#secret-value").value;
   // The value leaves the page at once; nothing keeps it.
@@ -174,9 +178,6 @@ async function saveSecret(ev) {
   try {
     await api.setSecret(state.selected, entry, value);
     closeSecretForm();
-    showContain(d.name);
-    // Opening a deployment checks it at once: status only reads.
-    refreshStatus();
     await renderSecrets();
   } catch (e) {
     showError(e);
@@ -186,9 +187,6 @@ async function saveSecret(ev) {
 async function deleteSecret(entry) {
   try {
     await api.deleteSecret(state.selected, entry);
-    showContain(d.name);
-    // Opening a deployment checks it at once: status only reads.
-    refreshStatus();
     await renderSecrets();
   } catch (e) {
     showError(e);
@@ -228,7 +226,8 @@ async function start() {
   $("#audit-run").addEventListener("click", () => reviewAudit(state.selected, showError));
   $("#journal-load").addEventListener("click", () => showJournal(showError));
   $("#live").addEventListener("change", (e) => setLive(e.target.checked));
-  $("#secret-form").addEventListener("submit", saveSecret);
+  $("#secret-store").addEventListener("click", saveSecret);
+  $("#secret-value").addEventListener("keydown", (e) => { if (e.key === "Enter") saveSecret(e); });
   $("#secret-cancel").addEventListener("click", closeSecretForm);
   $("#secret-add").addEventListener("click", () => openSecretForm(null));
   $("#error").addEventListener("click", () => { $("#error").hidden = true; });
@@ -240,5 +239,9 @@ async function start() {
     showError(e);
   }
 }
+
+// A fault in the page itself is shown like any other error, never swallowed.
+window.addEventListener("error", (e) => showError({ code: "ui.error", message: e.message }));
+window.addEventListener("unhandledrejection", (e) => showError(e.reason && e.reason.code ? e.reason : { code: "ui.error", message: String(e.reason) }));
 
 start();

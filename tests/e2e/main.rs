@@ -7,6 +7,11 @@
 
 mod webdriver;
 
+// The integration tests' access to the testbed, shared (not every helper is used here).
+#[allow(dead_code)]
+#[path = "../integration/testbed.rs"]
+mod testbed;
+
 use std::path::{Path, PathBuf};
 
 use breakglass::engine::Engine;
@@ -208,15 +213,25 @@ async fn the_window_stores_a_key_passphrase_in_the_keychain() {
         .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
         .await;
     let row = s.wait_text("#secrets tbody", "ssh-key-passphrase", 15).await;
+    // Let the first status check land (it re-lays out the page) before clicking below it.
+    s.wait_text("#status-meta", "checked in", 30).await;
     assert!(row.contains("not set"), "{row}");
     let set = s.wait_for("tr[data-secret='ssh-key-passphrase'] button", 1).await;
     s.click(&set[0]).await;
     let value = s.wait_for("#secret-value", 1).await;
     s.type_text(&value[0], passphrase).await;
-    let store = s.wait_for("#secret-form button[type='submit']", 1).await;
+    let store = s.wait_for("#secret-store", 1).await;
     s.click(&store[0]).await;
-    s.wait_text("#secrets tbody", "set", 10).await;
-    let shown = s.wait_text("#secrets tbody", "Replace", 10).await;
+
+    let shown = s
+        .wait_until(
+            "#secrets tbody, #error",
+            10,
+            |t| t.contains("Replace") || t.contains('['),
+            "Replace",
+        )
+        .await;
+    assert!(!shown.contains('['), "the window shows an error: {shown}");
     assert!(!shown.contains(passphrase));
 
     let refresh = s.wait_for("#refresh", 1).await;
@@ -231,4 +246,77 @@ async fn the_window_stores_a_key_passphrase_in_the_keychain() {
         passphrase
     );
     kc.delete(&name, "ssh-key-passphrase").await.unwrap();
+}
+
+/// Revoke every token from the window: the plan shows the count, Run stays disabled until
+/// the deployment's name is typed exactly, and the outcome and verification are shown.
+/// On a database of its own (revoking everything would disturb the other tests).
+#[tokio::test]
+async fn revoke_all_from_the_window_needs_the_name_typed() {
+    let db = testbed::fresh_database("e2e_revoke");
+    let v = testbed::variant("e2e-revoke", |t| {
+        t.replace(
+            "port = 25432\nname = \"sandbox\"",
+            &format!("port = 25432\nname = \"{db}\""),
+        )
+    })
+    .await;
+    let active = || testbed::psql(&db, "SELECT count(*) FROM api_tokens WHERE active", &[]);
+    let before = active();
+    assert_ne!(before, "0");
+
+    let state = v.dir.path().join("state");
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_for("#hosts tbody tr", 3).await;
+    let plan = s.wait_for("#action-plan", 1).await;
+    s.click(&plan[0]).await;
+    let summary = s.wait_text("#plan-summary", "token(s)", 20).await;
+    assert!(summary.contains(&format!("{before} token(s)")), "{summary}");
+    let run = s.wait_for("#action-run", 1).await;
+    assert!(
+        s.attribute(&run[0], "disabled").await.is_some(),
+        "Run is disabled before the name is typed"
+    );
+
+    let input = s.wait_for("#confirm-input", 1).await;
+    let almost = &v.name[..v.name.len() - 1];
+    s.type_text(&input[0], almost).await;
+    assert!(
+        s.attribute(&run[0], "disabled").await.is_some(),
+        "a near miss does not enable Run"
+    );
+    s.click(&run[0]).await;
+    assert_eq!(active(), before, "clicking the disabled button changed nothing");
+    s.type_text(&input[0], &v.name[v.name.len() - 1..]).await;
+    assert!(
+        s.attribute(&run[0], "disabled").await.is_none(),
+        "the exact name enables Run"
+    );
+    s.screenshot(&screenshot_path("contain-plan.png")).await;
+    s.click(&run[0]).await;
+
+    let outcome = s.wait_text("#outcome", "changed", 30).await;
+    assert!(
+        outcome.starts_with(&format!("done: {before} changed")),
+        "{outcome}"
+    );
+    assert!(outcome.contains("0 active token(s) left"), "{outcome}");
+    let progress = s.wait_text("#progress", "verify: ok", 10).await;
+    assert!(progress.contains("done"), "{progress}");
+    s.screenshot(&screenshot_path("contain-done.png")).await;
+    s.close().await;
+    assert_eq!(active(), "0");
+    let journal = v.engine.journal();
+    assert!(journal.verify().await.unwrap().ok);
+    assert!(
+        journal
+            .entries(None)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.kind == "action.verified")
+    );
 }

@@ -151,6 +151,18 @@ impl Session {
         .await;
     }
 
+    /// An attribute's value, `None` when absent.
+    pub async fn attribute(&self, e: &Element, name: &str) -> Option<String> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/attribute/{name}", e.0),
+                None,
+            )
+            .await;
+        v.as_str().map(str::to_owned)
+    }
+
     pub async fn type_text(&self, e: &Element, text: &str) {
         self.call(
             reqwest::Method::POST,

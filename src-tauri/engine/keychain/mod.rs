@@ -114,9 +114,15 @@ fn map_err(e: keyring::Error) -> KeychainError {
     }
 }
 
+/// One keychain call at a time per process. The Secret Service backend opens a D-Bus
+/// session per call; several at once (status checking every host while the window stores
+/// a passphrase) were seen to stall, so calls queue here instead.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KeychainError> + Send + 'static,
 ) -> Result<T, KeychainError> {
+    let _turn = ONE_AT_A_TIME.lock().await;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| KeychainError::Task(e.to_string()))?
