@@ -39,28 +39,19 @@ impl Tb {
         v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
     }
 
-    /// psql as the superuser on the local socket: resets between repetitions.
+    /// psql as the superuser on the local socket: resets between repetitions. Each
+    /// `;`-separated statement is its own `-c` (VACUUM cannot run in a transaction).
     fn psql_local(&self, sql: &str) -> String {
-        let out = Command::new(format!("{}/psql", self.s("/postgres/bin_dir")))
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                &self.s("/postgres/socket_dir"),
-                "-p",
-                &self.s("/postgres/port"),
-                "-U",
-                "postgres",
-                "-d",
-                "sandbox",
-                "-c",
-                sql,
-            ])
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(format!("{}/psql", self.s("/postgres/bin_dir")));
+        cmd.args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.s("/postgres/socket_dir"))
+            .arg("-p")
+            .arg(self.s("/postgres/port"))
+            .args(["-U", "postgres", "-d", "sandbox"]);
+        for stmt in sql.split("; ") {
+            cmd.args(["-c", stmt]);
+        }
+        let out = cmd.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }

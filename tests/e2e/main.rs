@@ -320,3 +320,41 @@ async fn revoke_all_from_the_window_needs_the_name_typed() {
             .any(|e| e.kind == "action.verified")
     );
 }
+
+/// The audit trail in the window: the tables name the brute-forcing IPs and the success
+/// that followed, and the chart has a bar per hour.
+#[tokio::test]
+async fn the_audit_trail_shows_tables_and_a_chart() {
+    let data = tempfile::tempdir().unwrap();
+    Engine::open(data.path())
+        .await
+        .unwrap()
+        .add_deployment(&sandbox_profile())
+        .await
+        .unwrap();
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", data.path())]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_text("#status-meta", "checked in", 30).await;
+    let since = s.wait_for("#audit-since option[value='604800']", 1).await;
+    s.click(&since[0]).await;
+    let review = s.wait_for("#audit-run", 1).await;
+    s.click(&review[0]).await;
+    let tables = s
+        .wait_text("#audit-tables", "Successful logins after failures", 30)
+        .await;
+    assert!(
+        tables.contains("203.0.113.7") && tables.contains("198.51.100.23"),
+        "{tables}"
+    );
+    assert!(tables.contains("mallory"), "{tables}");
+    let bars = s.wait_for("#audit-chart rect.bar-bad", 1).await;
+    assert!(
+        bars.len() > 24,
+        "a bar per hour over the week, found {}",
+        bars.len()
+    );
+    s.screenshot(&screenshot_path("audit.png")).await;
+    s.close().await;
+}
