@@ -361,7 +361,9 @@ async fn redis_sessions_are_scanned_and_unlinked() {
     .await;
     // A user-written app profile (the rails-jwt one, with a key pattern of this test's
     // own, so no other test's keys match), in the console's apps folder.
-    let tag = format!("session:t{}:*", std::process::id());
+    // Outside "session:*", so the built-in rails-jwt profile run by another test at the
+    // same time does not count these keys, nor this test its.
+    let tag = format!("bgtest:t{}:session:*", std::process::id());
     let text = include_str!("../../src-tauri/engine/profiles/apps/rails-jwt.toml")
         .replace("name = \"rails-jwt\"", "name = \"mine\"")
         .replace("session:*", &tag);

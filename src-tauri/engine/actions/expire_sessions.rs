@@ -114,12 +114,12 @@ pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
         }
         _ => {
             let (from, vals) = table_sql(ctx, s, user)?;
-            let db = ctx.engine.database(ctx.deployment()).await?;
-            let n = count(&db, &format!("SELECT count(*) {from}"), &vals).await?;
+            let db = ctx.db().await?;
+            let n = count(db, &format!("SELECT count(*) {from}"), &vals).await?;
             let table = s.table.clone().unwrap_or_default();
             let user_col = q(s.user_id.as_deref().unwrap_or("user_id"));
             let sample = sample(
-                &db,
+                db,
                 &format!("SELECT 'a session of user #' || s.{user_col}::text {from} LIMIT 5"),
                 &vals,
             )
@@ -159,7 +159,7 @@ pub async fn run(ctx: &Ctx<'_>, user: Option<&str>, events: &Events) -> Result<R
     let (from, vals) = table_sql(ctx, s, user)?;
     let description = format!("delete sessions from {}", s.table.clone().unwrap_or_default());
     let (changed, outcome) = step(events, 1, &description, async {
-        let db = ctx.engine.database(ctx.deployment()).await?;
+        let db = ctx.db().await?;
         let mut tx = db.pool.begin().await.map_err(query_err)?;
         let target = from.replacen("FROM ", "", 1);
         let sql = format!("WITH r AS (DELETE FROM {target} RETURNING 1) SELECT count(*) FROM r");
@@ -183,8 +183,8 @@ pub async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<(bool, String)>
         i64::try_from(redis(ctx).await?.scan(pattern(s)).await?.len()).unwrap_or(i64::MAX)
     } else {
         let (from, vals) = table_sql(ctx, s, user)?;
-        let db = ctx.engine.database(ctx.deployment()).await?;
-        count(&db, &format!("SELECT count(*) {from}"), &vals).await?
+        let db = ctx.db().await?;
+        count(db, &format!("SELECT count(*) {from}"), &vals).await?
     };
     Ok((left == 0, format!("{left} session(s) left")))
 }

@@ -58,10 +58,10 @@ async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Optio
     } else {
         locked_now(ctx)?
     };
-    let db = ctx.engine.database(ctx.deployment()).await?;
-    let n = count(&db, &format!("SELECT count(*) {from} AND {cond}"), &vals).await?;
+    let db = ctx.db().await?;
+    let n = count(db, &format!("SELECT count(*) {from} AND {cond}"), &vals).await?;
     let names = sample(
-        &db,
+        db,
         &format!(
             "SELECT u.{}::text {from} AND {cond} ORDER BY u.{} LIMIT 5",
             q(&u.username),
@@ -137,7 +137,7 @@ async fn update(
     );
     let sql = format!("WITH r AS (UPDATE {target} AND {cond} RETURNING 1) SELECT count(*) FROM r");
     let (changed, outcome) = step(events, 1, &description, async {
-        let db = ctx.engine.database(ctx.deployment()).await?;
+        let db = ctx.db().await?;
         let mut tx = db.pool.begin().await.map_err(query_err)?;
         let n: i64 = sqlx::query_scalar_with(super::sql::audited(&sql), args(&vals)?)
             .fetch_one(&mut *tx)
@@ -171,9 +171,9 @@ pub async fn run_unlock(ctx: &Ctx<'_>, scope: &LockScope, events: &Events) -> Re
 
 pub async fn verify_lock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, String)> {
     let (from, vals, _) = scope_sql(ctx, scope)?;
-    let db = ctx.engine.database(ctx.deployment()).await?;
+    let db = ctx.db().await?;
     let open = count(
-        &db,
+        db,
         &format!("SELECT count(*) {from} AND NOT {}", locked_now(ctx)?),
         &vals,
     )
@@ -183,9 +183,9 @@ pub async fn verify_lock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, Stri
 
 pub async fn verify_unlock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, String)> {
     let (from, vals, _) = scope_sql(ctx, scope)?;
-    let db = ctx.engine.database(ctx.deployment()).await?;
+    let db = ctx.db().await?;
     let locked = count(
-        &db,
+        db,
         &format!("SELECT count(*) {from} AND {}", locked_now(ctx)?),
         &vals,
     )

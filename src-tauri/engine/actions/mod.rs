@@ -166,11 +166,30 @@ pub struct Ctx<'a> {
     pub engine: &'a Engine,
     pub profile: &'a DeploymentProfile,
     pub app: &'a AppProfile,
+    /// One database connection pool for the whole run (plan, lock, run, verify): the
+    /// `.env` is read and the tunnel opened once, on first use.
+    db: tokio::sync::OnceCell<crate::engine::db::RemoteDb>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(engine: &'a Engine, profile: &'a DeploymentProfile, app: &'a AppProfile) -> Self {
+        Ctx {
+            engine,
+            profile,
+            app,
+            db: tokio::sync::OnceCell::new(),
+        }
+    }
+
     pub fn deployment(&self) -> &str {
         self.profile.name()
+    }
+
+    /// The deployment's database, opened on first use and shared by every phase.
+    pub async fn db(&self) -> Result<&crate::engine::db::RemoteDb> {
+        self.db
+            .get_or_try_init(|| self.engine.database(self.deployment()))
+            .await
     }
 }
 
@@ -208,11 +227,7 @@ impl Engine {
     pub async fn plan_action(&self, deployment: &str, spec: &ActionSpec) -> Result<Plan> {
         let profile = self.profile(deployment).await?;
         let app = self.app_profile(deployment).await?;
-        let ctx = Ctx {
-            engine: self,
-            profile: &profile,
-            app: &app,
-        };
+        let ctx = Ctx::new(self, &profile, &app);
         plan(&ctx, spec).await
     }
 
@@ -228,11 +243,7 @@ impl Engine {
     ) -> Result<RunReport> {
         let profile = self.profile(deployment).await?;
         let app = self.app_profile(deployment).await?;
-        let ctx = Ctx {
-            engine: self,
-            profile: &profile,
-            app: &app,
-        };
+        let ctx = Ctx::new(self, &profile, &app);
         let operator = crate::engine::connect::operator();
         let id = run_id();
         let journal = self.journal();
@@ -272,7 +283,9 @@ impl Engine {
 
         // One responder at a time per deployment.
         let lock = match &profile.database {
-            Some(_) => Some(sql::DeploymentLock::acquire(self, deployment, &operator, &id, &events).await?),
+            Some(_) => Some(
+                sql::DeploymentLock::acquire(ctx.db().await?, deployment, &operator, &id, &events).await?,
+            ),
             None => None,
         };
         note("action.planned", serde_json::to_value(&plan).unwrap_or_default()).await?;

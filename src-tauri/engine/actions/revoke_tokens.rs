@@ -61,15 +61,15 @@ pub async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Plan> {
         .app
         .require("tokens", &ctx.app.tokens)
         .map_err(|reason| Error::ActionUnavailable { reason })?;
-    let db = ctx.engine.database(ctx.deployment()).await?;
-    let n = count(&db, &format!("SELECT count(*) {from}"), &vals).await?;
+    let db = ctx.db().await?;
+    let n = count(db, &format!("SELECT count(*) {from}"), &vals).await?;
     let label = format!(
         "'#' || t.{}::text || ' ' || coalesce(t.{}::text, '')",
         q(&t.id),
         q(&t.label)
     );
     let sample = sample(
-        &db,
+        db,
         &format!("SELECT {label} {from} ORDER BY t.{} LIMIT 5", q(&t.id)),
         &vals,
     )
@@ -102,7 +102,7 @@ pub async fn run(ctx: &Ctx<'_>, scope: &TokenScope, events: &Events) -> Result<R
         .map_err(|reason| Error::ActionUnavailable { reason })?;
     let description = format!("revoke tokens in {}", t.table);
     let (changed, outcome) = step(events, 1, &description, async {
-        let db = ctx.engine.database(ctx.deployment()).await?;
+        let db = ctx.db().await?;
         let mut tx = db.pool.begin().await.map_err(query_err)?;
         // Same WHERE as the plan: what changes is what was shown (unless the table moved
         // in between, which the outcome then says).
@@ -129,7 +129,7 @@ pub async fn run(ctx: &Ctx<'_>, scope: &TokenScope, events: &Events) -> Result<R
 
 pub async fn verify(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<(bool, String)> {
     let (from, vals) = scope_sql(ctx, scope)?;
-    let db = ctx.engine.database(ctx.deployment()).await?;
-    let left = count(&db, &format!("SELECT count(*) {from}"), &vals).await?;
+    let db = ctx.db().await?;
+    let left = count(db, &format!("SELECT count(*) {from}"), &vals).await?;
     Ok((left == 0, format!("{left} active token(s) left in scope")))
 }

@@ -6,7 +6,7 @@ use sqlx::{Arguments, Postgres};
 
 use super::{ActionEvent, Events};
 use crate::engine::db::RemoteDb;
-use crate::engine::{Engine, Error, Result};
+use crate::engine::{Error, Result};
 
 /// `"public"."users"`: a validated identifier, quoted so reserved words work too.
 pub fn q(ident: &str) -> String {
@@ -74,19 +74,17 @@ pub async fn sample(db: &RemoteDb, sql: &str, vals: &[Val]) -> Result<Vec<String
 /// responder sees who holds it (in `pg_stat_activity`) and waits.
 pub struct DeploymentLock {
     conn: sqlx::pool::PoolConnection<Postgres>,
-    _db: RemoteDb,
     key: String,
 }
 
 impl DeploymentLock {
     pub async fn acquire(
-        engine: &Engine,
+        db: &RemoteDb,
         deployment: &str,
         operator: &str,
         run_id: &str,
         events: &Events,
     ) -> Result<Self> {
-        let db = engine.database(deployment).await?;
         let mut conn = db.pool.acquire().await.map_err(query_err)?;
         let key = format!("breakglass:{deployment}");
         let me = format!("breakglass {operator} run {run_id}");
@@ -121,7 +119,7 @@ impl DeploymentLock {
                 .await
                 .map_err(query_err)?;
         }
-        Ok(DeploymentLock { conn, _db: db, key })
+        Ok(DeploymentLock { conn, key })
     }
 
     pub async fn release(mut self) {
