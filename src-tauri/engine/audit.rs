@@ -124,47 +124,37 @@ impl Engine {
         .map(|(ip, at, user, failures_before)| SuccessAfterFailures { ip, at, user, failures_before })
         .collect();
 
-        let events = |filter: String, binds: Vec<String>| {
+        // Admin actions and new tokens: the same listing, filtered by action name.
+        let events = |filter: &str, values: Vec<String>| {
             let sql = format!(
                 "SELECT e.{at}::text, e.{act}::text, {who}, coalesce({ipt}, '') FROM {t} e
-                 WHERE {filter} AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
+                 WHERE e.{act} {filter} AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
                 who = user_name("e"),
                 ipt = ip_text("e")
             );
             let pool = db.pool.clone();
             async move {
-                let mut query = sqlx::query_as::<_, (String, String, String, String)>(audited(&sql))
-                    .bind(since_secs as f64);
-                for b in &binds {
-                    query = query.bind(b);
-                }
-                query.fetch_all(&pool).await.map(|rows| {
+                let rows = sqlx::query_as::<_, (String, String, String, String)>(audited(&sql))
+                    .bind(since_secs as f64)
+                    .bind(values)
+                    .fetch_all(&pool)
+                    .await?;
+                Ok::<_, sqlx::Error>(
                     rows.into_iter()
                         .map(|(at, action, user, ip)| Event { at, action, user, ip })
-                        .collect::<Vec<_>>()
-                })
+                        .collect::<Vec<_>>(),
+                )
             }
         };
-        let admin_actions = events(format!("e.{act} LIKE ($2 || '%')"), vec![a.admin_prefix.clone()])
+        let admin_prefix = a
+            .admin_prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let admin_actions = events("LIKE ANY($2)", vec![format!("{admin_prefix}%")])
             .await
             .map_err(err)?;
-        let new_tokens = {
-            let sql = format!(
-                "SELECT e.{at}::text, e.{act}::text, {who}, coalesce({ipt}, '') FROM {t} e
-                 WHERE e.{act} = ANY($2) AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
-                who = user_name("e"),
-                ipt = ip_text("e")
-            );
-            sqlx::query_as::<_, (String, String, String, String)>(audited(&sql))
-                .bind(since_secs as f64)
-                .bind(&a.token_created)
-                .fetch_all(&db.pool)
-                .await
-                .map_err(err)?
-                .into_iter()
-                .map(|(at, action, user, ip)| Event { at, action, user, ip })
-                .collect()
-        };
+        let new_tokens = events("= ANY($2)", a.token_created.clone()).await.map_err(err)?;
 
         let timeline = sqlx::query_as::<_, (String, i64, i64)>(audited(&format!(
             "SELECT to_char(date_trunc('hour', a.{at}), 'YYYY-MM-DD\"T\"HH24:00'), count(*) FILTER (WHERE a.{act} = ANY($2)),

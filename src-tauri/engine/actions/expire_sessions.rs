@@ -100,11 +100,9 @@ pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
                 deployment,
                 summary: format!("expire every session: {n} Redis key(s) matching {}", pattern(s)),
                 count: n,
-                sample: keys
-                    .iter()
-                    .take(5)
-                    .map(|k| crate::engine::ssh::output::display_safe(k))
-                    .collect(),
+                // A session key often holds the session id itself: show its start only, so
+                // the plan (and the journal) never carries a usable session id.
+                sample: keys.iter().take(5).map(|k| redacted_key(k)).collect(),
                 steps: vec![format!(
                     "SCAN {} and UNLINK what it finds, in batches of 500",
                     pattern(s)
@@ -187,4 +185,25 @@ pub async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<(bool, String)>
         count(db, &format!("SELECT count(*) {from}"), &vals).await?
     };
     Ok((left == 0, format!("{left} session(s) left")))
+}
+
+/// `session:3f9a…(40 bytes)`: enough to recognise the pattern, not to reuse the id.
+fn redacted_key(key: &[u8]) -> String {
+    let shown = crate::engine::ssh::output::display_safe(key.get(..key.len().min(12)).unwrap_or(key));
+    if key.len() > 12 {
+        format!("{shown}…({} bytes)", key.len())
+    } else {
+        shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn session_ids_are_not_shown_whole() {
+        let key = b"session:0123456789abcdef0123456789abcdef";
+        let shown = super::redacted_key(key);
+        assert_eq!(shown, "session:0123…(40 bytes)");
+        assert_eq!(super::redacted_key(b"s:1"), "s:1");
+    }
 }
