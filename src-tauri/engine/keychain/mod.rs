@@ -115,8 +115,8 @@ fn map_err(e: keyring::Error) -> KeychainError {
 }
 
 /// One keychain call at a time per process. The Secret Service backend opens a D-Bus
-/// session per call; several at once (status checking every host while the window stores
-/// a passphrase) were seen to stall, so calls queue here instead.
+/// session per call, and status asks for a secret for every host at once; nothing says
+/// concurrent sessions from one process are safe, and calls are rare, so they queue.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn blocking<T: Send + 'static>(
