@@ -30,19 +30,7 @@ async fn look(ctx: &Ctx<'_>, host: &str, container: &str) -> Result<(RemoteDocke
             None::<bollard::query_parameters::InspectContainerOptions>,
         )
         .await
-        .map_err(|e| match e {
-            bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
-                crate::engine::docker::DockerError::NoSuchContainer {
-                    host: host.to_owned(),
-                    name: container.to_owned(),
-                }
-            }
-            e => crate::engine::docker::DockerError::Api {
-                host: host.to_owned(),
-                socket: String::new(),
-                source: e,
-            },
-        })?;
+        .map_err(docker.error_for(container))?;
     let state = c
         .state
         .and_then(|s| s.status)
@@ -118,18 +106,14 @@ pub async fn run(
     let description = plan.steps.first().cloned().unwrap_or_default();
     let (_, outcome) = step(events, 1, &description, async {
         let (docker, _) = look(ctx, host, container).await?;
-        let api = |e| crate::engine::docker::DockerError::Api {
-            host: host.to_owned(),
-            socket: String::new(),
-            source: e,
-        };
+        let api = docker.error_for(container);
         let c = docker.client();
         match mode {
             IsolateMode::Stop => {
                 let opts = bollard::query_parameters::StopContainerOptionsBuilder::default()
                     .t(10)
                     .build();
-                c.stop_container(container, Some(opts)).await.map_err(api)?;
+                c.stop_container(container, Some(opts)).await.map_err(&api)?;
             }
             IsolateMode::Pause => c.pause_container(container).await.map_err(api)?,
             IsolateMode::Disconnect => {
@@ -138,7 +122,7 @@ pub async fn run(
                         container: container.to_owned(),
                         force: Some(true),
                     };
-                    c.disconnect_network(net, req).await.map_err(api)?;
+                    c.disconnect_network(net, req).await.map_err(&api)?;
                 }
             }
         }
@@ -225,11 +209,7 @@ pub async fn run_restore(
     let description = format!("restore {container} on {host}");
     let (_, outcome) = step(events, 1, &description, async {
         let (docker, seen) = look(ctx, host, container).await?;
-        let api = |e| crate::engine::docker::DockerError::Api {
-            host: host.to_owned(),
-            socket: String::new(),
-            source: e,
-        };
+        let api = docker.error_for(container);
         let c = docker.client();
         match mode {
             IsolateMode::Stop => c
@@ -246,7 +226,7 @@ pub async fn run_restore(
                         container: container.to_owned(),
                         ..Default::default()
                     };
-                    c.connect_network(net, req).await.map_err(api)?;
+                    c.connect_network(net, req).await.map_err(&api)?;
                 }
             }
         }

@@ -108,11 +108,26 @@ impl RemoteDocker {
         })
     }
 
-    fn api(&self) -> impl Fn(bollard::errors::Error) -> DockerError + '_ {
+    /// An API error of this host's engine, naming host and socket.
+    pub fn api(&self) -> impl Fn(bollard::errors::Error) -> DockerError + '_ {
         |source| DockerError::Api {
             host: self.host.clone(),
             socket: self.socket.clone(),
             source,
+        }
+    }
+
+    /// The error of a call about container `name`: 404 means no such container on this
+    /// host, anything else is an API error.
+    pub fn error_for<'a>(&'a self, name: &'a str) -> impl Fn(bollard::errors::Error) -> DockerError + 'a {
+        move |e| match e {
+            bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+                DockerError::NoSuchContainer {
+                    host: self.host.clone(),
+                    name: name.to_owned(),
+                }
+            }
+            e => (self.api())(e),
         }
     }
 
@@ -155,20 +170,11 @@ impl RemoteDocker {
 
     /// One container, by name or id.
     pub async fn inspect(&self, name: &str) -> Result<ContainerInfo, DockerError> {
-        let c = match self
+        let c = self
             .docker
             .inspect_container(name, None::<InspectContainerOptions>)
             .await
-        {
-            Ok(c) => c,
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
-                return Err(DockerError::NoSuchContainer {
-                    host: self.host.clone(),
-                    name: name.to_owned(),
-                });
-            }
-            Err(e) => return Err((self.api())(e)),
-        };
+            .map_err(self.error_for(name))?;
         let state = c.state.clone().unwrap_or_default();
         let config = c.config.clone().unwrap_or_default();
         let labels: BTreeMap<String, String> =
@@ -289,15 +295,7 @@ impl RemoteDocker {
                 },
             )
             .await
-            .map_err(|e| match e {
-                bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
-                    DockerError::NoSuchContainer {
-                        host: self.host.clone(),
-                        name: name.to_owned(),
-                    }
-                }
-                e => (self.api())(e),
-            })?;
+            .map_err(self.error_for(name))?;
         let mut buf = Capped::new(cap);
         if let StartExecResults::Attached { mut output, .. } = self
             .docker
