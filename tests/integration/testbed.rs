@@ -150,11 +150,22 @@ impl Testbed {
 /// test finds its own audit rows.
 pub fn unique_test_ip() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
+    // IPv6 documentation space (2001:db8::/32), which the seed never uses, with the
+    // process id, a counter and the clock in it: nextest runs each test in its own
+    // process, so neither the pid nor the counter is enough on its own.
     static N: AtomicU32 = AtomicU32::new(0);
-    let n = std::process::id()
-        .wrapping_mul(31)
-        .wrapping_add(N.fetch_add(1, Ordering::Relaxed));
-    format!("192.0.2.{}", 1 + n % 250)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let pid = std::process::id();
+    format!(
+        "2001:db8:{:x}:{:x}:{:x}:{:x}::1",
+        pid >> 16,
+        pid & 0xffff,
+        N.fetch_add(1, Ordering::Relaxed) & 0xffff,
+        nanos & 0xffff
+    )
 }
 
 /// An engine with its own data folder and a copy of the sandbox profile, renamed and
