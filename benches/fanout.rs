@@ -3,6 +3,8 @@
 //!
 //! - Breakglass, fresh connections (connect + authenticate + run, all hosts in parallel)
 //! - Breakglass, held connections (the console's normal case after the first status)
+//! - Breakglass, held connections, one SSH round trip and no command: what `status` now
+//!   costs per host (a command costs a process on the server, whoever sends it)
 //! - plain OpenSSH, one host after another (`for h in …; do ssh h id -u; done`)
 //! - parallel OpenSSH (N `ssh` processes at once)
 //! - OpenSSH with ControlMaster connections already open (held, like ours)
@@ -238,6 +240,18 @@ fn bench_fleet(rt: &tokio::runtime::Runtime, n: usize, reps: usize, ansible: boo
                 let runs = hosts.iter().map(|h| async {
                     let out = engine.exec("fleet", h, "id -u").await.unwrap();
                     assert_eq!(out.stdout, b"0\n");
+                });
+                futures_util::future::join_all(runs).await;
+            })
+        }),
+    });
+    rows.push(Row {
+        what: "Breakglass, held connections, SSH round trip without a command (parallel)".into(),
+        median: time(reps, || {
+            rt.block_on(async {
+                let runs = hosts.iter().map(|h| async {
+                    let s = engine.session("fleet", h).await.unwrap();
+                    s.ping().await.unwrap();
                 });
                 futures_util::future::join_all(runs).await;
             })

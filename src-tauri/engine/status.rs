@@ -30,7 +30,7 @@ pub struct HostStatus {
     pub reachable: bool,
     /// Time to connect and authenticate, when this status opened the connection.
     pub connect_ms: Option<f64>,
-    /// Round trip of a trivial remote command over the held connection.
+    /// One SSH round trip over the held connection (no remote process is started).
     pub latency_ms: Option<f64>,
     pub host_key: Option<String>,
     /// Set when the host key is not trusted yet, or has changed: what to show a person.
@@ -145,12 +145,25 @@ impl Engine {
                 return st;
             }
         };
+        // A held connection may have died since the last look: replace it once.
+        let (session, rtt) = match session.ping().await {
+            Err(SshError::Disconnected { .. }) => match self.session(deployment, &h.name).await {
+                Ok(again) => {
+                    let rtt = again.ping().await;
+                    (again, rtt)
+                }
+                Err(e) => {
+                    st.error = Some(e.into());
+                    return st;
+                }
+            },
+            other => (session, other),
+        };
         st.host_key = Some(session.host_key().fingerprint.clone());
-        let t = Instant::now();
-        match session.exec("true", None).await {
-            Ok(_) => {
+        match rtt {
+            Ok(rtt) => {
                 st.reachable = true;
-                st.latency_ms = Some(ms(t.elapsed()));
+                st.latency_ms = Some(ms(rtt));
                 st.connect_ms = Some(ms(session.connected_in()));
             }
             Err(e) => {

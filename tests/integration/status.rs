@@ -21,6 +21,39 @@ async fn status_of_the_three_hosts() {
 }
 
 #[tokio::test]
+async fn a_held_connection_that_died_is_replaced_by_the_next_status() {
+    let v = variant("status-redial", |t| t).await;
+    let first = v.engine.status(&v.name).await.unwrap();
+    assert!(first.hosts.iter().all(|h| h.reachable));
+    let held = v.engine.session(&v.name, "app1").await.unwrap();
+    assert!(held.ping().await.is_ok());
+
+    // The server side of the held connection dies.
+    let _ = held.exec("kill -9 $PPID", None).await;
+    for _ in 0..100 {
+        if held.is_closed() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let err = held.ping().await.unwrap_err();
+    assert!(
+        matches!(err, breakglass::engine::ssh::SshError::Disconnected { .. }),
+        "{err:?}"
+    );
+
+    let st = v.engine.status(&v.name).await.unwrap();
+    let app1 = st.hosts.iter().find(|h| h.name == "app1").unwrap();
+    assert!(app1.reachable, "{:?}", app1.error);
+    assert!(!app1.containers.is_empty());
+    let now = v.engine.session(&v.name, "app1").await.unwrap();
+    assert!(
+        !std::sync::Arc::ptr_eq(&held, &now),
+        "a new connection replaced the dead one"
+    );
+}
+
+#[tokio::test]
 async fn one_host_down_is_reported_and_the_rest_still_checked() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

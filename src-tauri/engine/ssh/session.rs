@@ -220,6 +220,34 @@ impl Session {
         self.handle.is_closed()
     }
 
+    /// One SSH-level round trip (a `keepalive@openssh.com` request, which the server
+    /// answers without starting anything): proves the connection is alive and measures
+    /// its latency. A command (`exec`) costs a process on the server, about 100 ms of
+    /// sshd's time per call; this costs one packet each way.
+    pub async fn ping(&self) -> Result<Duration, SshError> {
+        let started = Instant::now();
+        let sent = tokio::time::timeout(self.opts.command_timeout, self.handle.send_ping()).await;
+        // russh answers Ok(()) when the connection ends before the reply: check.
+        if self.is_closed() {
+            return Err(SshError::Disconnected {
+                host: self.host.clone(),
+            });
+        }
+        match sent {
+            Err(_) => Err(SshError::Timeout {
+                host: self.host.clone(),
+                what: "a round trip",
+                secs: self.opts.command_timeout.as_secs(),
+            }),
+            Ok(Err(source)) => Err(SshError::Channel {
+                host: self.host.clone(),
+                what: "a round trip".into(),
+                source,
+            }),
+            Ok(Ok(())) => Ok(started.elapsed()),
+        }
+    }
+
     fn channel_err(&self, what: impl Into<String>) -> impl FnOnce(russh::Error) -> SshError {
         let (host, what) = (self.host.clone(), what.into());
         move |source| SshError::Channel { host, what, source }
