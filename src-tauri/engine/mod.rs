@@ -237,6 +237,27 @@ impl Engine {
         Ok((path, env))
     }
 
+    /// The deployment's Redis (profile `[redis]`), over its `via_host`'s SSH connection,
+    /// with the password read from that host's `.env` at this moment.
+    pub async fn redis(&self, deployment: &str) -> Result<redis::Redis> {
+        let profile = self.profile(deployment).await?;
+        let r = profile.redis.as_ref().ok_or_else(|| Error::ActionUnavailable {
+            reason: "sessions live in Redis, but the deployment profile has no [redis]".into(),
+        })?;
+        let via = r.via_host.get_ref();
+        let password = match &r.password_env {
+            Some(var) => {
+                let (_, env) = self.read_env(deployment, via).await?;
+                Some(env.get(var).cloned().ok_or_else(|| Error::ActionUnavailable {
+                    reason: format!("{var} is not in the .env of {via}"),
+                })?)
+            }
+            None => None,
+        };
+        let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, via).await?;
+        Ok(redis::Redis::connect(&session, &r.address, r.port, password).await?)
+    }
+
     /// The deployment's database, through an SSH tunnel from its `via_host`, with
     /// credentials read at this moment (and dropped with the returned pool).
     pub async fn database(&self, deployment: &str) -> Result<db::RemoteDb> {

@@ -6,7 +6,6 @@
 use super::sql::{Val, args, count, q, query_err, sample};
 use super::{Ctx, Events, Plan, Ran, step};
 use crate::engine::profiles::app::{SessionMeans, Sessions};
-use crate::engine::redis::Redis;
 use crate::engine::{Error, Result};
 
 fn sessions<'a>(ctx: &'a Ctx<'_>) -> Result<&'a Sessions> {
@@ -55,28 +54,6 @@ fn table_sql(ctx: &Ctx<'_>, s: &Sessions, user: Option<&str>) -> Result<(String,
     })
 }
 
-async fn redis(ctx: &Ctx<'_>) -> Result<Redis> {
-    let r = ctx
-        .profile
-        .redis
-        .as_ref()
-        .ok_or_else(|| Error::ActionUnavailable {
-            reason: "sessions live in Redis, but the deployment profile has no [redis]".into(),
-        })?;
-    let via = r.via_host.get_ref();
-    let password = match &r.password_env {
-        Some(var) => {
-            let (_, env) = ctx.engine.read_env(ctx.deployment(), via).await?;
-            Some(env.get(var).cloned().ok_or_else(|| Error::ActionUnavailable {
-                reason: format!("{var} is not in the .env of {via}"),
-            })?)
-        }
-        None => None,
-    };
-    let session = ctx.engine.session(ctx.deployment(), via).await?;
-    Ok(Redis::connect(&session, &r.address, r.port, password).await?)
-}
-
 fn pattern(s: &Sessions) -> &str {
     s.redis_pattern.as_deref().unwrap_or("session:*")
 }
@@ -93,7 +70,7 @@ pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
                             .into(),
                 });
             }
-            let keys = redis(ctx).await?.scan(pattern(s)).await?;
+            let keys = ctx.redis().await?.scan(pattern(s)).await?;
             let n = i64::try_from(keys.len()).unwrap_or(i64::MAX);
             Ok(Plan {
                 action: "expire-sessions".into(),
@@ -143,7 +120,7 @@ pub async fn run(ctx: &Ctx<'_>, user: Option<&str>, events: &Events) -> Result<R
     if s.means == SessionMeans::Redis {
         let description = format!("unlink Redis keys matching {}", pattern(s));
         let (changed, outcome) = step(events, 1, &description, async {
-            let mut r = redis(ctx).await?;
+            let mut r = ctx.redis().await?;
             let keys = r.scan(pattern(s)).await?;
             let n = r.unlink(&keys).await?;
             Ok((n, format!("{n} key(s) unlinked")))
@@ -178,7 +155,7 @@ pub async fn run(ctx: &Ctx<'_>, user: Option<&str>, events: &Events) -> Result<R
 pub async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<(bool, String)> {
     let s = sessions(ctx)?;
     let left = if s.means == SessionMeans::Redis {
-        i64::try_from(redis(ctx).await?.scan(pattern(s)).await?.len()).unwrap_or(i64::MAX)
+        i64::try_from(ctx.redis().await?.scan(pattern(s)).await?.len()).unwrap_or(i64::MAX)
     } else {
         let (from, vals) = table_sql(ctx, s, user)?;
         let db = ctx.db().await?;

@@ -169,6 +169,8 @@ pub struct Ctx<'a> {
     /// One database connection pool for the whole run (plan, lock, run, verify): the
     /// `.env` is read and the tunnel opened once, on first use.
     db: tokio::sync::OnceCell<crate::engine::db::RemoteDb>,
+    /// Likewise one Redis connection (for the actions that need one).
+    redis: tokio::sync::OnceCell<tokio::sync::Mutex<crate::engine::redis::Redis>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -178,6 +180,7 @@ impl<'a> Ctx<'a> {
             profile,
             app,
             db: tokio::sync::OnceCell::new(),
+            redis: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -190,6 +193,21 @@ impl<'a> Ctx<'a> {
         self.db
             .get_or_try_init(|| self.engine.database(self.deployment()))
             .await
+    }
+
+    /// The deployment's Redis (profile `[redis]`), opened on first use and shared by
+    /// every phase: the password is read from the `.env` once per run.
+    pub async fn redis(&self) -> Result<tokio::sync::MutexGuard<'_, crate::engine::redis::Redis>> {
+        let cell = self
+            .redis
+            .get_or_try_init(|| async {
+                self.engine
+                    .redis(self.deployment())
+                    .await
+                    .map(tokio::sync::Mutex::new)
+            })
+            .await?;
+        Ok(cell.lock().await)
     }
 }
 

@@ -1,13 +1,14 @@
 //! PostgreSQL of a deployment, reached through the SSH connection of the profile's
 //! `via_host`: sqlx connects to a local endpoint that the engine pipes into a
-//! `direct-tcpip` (or `direct-streamlocal`) channel. Without TLS the local endpoint is a
-//! Unix socket in a private 0700 folder, so no other local user can use the tunnel; with
-//! TLS (a managed database, `sslmode=require`) it is `127.0.0.1:0` and rustls runs end to
-//! end through the tunnel.
+//! `direct-tcpip` (or `direct-streamlocal`) channel. The local endpoint is a Unix socket
+//! in a private 0700 folder, so no other local user can use the tunnel. When the profile
+//! asks for TLS (a managed database, `sslmode=require` or `verify-full`), the tunnel runs
+//! rustls end to end to the server, checking the server's real name (`tls`).
 //!
 //! Credentials come from the remote `.env` (or the keychain) at the moment of use and are
 //! dropped with the pool.
 
+mod tls;
 mod tunnel;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 
 use crate::engine::envfile::EnvFile;
-use crate::engine::profiles::{Database, DbTls};
+use crate::engine::profiles::Database;
 use crate::engine::secret::Sensitive;
 use crate::engine::ssh::Session;
 pub use tunnel::Tunnel;
@@ -30,6 +31,8 @@ pub enum DbError {
     BadUrl { env_file: String },
     #[error("cannot open the tunnel to the database: {0}")]
     Tunnel(String),
+    #[error("TLS to the database server {server}: {detail}")]
+    Tls { server: String, detail: String },
     #[error("database {name} through {via}: {source}")]
     Connect {
         name: String,
@@ -47,6 +50,7 @@ impl DbError {
             DbError::NoCredentials { .. } => "db.no_credentials",
             DbError::BadUrl { .. } => "db.bad_url",
             DbError::Tunnel(_) => "db.tunnel",
+            DbError::Tls { .. } => "db.tls",
             DbError::Connect { .. } => "db.connect",
             DbError::Query(_) => "db.query",
         }
@@ -103,7 +107,6 @@ impl RemoteDb {
         db: &Database,
         creds: DbCredentials,
     ) -> Result<Self, DbError> {
-        let tls = db.tls != DbTls::Disable;
         let target = match &db.socket {
             Some(sock) => tunnel::Target::Unix(format!(
                 "{}/.s.PGSQL.{}",
@@ -112,25 +115,19 @@ impl RemoteDb {
             )),
             None => tunnel::Target::Tcp(db.address.clone(), db.port),
         };
+        let tls = tls::TlsSetup::for_profile(db)?;
         let tunnel = Tunnel::open(session.clone(), target, tls).await?;
-        let mut opts = PgConnectOptions::new()
+        let local = tunnel.local();
+        // TLS, when asked for, is the tunnel's (see `tls`): sqlx speaks to the private
+        // socket, in this process, in clear.
+        let opts = PgConnectOptions::new()
             .username(&creds.user)
             .password(creds.password.expose())
             .database(&db.name)
-            .application_name("breakglass");
-        opts = match tunnel.local() {
-            tunnel::Local::Unix { dir, port } => opts.socket(dir).port(*port),
-            tunnel::Local::Tcp(addr) => opts.host(&addr.ip().to_string()).port(addr.port()),
-        };
-        opts = opts.ssl_mode(match db.tls {
-            DbTls::Disable => PgSslMode::Disable,
-            DbTls::Require => PgSslMode::Require,
-            // Through a tunnel the TCP peer is us; the name to verify is the server's.
-            DbTls::VerifyFull => PgSslMode::VerifyFull,
-        });
-        if db.tls == DbTls::VerifyFull {
-            opts = opts.host(&db.address);
-        }
+            .application_name("breakglass")
+            .socket(&local.dir)
+            .port(local.port)
+            .ssl_mode(PgSslMode::Disable);
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(15))

@@ -1,15 +1,17 @@
 //! A local endpoint whose every accepted connection is piped into a new channel of the
-//! host's SSH connection.
+//! host's SSH connection, through TLS to the server when the profile asks for it.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use russh::ChannelStream;
+use russh::client::Msg;
 use tokio::io::copy_bidirectional;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::UnixListener;
 use tokio::task::JoinHandle;
 
 use super::DbError;
+use super::tls::TlsSetup;
 use crate::engine::ssh::Session;
 
 /// Where the tunnel leads, as seen from the host.
@@ -18,39 +20,50 @@ pub enum Target {
     Unix(String),
 }
 
-/// Where the tunnel starts, on this machine.
-pub enum Local {
-    /// A socket named `.s.PGSQL.<port>` in `dir`, as libpq and sqlx expect.
-    Unix {
-        dir: PathBuf,
-        port: u16,
-    },
-    Tcp(SocketAddr),
+/// Where the tunnel starts, on this machine: a socket named `.s.PGSQL.<port>` in a
+/// private (0700) folder, as libpq and sqlx expect; no other local user can use it.
+pub struct Local {
+    pub dir: PathBuf,
+    pub port: u16,
 }
+
+/// How long the server may take to answer the TLS request and finish the handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The first TLS stream, opened while the tunnel was set up (so that a TLS failure is
+/// reported then, with its reason), waiting for the first local connection.
+type Ready = Arc<std::sync::Mutex<Option<tokio_rustls::client::TlsStream<ChannelStream<Msg>>>>>;
 
 pub struct Tunnel {
     local: Local,
     task: JoinHandle<()>,
-    _dir: Option<tempfile::TempDir>,
+    _dir: tempfile::TempDir,
 }
 
 impl Tunnel {
-    pub async fn open(session: Arc<Session>, target: Target, tcp: bool) -> Result<Tunnel, DbError> {
+    pub async fn open(
+        session: Arc<Session>,
+        target: Target,
+        tls: Option<Arc<TlsSetup>>,
+    ) -> Result<Tunnel, DbError> {
         let err = |e: std::io::Error| DbError::Tunnel(e.to_string());
         let target = Arc::new(target);
-        if tcp {
-            let listener = TcpListener::bind("127.0.0.1:0").await.map_err(err)?;
-            let addr = listener.local_addr().map_err(err)?;
-            let task = tokio::spawn(async move {
-                while let Ok((sock, _)) = listener.accept().await {
-                    pipe(sock, session.clone(), target.clone());
-                }
-            });
-            return Ok(Tunnel {
-                local: Local::Tcp(addr),
-                task,
-                _dir: None,
-            });
+        let ready: Ready = Arc::default();
+        if let Some(tls) = &tls {
+            let ch = open(&session, &target)
+                .await
+                .map_err(|e| DbError::Tunnel(e.to_string()))?;
+            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.handshake(ch.into_stream()))
+                .await
+                .map_err(|_| {
+                    DbError::Tunnel(format!(
+                        "no TLS answer from the database server within {} s",
+                        HANDSHAKE_TIMEOUT.as_secs()
+                    ))
+                })??;
+            if let Ok(mut r) = ready.lock() {
+                *r = Some(stream);
+            }
         }
         let dir = tempfile::Builder::new()
             .prefix("breakglass-db-")
@@ -65,16 +78,16 @@ impl Tunnel {
         let listener = UnixListener::bind(dir.path().join(format!(".s.PGSQL.{port}"))).map_err(err)?;
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                pipe(sock, session.clone(), target.clone());
+                pipe(sock, session.clone(), target.clone(), tls.clone(), ready.clone());
             }
         });
         Ok(Tunnel {
-            local: Local::Unix {
+            local: Local {
                 dir: dir.path().to_owned(),
                 port,
             },
             task,
-            _dir: Some(dir),
+            _dir: dir,
         })
     }
 
@@ -83,15 +96,36 @@ impl Tunnel {
     }
 }
 
-/// Pipes one accepted local connection into a new channel to the target.
-fn pipe<S>(mut sock: S, session: Arc<Session>, target: Arc<Target>)
+/// Pipes one accepted local connection into a new channel to the target (through TLS
+/// when the profile asks for it). A failure closes the local connection; sqlx reports it.
+fn pipe<S>(mut sock: S, session: Arc<Session>, target: Arc<Target>, tls: Option<Arc<TlsSetup>>, ready: Ready)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     tokio::spawn(async move {
-        if let Ok(ch) = open(&session, &target).await {
-            let mut stream = ch.into_stream();
-            let _ = copy_bidirectional(&mut sock, &mut stream).await;
+        match tls {
+            None => {
+                let Ok(ch) = open(&session, &target).await else {
+                    return;
+                };
+                let _ = copy_bidirectional(&mut sock, &mut ch.into_stream()).await;
+            }
+            Some(tls) => {
+                let first = ready.lock().ok().and_then(|mut r| r.take());
+                let mut secured = match first {
+                    Some(s) => s,
+                    None => {
+                        let Ok(ch) = open(&session, &target).await else {
+                            return;
+                        };
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.handshake(ch.into_stream())).await {
+                            Ok(Ok(s)) => s,
+                            _ => return,
+                        }
+                    }
+                };
+                let _ = copy_bidirectional(&mut sock, &mut secured).await;
+            }
         }
     });
 }

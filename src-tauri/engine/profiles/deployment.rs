@@ -166,6 +166,15 @@ pub struct Database {
     pub credentials: DbCredentials,
     #[serde(default)]
     pub tls: DbTls,
+    /// With `tls = "verify-full"`: a PEM file of the CA certificates to trust (a managed
+    /// database's own CA, such as DigitalOcean's `ca-certificate.crt`). Without it the
+    /// operating system's roots are used.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// With `tls = "verify-full"`: the name the server's certificate must carry, when
+    /// it is not `address` (a database reached by IP whose certificate names its host).
+    #[serde(default)]
+    pub server_name: Option<Spanned<String>>,
 }
 
 fn default_db_address() -> String {
@@ -414,6 +423,46 @@ impl DeploymentProfile {
                     "database.port: expected 1 to 65535, found 0".into(),
                 ));
             }
+            if let (Some(sock), true) = (&db.socket, db.tls != DbTls::Disable) {
+                return Err(invalid(
+                    sock.span(),
+                    "database.socket: PostgreSQL does not use TLS over a Unix socket; \
+                     give address and port instead, or tls = \"disable\""
+                        .into(),
+                ));
+            }
+            for (field, value) in [("ca_file", &db.ca_file), ("server_name", &db.server_name)] {
+                let Some(v) = value else { continue };
+                if db.tls != DbTls::VerifyFull {
+                    return Err(invalid(
+                        v.span(),
+                        format!("database.{field}: only used with tls = \"verify-full\""),
+                    ));
+                }
+                if v.get_ref().trim().is_empty() {
+                    return Err(invalid(v.span(), format!("database.{field}: expected a value")));
+                }
+            }
+            if let Some(ca) = &db.ca_file {
+                let path = ca.get_ref();
+                if !(path.starts_with('/') || path.starts_with("~/")) {
+                    return Err(invalid(
+                        ca.span(),
+                        format!("database.ca_file: expected an absolute path or ~/…, found {path:?}"),
+                    ));
+                }
+            }
+            if let Some(name) = &db.server_name {
+                rustls::pki_types::ServerName::try_from(name.get_ref().as_str()).map_err(|_| {
+                    invalid(
+                        name.span(),
+                        format!(
+                            "database.server_name: expected a DNS name or an IP address, found {:?}",
+                            name.get_ref()
+                        ),
+                    )
+                })?;
+            }
         }
         if let Some(redis) = &self.redis {
             known(&redis.via_host, "redis.via_host")?;
@@ -652,6 +701,37 @@ name = "homechat_production"
         assert_eq!(e.code(), "profile.invalid");
         assert_eq!((e.line, e.column), (24, 12), "{e}");
         assert!(e.message.contains("db2"));
+    }
+
+    #[test]
+    fn database_tls_settings_are_checked_where_they_are_written() {
+        let with = |extra: &str| {
+            GOOD.replace(
+                "name = \"homechat_production\"",
+                &format!("name = \"homechat_production\"\n{extra}"),
+            )
+        };
+        let ok = DeploymentProfile::parse(&with(
+            "tls = \"verify-full\"\nca_file = \"~/ca.pem\"\nserver_name = \"db.internal\"",
+        ))
+        .unwrap();
+        let db = ok.database.unwrap();
+        assert_eq!(db.tls, DbTls::VerifyFull);
+        assert_eq!(db.server_name.unwrap().into_inner(), "db.internal");
+
+        let e = err(&with("ca_file = \"/etc/ca.pem\""));
+        assert_eq!((e.code(), e.line), ("profile.invalid", 26), "{e}");
+        assert!(e.message.contains("only used with tls = \"verify-full\""), "{e}");
+        let e = err(&with("tls = \"require\"\nserver_name = \"db.internal\""));
+        assert_eq!(e.line, 27, "{e}");
+        let e = err(&with("tls = \"verify-full\"\nca_file = \"ca.pem\""));
+        assert!(e.message.contains("absolute path"), "{e}");
+        let e = err(&with("tls = \"verify-full\"\nserver_name = \"not a name!\""));
+        assert!(e.message.contains("DNS name or an IP address"), "{e}");
+        let e = err(&with("tls = \"require\"\nsocket = \"/var/run/postgresql\""));
+        assert!(e.message.contains("Unix socket"), "{e}");
+        let e = err(&with("tls = \"verify-ca\""));
+        assert_eq!(e.code(), "profile.syntax", "{e}");
     }
 
     #[test]
