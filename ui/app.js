@@ -118,17 +118,33 @@ function renderStatus(st) {
   );
 }
 
+// One status check at a time. A check asked for while one runs (a trust decision, the
+// live timer, another deployment selected) runs right after it, so the last request
+// always wins; a result for a deployment no longer shown is not painted.
+let statusRunning = false;
+let statusAgain = false;
 async function refreshStatus() {
   if (!state.selected) return;
+  if (statusRunning) {
+    statusAgain = true;
+    return;
+  }
+  statusRunning = true;
   const btn = $("#refresh");
-  if (btn.disabled) return; // a check is already running
   btn.disabled = true;
   btn.textContent = "Checking…";
   try {
-    renderStatus(await api.status(state.selected));
+    do {
+      statusAgain = false;
+      const name = state.selected;
+      const st = await api.status(name);
+      if (name === state.selected) renderStatus(st);
+      else statusAgain = true;
+    } while (statusAgain && state.selected);
   } catch (e) {
     showError(e);
   } finally {
+    statusRunning = false;
     btn.disabled = false;
     btn.textContent = "Check status";
   }

@@ -157,10 +157,11 @@ impl Redis {
         })
     }
 
-    /// Every key matching `pattern`, with SCAN (never KEYS, which blocks the server).
+    /// Every key matching `pattern`, with SCAN (never KEYS, which blocks the server),
+    /// each once: SCAN may return a key twice while the server resizes its table.
     pub async fn scan(&mut self, pattern: &str) -> Result<Vec<Vec<u8>>, RedisError> {
         let mut cursor = b"0".to_vec();
-        let mut keys = Vec::new();
+        let mut keys = std::collections::BTreeSet::new();
         loop {
             let reply = self
                 .call(
@@ -180,7 +181,7 @@ impl Redis {
                 _ => None,
             }));
             if next == b"0" {
-                return Ok(keys);
+                return Ok(keys.into_iter().collect());
             }
             cursor = next;
         }

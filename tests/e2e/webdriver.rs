@@ -17,12 +17,11 @@ pub struct TauriDriver {
     port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two distinct free ports (both listeners are held until both are known).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 fn wait_port(port: u16, deadline: Instant) {
@@ -35,7 +34,7 @@ fn wait_port(port: u16, deadline: Instant) {
 impl TauriDriver {
     /// Starts tauri-driver; `envs` reach the app (WebKitWebDriver passes its environment on).
     pub fn start(envs: &[(&str, &Path)]) -> Self {
-        let (port, native) = (free_port(), free_port());
+        let (port, native) = free_ports();
         let mut cmd = Command::new("tauri-driver");
         cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .stdout(Stdio::null())
@@ -125,9 +124,10 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// Waits up to 15 s for at least `n` elements matching `css`.
+    /// Waits up to 60 s (a cold WebKit on a loaded CI machine is slow to load the
+    /// first page) for at least `n` elements matching `css`.
     pub async fn wait_for(&self, css: &str, n: usize) -> Vec<Element> {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let found = self.find_all(css).await;
             if found.len() >= n {
@@ -135,7 +135,7 @@ impl Session {
             }
             assert!(
                 Instant::now() < deadline,
-                "waited 15 s for {n} × {css:?}, found {}",
+                "waited 60 s for {n} × {css:?}, found {}",
                 found.len()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -62,6 +62,9 @@ async fn the_database_holds_no_secret_of_the_deployment() {
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::open(data.path()).await.unwrap();
     engine.add_deployment(&testbed().profile_path()).await.unwrap();
+    // Closed, not only dropped: the last connection checkpoints the WAL into the database
+    // file and removes it, which must be over before the files are read.
+    engine.state().pool().close().await;
     drop(engine);
     testbed().assert_no_secret_in_dir(data.path());
 }

@@ -106,12 +106,19 @@ async fn a_changed_host_key_is_refused_showing_both_fingerprints() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..100 {
+    // Up to 30 s for it to listen; if it exited (its port was taken meanwhile), say so.
+    let mut listening = false;
+    for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            listening = true;
             break;
+        }
+        if let Some(status) = sshd.try_wait().unwrap() {
+            panic!("the second sshd exited ({status}): port {port} was taken meanwhile?");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert!(listening, "the second sshd never listened on {port}");
 
     let pinned = tb.str("/hosts/2/host_key_fingerprint");
     let v = variant("changed", |t| {
@@ -311,12 +318,16 @@ async fn one_connection_serves_many_channels_and_a_dropped_one_is_replaced() {
 
     // The server side of this connection dies.
     let _ = a.exec("kill -9 $PPID", None).await;
-    for _ in 0..50 {
+    for _ in 0..300 {
         if a.is_closed() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(
+        a.is_closed(),
+        "the killed connection was not seen closing within 30 s"
+    );
     let out = v.engine.exec(&v.name, "app2", "echo again").await.unwrap();
     assert_eq!(out.stdout, b"again\n");
     let c = v.engine.session(&v.name, "app2").await.unwrap();

@@ -30,12 +30,16 @@ async fn a_held_connection_that_died_is_replaced_by_the_next_status() {
 
     // The server side of the held connection dies.
     let _ = held.exec("kill -9 $PPID", None).await;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if held.is_closed() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(
+        held.is_closed(),
+        "the killed connection was not seen closing within 30 s"
+    );
     let err = held.ping().await.unwrap_err();
     assert!(
         matches!(err, breakglass::engine::ssh::SshError::Disconnected { .. }),

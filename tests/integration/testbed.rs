@@ -279,8 +279,11 @@ pub fn test_user_named(name: &str) -> TestUser {
     let u = TestUser {
         name: name.to_owned(),
         password: format!("pw-{}", std::process::id()),
+        // The name keeps it unique across processes (a pid may be reused in a long run).
         token: format!(
-            "bgtok_test_{}_{}",
+            "bgtok_test_{}_{}_{}",
+            name.bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ),
