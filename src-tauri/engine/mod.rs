@@ -255,7 +255,7 @@ impl Engine {
             None => None,
         };
         let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, via).await?;
-        Ok(redis::Redis::connect(&session, &r.address, r.port, password).await?)
+        Ok(redis::Redis::connect(&session, &r.address, r.port, password, r.database).await?)
     }
 
     /// The deployment's database, through an SSH tunnel from its `via_host`, with

@@ -55,6 +55,7 @@ impl Redis {
         address: &str,
         port: u16,
         password: Option<Sensitive<String>>,
+        database: u16,
     ) -> Result<Redis, RedisError> {
         let host = session.host().to_owned();
         let ch = session
@@ -71,6 +72,18 @@ impl Redis {
                 Value::Error(m) => {
                     return Err(RedisError::Refused {
                         command: "AUTH",
+                        message: m,
+                    });
+                }
+                other => return Err(RedisError::Protocol(format!("{other:?}"))),
+            }
+        }
+        if database != 0 {
+            match r.call("SELECT", &[database.to_string().as_bytes()]).await? {
+                Value::Simple(_) => {}
+                Value::Error(m) => {
+                    return Err(RedisError::Refused {
+                        command: "SELECT",
                         message: m,
                     });
                 }

@@ -634,3 +634,194 @@ async fn the_cli_runs_an_action_with_confirm_and_refuses_a_wrong_name() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("verify: ok"));
     assert_eq!(me_with_token(&u.token).await, 401);
 }
+
+/// A sample-app container of the test's own on app1 (host network, a free port), with
+/// its environment from app1's `.env` changed by `edit`; removed when dropped.
+struct OwnWeb {
+    sock: String,
+    name: String,
+    url: String,
+}
+
+impl OwnWeb {
+    async fn start(tag: &str, edit: impl Fn(String) -> String) -> OwnWeb {
+        let sock = testbed().host("app1")["docker_socket"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let env_file = testbed().host("app1")["env_file"].as_str().unwrap().to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("env");
+        let text = edit(std::fs::read_to_string(&env_file).unwrap());
+        std::fs::write(&env, format!("{text}\nPORT={port}\nBIND=127.0.0.1\n")).unwrap();
+        let name = format!("{tag}-{}", std::process::id());
+        let out = std::process::Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{sock}"))
+            .args([
+                "run",
+                "-d",
+                "--init",
+                "--network",
+                "host",
+                "--name",
+                &name,
+                "--env-file",
+            ])
+            .arg(&env)
+            .args(["-e", &format!("APP_NODE={name}"), "sandbox-app:latest"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let web = OwnWeb {
+            sock,
+            name,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let up = http().get(format!("{}/health", web.url)).send().await;
+            if up.is_ok_and(|r| r.status() == 200) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never became healthy",
+                web.name
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        web
+    }
+}
+
+impl Drop for OwnWeb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock))
+            .args(["rm", "-f", &self.name])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn each_builtin_profiles_actions_are_seen_by_the_app() {
+    // Tokens and accounts: every built-in profile that has them, on the sandbox's own
+    // database, each on a user of its own, observed through web1.
+    for app in ["homechat", "harmonic", "rails-jwt"] {
+        let v = variant(&format!("seen-{app}"), |t| {
+            t.replace("app_profile = \"homechat\"", &format!("app_profile = \"{app}\""))
+        })
+        .await;
+        let u = test_user(&format!("seen_{}", app.replace('-', "_")));
+        if app != "rails-jwt" {
+            assert_eq!(me_with_token(&u.token).await, 200, "{app}");
+            let r = run(
+                &v,
+                &ActionSpec::RevokeTokens {
+                    scope: TokenScope::User(u.name.clone()),
+                },
+            )
+            .await;
+            assert_eq!((r.changed, r.verified), (1, true), "{app}");
+            assert_eq!(
+                me_with_token(&u.token).await,
+                401,
+                "{app}: the revoked token is refused"
+            );
+        }
+        let lock = ActionSpec::LockAccounts {
+            scope: LockScope::User(u.name.clone()),
+            duration_secs: Some(600),
+        };
+        let r = run(&v, &lock).await;
+        assert_eq!((r.changed, r.verified), (1, true), "{app}");
+        assert_eq!(
+            login(&u.name, &u.password).await.status(),
+            423,
+            "{app}: locked out"
+        );
+        let unlock = ActionSpec::UnlockAccounts {
+            scope: LockScope::User(u.name.clone()),
+        };
+        assert_eq!(run(&v, &unlock).await.changed, 1, "{app}");
+        assert_eq!(login(&u.name, &u.password).await.status(), 200, "{app}: back in");
+    }
+
+    // Sessions in Redis (rails-jwt's frontend): a web container of this test's own keeps
+    // them in a Redis database of its own, so that no other test's keys are in scope.
+    let redis_db = 1 + std::process::id() % 15;
+    let web = OwnWeb::start("redis-sessions", |env| {
+        let env = env.replace("SESSION_STORE=db", "SESSION_STORE=redis");
+        let at = env.find("REDIS_URL=").unwrap();
+        let end = env[at..].find('\n').map_or(env.len(), |e| at + e);
+        let url = &env[at..end];
+        let (base, _) = url.rsplit_once('/').unwrap();
+        format!("{}{base}/{redis_db}{}", &env[..at], &env[end..])
+    })
+    .await;
+    let v = variant("seen-redis", |t| {
+        t.replace("app_profile = \"homechat\"", "app_profile = \"rails-jwt\"")
+            .replace(
+                "password_env = \"REDIS_PASSWORD\"",
+                &format!("password_env = \"REDIS_PASSWORD\"\ndatabase = {redis_db}"),
+            )
+    })
+    .await;
+    let u = test_user("seen_redis");
+    let r = http()
+        .post(format!("{}/login", web.url))
+        .json(&json!({"username": u.name, "password": u.password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me = || async {
+        http()
+            .get(format!("{}/me", web.url))
+            .header("Cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(me().await, 200, "the session works before");
+
+    let spec = ActionSpec::ExpireSessions { user: None };
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert!(plan.count >= 1, "{plan:?}");
+    let report = run(&v, &spec).await;
+    assert_eq!(
+        (report.changed, report.verified),
+        (plan.count, true),
+        "{}",
+        report.verify_detail
+    );
+    assert_eq!(me().await, 401, "the Redis session no longer works");
+    assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
+
+    // A database number the server does not have is refused, and says which command.
+    let bad = variant("seen-redis-bad", |t| {
+        t.replace("app_profile = \"homechat\"", "app_profile = \"rails-jwt\"").replace(
+            "password_env = \"REDIS_PASSWORD\"",
+            "password_env = \"REDIS_PASSWORD\"\ndatabase = 999",
+        )
+    })
+    .await;
+    let e = bad.engine.plan_action(&bad.name, &spec).await.unwrap_err();
+    assert_eq!(e.code(), "redis.refused", "{e}");
+    assert!(e.to_string().contains("SELECT"), "{e}");
+}

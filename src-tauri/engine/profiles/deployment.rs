@@ -215,6 +215,9 @@ pub struct Redis {
     /// The `.env` variable that holds the password.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// The logical database (`SELECT n`), as in `redis://…/n`; default 0.
+    #[serde(default)]
+    pub database: u16,
 }
 
 fn default_redis_port() -> u16 {
