@@ -483,6 +483,128 @@ async fn a_container_is_paused_and_stopped_then_restored() {
     docker(&["rm", "-f", &name]);
 }
 
+/// Docker on app3, through its socket (the test's own view, not the console's).
+fn docker_app3(args: &[&str]) -> Result<String, String> {
+    let sock = testbed().host("app3")["docker_socket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{sock}"))
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Removes the test's container and network, also when the test fails.
+struct Cleanup(Vec<Vec<String>>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for args in &self.0 {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = docker_app3(&args);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_container_is_disconnected_from_its_network_and_reconnected() {
+    let v = variant("disconnect", |t| t).await;
+    let (net, name) = (
+        format!("isonet-{}", std::process::id()),
+        format!("isonet-c-{}", std::process::id()),
+    );
+    let _cleanup = Cleanup(vec![
+        vec!["rm".into(), "-f".into(), name.clone()],
+        vec!["network".into(), "rm".into(), net.clone()],
+    ]);
+    docker_app3(&["network", "create", &net]).unwrap();
+    // A web server on that network only (busybox httpd), reachable from this machine
+    // through the network's bridge.
+    docker_app3(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &name,
+        "--network",
+        &net,
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/tmp",
+    ])
+    .unwrap();
+    let ip = || {
+        docker_app3(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &name,
+        ])
+        .unwrap()
+    };
+    let answers = |ip: String| async move {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        client.get(format!("http://{ip}:8080/")).send().await.is_ok()
+    };
+    let before = ip();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !answers(before.clone()).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never answered on {before}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let spec = ActionSpec::Isolate {
+        host: "app3".into(),
+        container: name.clone(),
+        mode: IsolateMode::Disconnect,
+    };
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert_eq!(plan.sample, vec![net.clone()], "the plan names the network");
+    let report = run(&v, &spec).await;
+    assert!(report.verified, "{}", report.verify_detail);
+    assert_eq!(ip(), "", "no network left");
+    assert!(!answers(before.clone()).await, "unreachable once disconnected");
+    assert_eq!(
+        docker_app3(&["inspect", "-f", "{{.State.Status}}", &name]).unwrap(),
+        "running",
+        "disconnected, not stopped: its state is kept for the investigation"
+    );
+    assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
+
+    let undo = ActionSpec::Restore {
+        host: "app3".into(),
+        container: name.clone(),
+        mode: IsolateMode::Disconnect,
+        networks: vec![net.clone()],
+    };
+    let report = run(&v, &undo).await;
+    assert!(report.verified, "{}", report.verify_detail);
+    let after = ip();
+    assert!(!after.is_empty());
+    assert!(answers(after).await, "reachable again once reconnected");
+    assert_eq!(run(&v, &undo).await.outcome, "nothing to do");
+}
+
 /// Two responders at once: the second is told who holds the deployment, waits, then runs.
 #[tokio::test]
 async fn a_second_responder_is_told_who_holds_the_deployment_and_waits() {
@@ -815,10 +937,11 @@ async fn each_builtin_profiles_actions_are_seen_by_the_app() {
 
     // A database number the server does not have is refused, and says which command.
     let bad = variant("seen-redis-bad", |t| {
-        t.replace("app_profile = \"homechat\"", "app_profile = \"rails-jwt\"").replace(
-            "password_env = \"REDIS_PASSWORD\"",
-            "password_env = \"REDIS_PASSWORD\"\ndatabase = 999",
-        )
+        t.replace("app_profile = \"homechat\"", "app_profile = \"rails-jwt\"")
+            .replace(
+                "password_env = \"REDIS_PASSWORD\"",
+                "password_env = \"REDIS_PASSWORD\"\ndatabase = 999",
+            )
     })
     .await;
     let e = bad.engine.plan_action(&bad.name, &spec).await.unwrap_err();

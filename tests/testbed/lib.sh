@@ -233,6 +233,8 @@ tb_down() {
         if ((${#ids[@]})); then
           timeout 30 "${TB_DOCKER[@]}" -H "$sock" rm -f "${ids[@]}" >/dev/null 2>&1 || true
         fi
+        # Networks a test created (each is a br-… interface on this machine).
+        timeout 20 "${TB_DOCKER[@]}" -H "$sock" network prune -f >/dev/null 2>&1 || true
       ) &
       bgjobs+=($!)
     fi

@@ -243,11 +243,26 @@ pub async fn verify_restore(
     ctx: &Ctx<'_>,
     host: &str,
     container: &str,
-    _mode: IsolateMode,
+    mode: IsolateMode,
+    networks: &[String],
 ) -> Result<(bool, String)> {
     let (_, seen) = look(ctx, host, container).await?;
+    let missing: Vec<&String> = networks.iter().filter(|n| !seen.networks.contains(n)).collect();
+    if mode == IsolateMode::Disconnect && !missing.is_empty() {
+        return Ok((
+            false,
+            format!(
+                "{container} on {host} is still not on {}",
+                missing.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
     Ok((
         seen.state == "running",
-        format!("{container} is {} on {host}", seen.state),
+        format!(
+            "{container} is {} on {host}, on {}",
+            seen.state,
+            seen.networks.join(", ")
+        ),
     ))
 }

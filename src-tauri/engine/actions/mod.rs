@@ -424,8 +424,8 @@ async fn verify(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan) -> Result<(bool, 
             host,
             container,
             mode,
-            ..
-        } => isolate::verify_restore(ctx, host, container, *mode).await,
+            networks,
+        } => isolate::verify_restore(ctx, host, container, *mode, networks).await,
     }
 }
 
