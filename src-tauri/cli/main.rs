@@ -119,6 +119,8 @@ enum Command {
         container: String,
         #[arg(long, value_enum, default_value = "stop")]
         mode: ModeArg,
+        /// With --mode disconnect: the networks to reconnect to (default: those this
+        /// console's journal recorded for the disconnect).
         #[arg(long = "network")]
         networks: Vec<String>,
         #[command(flatten)]

@@ -591,12 +591,25 @@ async fn a_container_is_disconnected_from_its_network_and_reconnected() {
     );
     assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
 
+    // Undo without naming the networks (as the window does): another console, with no
+    // record of the disconnect, cannot guess them and says so; this one reads them from
+    // its journal.
     let undo = ActionSpec::Restore {
         host: "app3".into(),
         container: name.clone(),
         mode: IsolateMode::Disconnect,
-        networks: vec![net.clone()],
+        networks: vec![],
     };
+    let elsewhere = variant("disconnect-elsewhere", |t| t).await;
+    let e = elsewhere
+        .engine
+        .plan_action(&elsewhere.name, &undo)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "action.unavailable", "{e}");
+    assert!(e.to_string().contains("name the networks"), "{e}");
+    let plan = v.engine.plan_action(&v.name, &undo).await.unwrap();
+    assert_eq!(plan.sample, vec![net.clone()], "{plan:?}");
     let report = run(&v, &undo).await;
     assert!(report.verified, "{}", report.verify_detail);
     let after = ip();

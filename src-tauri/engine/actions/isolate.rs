@@ -169,6 +169,23 @@ pub async fn plan_restore(
     networks: &[String],
 ) -> Result<Plan> {
     let (_, seen) = look(ctx, host, container).await?;
+    let found;
+    let networks = if mode == IsolateMode::Disconnect && networks.is_empty() {
+        found = ctx
+            .engine
+            .journal()
+            .disconnected_networks(ctx.deployment(), host, container)
+            .await?
+            .ok_or_else(|| Error::ActionUnavailable {
+                reason: format!(
+                    "no network named, and this console's journal holds no disconnect of {container} \
+                     on {host}: name the networks to reconnect it to"
+                ),
+            })?;
+        found.as_slice()
+    } else {
+        networks
+    };
     let (todo, step) = match mode {
         IsolateMode::Stop => (
             seen.state == "exited" || seen.state == "created",

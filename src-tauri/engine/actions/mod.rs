@@ -306,7 +306,12 @@ impl Engine {
             ),
             None => None,
         };
-        note("action.planned", serde_json::to_value(&plan).unwrap_or_default()).await?;
+        // The plan, and the request it answers (so that an undo can find what was done).
+        let mut planned = serde_json::to_value(&plan).unwrap_or_default();
+        if let Some(body) = planned.as_object_mut() {
+            body.insert("spec".into(), serde_json::to_value(spec).unwrap_or_default());
+        }
+        note("action.planned", planned).await?;
 
         let ran = if cancel.is_cancelled() {
             Err(Error::Cancelled)
@@ -400,12 +405,13 @@ async fn run(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan, events: &Events) -> 
             container,
             mode,
         } => isolate::run(ctx, host, container, *mode, plan, events).await,
+        // The plan's networks: those named, or found in the journal.
         ActionSpec::Restore {
             host,
             container,
             mode,
-            networks,
-        } => isolate::run_restore(ctx, host, container, *mode, networks, events).await,
+            ..
+        } => isolate::run_restore(ctx, host, container, *mode, &plan.sample, events).await,
     }
 }
 
@@ -424,8 +430,8 @@ async fn verify(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan) -> Result<(bool, 
             host,
             container,
             mode,
-            networks,
-        } => isolate::verify_restore(ctx, host, container, *mode, networks).await,
+            ..
+        } => isolate::verify_restore(ctx, host, container, *mode, &plan.sample).await,
     }
 }
 

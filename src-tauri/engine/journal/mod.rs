@@ -188,6 +188,35 @@ impl Journal {
             .collect()
     }
 
+    /// The networks the last planned disconnect of `container` on `host` took it off
+    /// (what an undo reconnects), if this console's journal has one.
+    pub async fn disconnected_networks(
+        &self,
+        deployment: &str,
+        host: &str,
+        container: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let sample: Option<String> = sqlx::query_scalar(
+            "SELECT json_extract(body, '$.sample') FROM journal
+              WHERE deployment = ?1 AND kind = 'action.planned'
+                AND json_extract(body, '$.spec.action') = 'isolate'
+                AND json_extract(body, '$.spec.mode') = 'disconnect'
+                AND json_extract(body, '$.spec.host') = ?2
+                AND json_extract(body, '$.spec.container') = ?3
+              ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(deployment)
+        .bind(host)
+        .bind(container)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .flatten();
+        Ok(sample
+            .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
+            .filter(|n| !n.is_empty()))
+    }
+
     /// Walks the whole chain: each entry's hash must match its content, link to the
     /// previous entry's hash, and the sequence must have no gap.
     pub async fn verify(&self) -> Result<Verification> {
