@@ -65,60 +65,96 @@ async fn trusting_a_fingerprint_the_server_does_not_present_is_refused() {
     assert_eq!(e.code(), "ssh.bad_fingerprint");
 }
 
+/// A second sshd of app3's configuration, with a new host key of `key_type` ("ed25519",
+/// "rsa"), on a free port; killed when dropped. Gives its port and key fingerprint.
+struct PrivateSshd {
+    child: std::process::Child,
+    port: u16,
+    fingerprint: String,
+    _work: tempfile::TempDir,
+}
+
+impl PrivateSshd {
+    fn start(key_type: &str) -> PrivateSshd {
+        let tb = testbed();
+        let work = tempfile::tempdir().unwrap();
+        let key = work.path().join("host_key");
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", key_type, "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let fp = Command::new("ssh-keygen").arg("-lf").arg(&key).output().unwrap();
+        let fingerprint = String::from_utf8_lossy(&fp.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = std::fs::read_to_string(tb.dir.join("hosts/app3/sshd_config")).unwrap();
+        let conf: String = conf
+            .lines()
+            .filter(|l| !l.starts_with("Port") && !l.starts_with("HostKey") && !l.starts_with("PidFile"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let conf_path = work.path().join("sshd_config");
+        std::fs::write(
+            &conf_path,
+            format!(
+                "{conf}Port {port}\nHostKey {}\nPidFile {}/pid\n",
+                key.display(),
+                work.path().display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&conf_path)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Up to 30 s for it to listen; if it exited (its port was taken meanwhile), say so.
+        let mut listening = false;
+        for _ in 0..600 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                listening = true;
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the second sshd exited ({status}): port {port} was taken meanwhile?");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(listening, "the second sshd never listened on {port}");
+        PrivateSshd {
+            child,
+            port,
+            fingerprint,
+            _work: work,
+        }
+    }
+}
+
+impl Drop for PrivateSshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The server at a pinned address now presents another key (a reinstalled server, or a
 /// man in the middle): a second sshd with a new host key, on the address the profile
 /// names for app3.
 #[tokio::test]
 async fn a_changed_host_key_is_refused_showing_both_fingerprints() {
     let tb = testbed();
-    let work = tempfile::tempdir().unwrap();
-    let key = work.path().join("new_host_key");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = std::fs::read_to_string(tb.dir.join("hosts/app3/sshd_config")).unwrap();
-    let conf: String = conf
-        .lines()
-        .filter(|l| !l.starts_with("Port") && !l.starts_with("HostKey") && !l.starts_with("PidFile"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let conf_path = work.path().join("sshd_config");
-    std::fs::write(
-        &conf_path,
-        format!(
-            "{conf}Port {port}\nHostKey {}\nPidFile {}/pid\n",
-            key.display(),
-            work.path().display()
-        ),
-    )
-    .unwrap();
-    let mut sshd = Command::new("/usr/sbin/sshd")
-        .args(["-D", "-e", "-f"])
-        .arg(&conf_path)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Up to 30 s for it to listen; if it exited (its port was taken meanwhile), say so.
-    let mut listening = false;
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            listening = true;
-            break;
-        }
-        if let Some(status) = sshd.try_wait().unwrap() {
-            panic!("the second sshd exited ({status}): port {port} was taken meanwhile?");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(listening, "the second sshd never listened on {port}");
+    let sshd = PrivateSshd::start("ed25519");
+    let port = sshd.port;
 
     let pinned = tb.str("/hosts/2/host_key_fingerprint");
     let v = variant("changed", |t| {
@@ -126,8 +162,7 @@ async fn a_changed_host_key_is_refused_showing_both_fingerprints() {
     })
     .await;
     let e = ssh_err(v.engine.session(&v.name, "app3").await.unwrap_err());
-    let _ = sshd.kill();
-    let _ = sshd.wait();
+    drop(sshd);
     let SshError::HostKeyChanged { pinned: p, seen, .. } = &e else {
         panic!("{e}")
     };
@@ -139,6 +174,30 @@ async fn a_changed_host_key_is_refused_showing_both_fingerprints() {
         "both fingerprints are shown: {msg}"
     );
     assert_eq!(e.code(), "ssh.host_key_changed");
+}
+
+/// RSA, still common on older servers and in teams' keys: an RSA host key is pinned and
+/// checked, and an RSA client key signs with SHA-2 (rsa-sha2-256/512): OpenSSH 9's sshd
+/// refuses ssh-rsa (SHA-1) signatures by default, so logging in proves it.
+#[tokio::test]
+async fn rsa_host_and_client_keys_work() {
+    let tb = testbed();
+    let sshd = PrivateSshd::start("rsa");
+    let rsa_client = tb.str("/client_key_rsa");
+    let (port, pin) = (sshd.port, sshd.fingerprint.clone());
+    let pinned_app3 = tb.str("/hosts/2/host_key_fingerprint");
+    let ed25519_client = tb.str("/client_key");
+    let v = variant("rsa", |t| {
+        t.replace("port = 22203", &format!("port = {port}"))
+            .replace(&pinned_app3, &pin)
+            .replace(&ed25519_client, &rsa_client)
+    })
+    .await;
+    let s = v.engine.session(&v.name, "app3").await.unwrap();
+    assert_eq!(s.host_key().fingerprint, pin);
+    assert_eq!(s.host_key().key_type, "ssh-rsa");
+    let out = s.exec("echo rsa-ok", None).await.unwrap();
+    assert_eq!(out.stdout, b"rsa-ok\n");
 }
 
 #[tokio::test]
