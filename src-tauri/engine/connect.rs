@@ -90,7 +90,52 @@ async fn credential(keychain: &Keychain, deployment: &str, host: &str, auth: &Au
     })
 }
 
-fn endpoint(profile: &DeploymentProfile, host: &str, pin: Option<String>) -> Result<(Endpoint, Auth)> {
+/// An ssh_config `ProxyJump` names the jump host by its alias; Breakglass goes through it
+/// only when it is a host of the profile too (so that its key is pinned as well).
+fn jump_from_ssh_config(
+    profile: &DeploymentProfile,
+    file: &std::path::Path,
+    alias: &str,
+    proxy_jump: &str,
+) -> Result<String> {
+    if proxy_jump.contains(',') {
+        return Err(Error::SshConfig {
+            message: format!(
+                "{}: {alias} uses ProxyJump {proxy_jump}, a chain of several jumps: give each \
+                 as a host of the profile, each with `jump` naming the one before",
+                file.display()
+            ),
+        });
+    }
+    // [user@]host[:port]
+    let bare = proxy_jump.rsplit_once('@').map_or(proxy_jump, |(_, h)| h);
+    let bare = bare.split_once(':').map_or(bare, |(h, _)| h);
+    profile
+        .hosts
+        .iter()
+        .find(|h| {
+            h.name.get_ref() == bare
+                || h.ssh_alias.as_ref().is_some_and(|a| a.get_ref() == bare)
+                || h.address.as_ref().is_some_and(|a| a.get_ref() == bare)
+        })
+        .map(|h| h.name.get_ref().clone())
+        .ok_or_else(|| Error::SshConfig {
+            message: format!(
+                "{}: {alias} uses ProxyJump {proxy_jump}, which is not a host of this profile: \
+                 add it as a [[hosts]] entry (role \"proxy\", with its host_key pinned) and set \
+                 `jump` to its name",
+                file.display()
+            ),
+        })
+}
+
+/// Where and how to reach a host: its endpoint, how to authenticate, and the profile host
+/// to jump through, if any.
+fn endpoint(
+    profile: &DeploymentProfile,
+    host: &str,
+    pin: Option<String>,
+) -> Result<(Endpoint, Auth, Option<String>)> {
     let h = profile.host(host).ok_or_else(|| Error::UnknownHost {
         deployment: profile.name().to_owned(),
         host: host.to_owned(),
@@ -108,14 +153,8 @@ fn endpoint(profile: &DeploymentProfile, host: &str, pin: Option<String>) -> Res
                     file.display()
                 ),
             })?;
-        if found.proxy_jump.is_some() {
-            return Err(Error::SshConfig {
-                message: format!(
-                    "{}: {alias} uses ProxyJump, which Breakglass does not support yet; \
-                     reach the host directly or through a VPN",
-                    file.display()
-                ),
-            });
+        if let (Some(pj), None) = (&found.proxy_jump, &t.jump) {
+            t.jump = Some(jump_from_ssh_config(profile, &file, &alias, pj)?);
         }
         if h.address.is_none() {
             t.address = found.host_name.unwrap_or(alias);
@@ -144,10 +183,12 @@ fn endpoint(profile: &DeploymentProfile, host: &str, pin: Option<String>) -> Res
             pin,
         },
         t.auth,
+        t.jump,
     ))
 }
 
-/// Opens a new connection to one host (not cached).
+/// Opens a new connection to one host (not cached). A host behind a jump host goes
+/// through a new connection to that one too.
 pub async fn connect_fresh(
     state: &State,
     keychain: &Keychain,
@@ -155,9 +196,41 @@ pub async fn connect_fresh(
     host: &str,
 ) -> Result<Session> {
     let pin = pin_for(state, profile, host).await?;
-    let (ep, auth) = endpoint(profile, host, pin)?;
+    open(state, keychain, profile, host, pin, None, &[]).await
+}
+
+/// Connects to `host` with `pin`: directly, or through its jump host (`held`'s
+/// connection when given, else a fresh one).
+async fn open(
+    state: &State,
+    keychain: &Keychain,
+    profile: &DeploymentProfile,
+    host: &str,
+    pin: Option<String>,
+    held: Option<&Connections>,
+    chain: &[&str],
+) -> Result<Session> {
+    let (ep, auth, jump) = endpoint(profile, host, pin)?;
     let cred = credential(keychain, profile.name(), host, &auth).await?;
-    Ok(Session::connect(&ep, cred, options(profile)).await?)
+    let Some(jump) = jump else {
+        return Ok(Session::connect(&ep, cred, options(profile)).await?);
+    };
+    // The profile refuses a circle of `jump`s; one made of ssh_config ProxyJumps is
+    // caught here, before it could wait on itself.
+    let chain: Vec<&str> = chain.iter().copied().chain([host]).collect();
+    if chain.contains(&jump.as_str()) {
+        return Err(Error::SshConfig {
+            message: format!("the jump hosts lead in a circle: {} → {jump}", chain.join(" → ")),
+        });
+    }
+    let via = match held {
+        Some(conns) => Box::pin(held_session(conns, state, keychain, profile, &jump, &chain)).await?,
+        None => {
+            let pin = pin_for(state, profile, &jump).await?;
+            Arc::new(Box::pin(open(state, keychain, profile, &jump, pin, None, &chain)).await?)
+        }
+    };
+    Ok(Session::connect_via(&ep, cred, options(profile), via).await?)
 }
 
 /// The held connection to a host, opening (or reopening) it if needed.
@@ -168,12 +241,24 @@ pub async fn session(
     profile: &DeploymentProfile,
     host: &str,
 ) -> Result<Arc<Session>> {
+    held_session(conns, state, keychain, profile, host, &[]).await
+}
+
+async fn held_session(
+    conns: &Connections,
+    state: &State,
+    keychain: &Keychain,
+    profile: &DeploymentProfile,
+    host: &str,
+    chain: &[&str],
+) -> Result<Arc<Session>> {
     let slot = conns.slot(profile.name(), host);
     let mut held = slot.lock().await;
     if let Some(s) = held.as_ref().filter(|s| !s.is_closed()) {
         return Ok(s.clone());
     }
-    let fresh = Arc::new(connect_fresh(state, keychain, profile, host).await?);
+    let pin = pin_for(state, profile, host).await?;
+    let fresh = Arc::new(open(state, keychain, profile, host, pin, Some(conns), chain).await?);
     *held = Some(fresh.clone());
     Ok(fresh)
 }
@@ -212,9 +297,17 @@ pub async fn trust(
         }
         .into());
     }
-    let (ep, auth) = endpoint(profile, host, Some(fingerprint.to_owned()))?;
-    let cred = credential(keychain, profile.name(), host, &auth).await?;
-    let session = Session::connect(&ep, cred, options(profile)).await?;
+    let (ep, _, _) = endpoint(profile, host, Some(fingerprint.to_owned()))?;
+    let session = open(
+        state,
+        keychain,
+        profile,
+        host,
+        Some(fingerprint.to_owned()),
+        None,
+        &[],
+    )
+    .await?;
     let key = TrustedKey {
         host: host.to_owned(),
         address: ep.address.clone(),
@@ -256,7 +349,7 @@ pub async fn import_known_hosts(
     let mut imported = Vec::new();
     for h in &profile.hosts {
         let name = h.name.get_ref();
-        let (ep, _) = endpoint(profile, name, None)?;
+        let (ep, _, _) = endpoint(profile, name, None)?;
         let keys = russh::keys::known_hosts::known_host_keys_path(&ep.address, ep.port, known_hosts)
             .map_err(|e| Error::SshConfig {
                 message: format!("{}: {e}", known_hosts.display()),

@@ -109,7 +109,10 @@ impl Engine {
     async fn host_status(&self, deployment: &str, h: &crate::engine::profiles::HostSummary) -> HostStatus {
         let mut st = HostStatus {
             name: h.name.clone(),
-            address: format!("{}:{}", h.address, h.port),
+            address: match &h.jump {
+                Some(j) => format!("{}:{} via {j}", h.address, h.port),
+                None => format!("{}:{}", h.address, h.port),
+            },
             roles: h.roles.clone(),
             reachable: false,
             connect_ms: None,

@@ -76,6 +76,11 @@ struct PrivateSshd {
 
 impl PrivateSshd {
     fn start(key_type: &str) -> PrivateSshd {
+        Self::start_with(key_type, |c| c)
+    }
+
+    /// As `start`, with app3's sshd_config changed by `edit` first.
+    fn start_with(key_type: &str, edit: impl Fn(String) -> String) -> PrivateSshd {
         let tb = testbed();
         let work = tempfile::tempdir().unwrap();
         let key = work.path().join("host_key");
@@ -96,7 +101,7 @@ impl PrivateSshd {
             .local_addr()
             .unwrap()
             .port();
-        let conf = std::fs::read_to_string(tb.dir.join("hosts/app3/sshd_config")).unwrap();
+        let conf = edit(std::fs::read_to_string(tb.dir.join("hosts/app3/sshd_config")).unwrap());
         let conf: String = conf
             .lines()
             .filter(|l| !l.starts_with("Port") && !l.starts_with("HostKey") && !l.starts_with("PidFile"))
@@ -459,4 +464,109 @@ async fn pins_can_be_imported_from_known_hosts() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A host behind a bastion (OpenSSH's ProxyJump): app2 reached through app1's held
+/// connection, its own key still pinned and checked end to end.
+#[tokio::test]
+async fn a_host_behind_a_jump_host_is_reached_through_it() {
+    let v = variant("jump", |t| {
+        t.replacen("name = \"app2\"\n", "name = \"app2\"\njump = \"app1\"\n", 1)
+    })
+    .await;
+    let app2 = v.engine.session(&v.name, "app2").await.unwrap();
+    let app1 = v.engine.session(&v.name, "app1").await.unwrap();
+    let via = app2.via().expect("app2 goes through a jump host");
+    assert!(
+        std::sync::Arc::ptr_eq(via, &app1),
+        "through app1's held connection"
+    );
+    assert_eq!(
+        app2.host_key().fingerprint,
+        testbed().str("/hosts/1/host_key_fingerprint")
+    );
+    let out = app2.exec("echo $SSH_CONNECTION", None).await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).trim().ends_with("22202"));
+
+    // Docker over the jumped connection, and status shows the route.
+    let docker = v.engine.docker(&v.name, "app2").await.unwrap();
+    assert!(
+        docker
+            .containers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.name == "web2")
+    );
+    let st = v.engine.status(&v.name).await.unwrap();
+    let h = st.hosts.iter().find(|h| h.name == "app2").unwrap();
+    assert!(h.reachable, "{:?}", h.error);
+    assert!(h.address.ends_with("via app1"), "{}", h.address);
+
+    // The jump host's connection dies: the jumped one goes with it, and is re-made.
+    let _ = app1.exec("kill -9 $PPID", None).await;
+    for _ in 0..300 {
+        if app2.is_closed() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(app2.is_closed(), "a jumped connection ends with its carrier");
+    let out = v.engine.exec(&v.name, "app2", "echo again").await.unwrap();
+    assert_eq!(out.stdout, b"again\n");
+}
+
+#[tokio::test]
+async fn a_jump_host_that_refuses_forwarding_is_a_clear_error() {
+    let bastion = PrivateSshd::start_with("ed25519", |c| {
+        c.replace("AllowTcpForwarding yes", "AllowTcpForwarding no")
+    });
+    let app3_pin = testbed().str("/hosts/2/host_key_fingerprint");
+    let (port, pin) = (bastion.port, bastion.fingerprint.clone());
+    let v = variant("jump-refused", |t| {
+        t.replace("port = 22203", &format!("port = {port}"))
+            .replace(&app3_pin, &pin)
+            .replacen("name = \"app2\"\n", "name = \"app2\"\njump = \"app3\"\n", 1)
+    })
+    .await;
+    let e = ssh_err(v.engine.session(&v.name, "app2").await.unwrap_err());
+    assert_eq!(e.code(), "ssh.jump", "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("app3") && msg.contains("TCP forwarding"), "{msg}");
+}
+
+#[tokio::test]
+async fn ssh_config_proxyjump_goes_through_the_profile_host_it_names() {
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(tb.str("/ssh_config")).unwrap();
+    let config = work.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!("Host behind\n  HostName 127.0.0.1\n  Port 22202\n  ProxyJump app1\nHost lost\n  HostName 127.0.0.1\n  Port 22203\n  ProxyJump elsewhere.example.com\n{base}"),
+    )
+    .unwrap();
+    let key = tb.str("/client_key");
+    let v = variant("proxyjump", |_| {
+        format!(
+            "name = \"NAME\"\napp_profile = \"homechat\"\n[ssh]\nconfig = \"{}\"\nuser = \"root\"\n\
+             auth = {{ method = \"key-file\", path = \"{key}\" }}\n\
+             [[hosts]]\nname = \"bastion\"\nssh_alias = \"app1\"\nhost_key = \"{}\"\n\
+             [[hosts]]\nname = \"app2\"\nssh_alias = \"behind\"\nhost_key = \"{}\"\n\
+             [[hosts]]\nname = \"app3\"\nssh_alias = \"lost\"\nhost_key = \"{}\"\n",
+            config.display(),
+            tb.str("/hosts/0/host_key_fingerprint"),
+            tb.str("/hosts/1/host_key_fingerprint"),
+            tb.str("/hosts/2/host_key_fingerprint"),
+        )
+    })
+    .await;
+    let app2 = v.engine.session(&v.name, "app2").await.unwrap();
+    assert_eq!(
+        app2.via().map(|s| s.host().to_owned()).as_deref(),
+        Some("bastion")
+    );
+    let e = v.engine.session(&v.name, "app3").await.unwrap_err();
+    assert_eq!(e.code(), "ssh.config", "{e}");
+    assert!(e.to_string().contains("not a host of this profile"), "{e}");
 }

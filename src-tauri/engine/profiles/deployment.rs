@@ -143,6 +143,11 @@ pub struct Host {
     pub env_file: Option<Spanned<String>>,
     #[serde(default = "default_docker_socket")]
     pub docker_socket: Spanned<String>,
+    /// Reach this host through another host of the profile (a bastion, OpenSSH's
+    /// ProxyJump): SSH to `jump`, then a `direct-tcpip` channel from there to this host's
+    /// address and port. Both host keys are pinned and checked.
+    #[serde(default)]
+    pub jump: Option<Spanned<String>>,
 }
 
 fn default_docker_socket() -> Spanned<String> {
@@ -256,6 +261,8 @@ pub struct HostTarget {
     pub user: String,
     pub auth: Auth,
     pub host_key: Option<String>,
+    /// The profile host to go through (`jump`), if any.
+    pub jump: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -283,6 +290,8 @@ pub struct HostSummary {
     pub port: u16,
     pub roles: Vec<String>,
     pub host_key: Option<String>,
+    /// The host it is reached through, if any.
+    pub jump: Option<String>,
 }
 
 impl DeploymentProfile {
@@ -414,6 +423,28 @@ impl DeploymentProfile {
                 ))
             }
         };
+        for host in &self.hosts {
+            let Some(jump) = &host.jump else { continue };
+            known(jump, "jump")?;
+            // A chain of jumps must end at a host reached directly.
+            let mut seen = vec![host.name.get_ref().as_str()];
+            let mut next = Some(jump);
+            while let Some(j) = next {
+                if seen.contains(&j.get_ref().as_str()) {
+                    return Err(invalid(
+                        jump.span(),
+                        format!(
+                            "jump: {} leads back to itself ({} → {})",
+                            host.name.get_ref(),
+                            seen.join(" → "),
+                            j.get_ref()
+                        ),
+                    ));
+                }
+                seen.push(j.get_ref().as_str());
+                next = self.host(j.get_ref()).and_then(|h| h.jump.as_ref());
+            }
+        }
         if let Some(db) = &self.database {
             known(&db.via_host, "database.via_host")?;
             if let Some(sock) = &db.socket {
@@ -542,6 +573,7 @@ impl DeploymentProfile {
                 .or_else(|| self.ssh.auth.clone())
                 .unwrap_or(Auth::Agent),
             host_key: h.host_key.as_ref().map(|k| k.get_ref().clone()),
+            jump: h.jump.as_ref().map(|j| j.get_ref().clone()),
         }
     }
 
@@ -560,6 +592,7 @@ impl DeploymentProfile {
                     port: h.port.or(self.ssh.port).unwrap_or(22),
                     roles: h.roles.iter().map(|r| role_name(*r).to_owned()).collect(),
                     host_key: h.host_key.as_ref().map(|k| k.get_ref().clone()),
+                    jump: h.jump.as_ref().map(|j| j.get_ref().clone()),
                 })
                 .collect(),
             services: self.services.iter().map(|s| s.name.get_ref().clone()).collect(),
@@ -735,6 +768,27 @@ name = "homechat_production"
         assert!(e.message.contains("Unix socket"), "{e}");
         let e = err(&with("tls = \"verify-ca\""));
         assert_eq!(e.code(), "profile.syntax", "{e}");
+    }
+
+    #[test]
+    fn jump_hosts_must_exist_and_not_lead_in_a_circle() {
+        let jump = |from: &str, to: &str, text: &str| {
+            text.replacen(
+                &format!("name = \"{from}\"\n"),
+                &format!("name = \"{from}\"\njump = \"{to}\"\n"),
+                1,
+            )
+        };
+        let ok = DeploymentProfile::parse(&jump("web1", "db1", GOOD)).unwrap();
+        assert_eq!(ok.targets()[0].jump.as_deref(), Some("db1"));
+        assert_eq!(ok.summary().hosts[0].jump.as_deref(), Some("db1"));
+        let e = err(&jump("web1", "nowhere", GOOD));
+        assert_eq!((e.code(), e.line, e.column), ("profile.invalid", 12, 8), "{e}");
+        assert!(e.message.contains("nowhere"), "{e}");
+        let e = err(&jump("db1", "web1", &jump("web1", "db1", GOOD)));
+        assert!(e.message.contains("leads back to itself"), "{e}");
+        let e = err(&jump("web1", "web1", GOOD));
+        assert!(e.message.contains("leads back to itself"), "{e}");
     }
 
     #[test]

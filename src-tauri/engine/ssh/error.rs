@@ -60,6 +60,15 @@ pub enum SshError {
     },
     #[error("{host}: the connection was closed")]
     Disconnected { host: String },
+    #[error(
+        "cannot reach {host} through the jump host {via}: {detail} (does {via}'s sshd allow \
+         TCP forwarding, and can it reach {host}'s address?)"
+    )]
+    Jump {
+        host: String,
+        via: String,
+        detail: String,
+    },
 }
 
 impl SshError {
@@ -75,6 +84,7 @@ impl SshError {
             SshError::Protocol { .. } => "ssh.protocol",
             SshError::Channel { .. } => "ssh.channel",
             SshError::Disconnected { .. } => "ssh.disconnected",
+            SshError::Jump { .. } => "ssh.jump",
         }
     }
 }

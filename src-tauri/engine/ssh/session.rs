@@ -112,6 +112,8 @@ pub struct Session {
     key: SeenKey,
     opts: ConnectOptions,
     connected_in: Duration,
+    /// The jump host's connection, kept open as long as this one (it carries it).
+    via: Option<Arc<Session>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -147,7 +149,53 @@ impl Session {
             source,
         })?;
         let _ = tcp.set_nodelay(true);
+        Self::handshake(ep, cred, opts, tcp, started, None).await
+    }
 
+    /// Connects through another host's connection (a bastion, OpenSSH's ProxyJump): a
+    /// `direct-tcpip` channel from `via` to this host's address and port carries the whole
+    /// SSH session, end to end encrypted; `via` sees only ciphertext. This host's key is
+    /// checked against its own pin, exactly as for a direct connection.
+    pub async fn connect_via(
+        ep: &Endpoint,
+        cred: Credential,
+        opts: ConnectOptions,
+        via: Arc<Session>,
+    ) -> Result<Session, SshError> {
+        let started = Instant::now();
+        let channel = tokio::time::timeout(opts.connect_timeout, via.open_tcp(&ep.address, ep.port))
+            .await
+            .map_err(|_| SshError::Timeout {
+                host: ep.host.clone(),
+                what: "the jump host's channel",
+                secs: opts.connect_timeout.as_secs(),
+            })?
+            .map_err(|e| SshError::Jump {
+                host: ep.host.clone(),
+                via: via.host().to_owned(),
+                detail: e.to_string(),
+            })?;
+        Self::handshake(ep, cred, opts, channel.into_stream(), started, Some(via)).await
+    }
+
+    async fn handshake<S>(
+        ep: &Endpoint,
+        cred: Credential,
+        opts: ConnectOptions,
+        stream: S,
+        started: Instant,
+        via: Option<Arc<Session>>,
+    ) -> Result<Session, SshError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let host = ep.host.clone();
+        let secs = opts.connect_timeout.as_secs();
+        let timeout = |what| SshError::Timeout {
+            host: host.clone(),
+            what,
+            secs,
+        };
         let config = Arc::new(client::Config {
             keepalive_interval: Some(opts.keepalive),
             keepalive_max: 3,
@@ -159,10 +207,12 @@ impl Session {
             pin: ep.pin.clone(),
             seen: seen.clone(),
         };
-        let connected =
-            tokio::time::timeout(opts.connect_timeout, client::connect_stream(config, tcp, handler))
-                .await
-                .map_err(|_| timeout("the SSH handshake"))?;
+        let connected = tokio::time::timeout(
+            opts.connect_timeout,
+            client::connect_stream(config, stream, handler),
+        )
+        .await
+        .map_err(|_| timeout("the SSH handshake"))?;
         let seen_key = seen.lock().ok().and_then(|s| s.clone());
         let mut handle = match (connected, seen_key.clone(), ep.pin.clone()) {
             (Ok(h), _, _) => h,
@@ -199,7 +249,13 @@ impl Session {
             key,
             opts,
             connected_in: started.elapsed(),
+            via,
         })
+    }
+
+    /// The connection this one runs through, when the host is reached via a jump host.
+    pub fn via(&self) -> Option<&Arc<Session>> {
+        self.via.as_ref()
     }
 
     pub fn host(&self) -> &str {
