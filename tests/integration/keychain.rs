@@ -117,3 +117,75 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn without_a_secret_service_the_cli_says_what_to_start() {
+    let v = variant("kc-none", |t| t).await;
+    // A session bus that does not exist, and no display to autolaunch one from.
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["secret", "status", &v.name, "db-password"])
+        .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no keychain service is running") && err.contains("gnome-keyring"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A locked keychain (a laptop whose login keyring was locked): every call says so and
+/// what to do, including a write, which the Secret Service refuses differently. Run in a
+/// private D-Bus session with its own gnome-keyring, so that the suite's keychain stays
+/// unlocked; with no display, the unlock prompt fails at once instead of waiting.
+#[tokio::test]
+async fn a_locked_keychain_is_named_as_such() {
+    let v = variant("kc-locked", |t| t).await;
+    let work = tempfile::tempdir().unwrap();
+    let secret = "locked-test-value-5c4b3a";
+    std::fs::write(work.path().join("pass"), "keyring-pass-for-this-test").unwrap();
+    let script = r#"
+        set -u
+        gnome-keyring-daemon --unlock --components=secrets <"$WORK/pass" >/dev/null
+        printf '%s\n' "$SECRET" | "$BG" secret set "$DEP" s3-secret-key || exit 10
+        dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+          org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login \
+          >/dev/null || exit 11
+        echo "== status"; "$BG" secret status "$DEP" s3-secret-key 2>&1; echo "rc=$?"
+        echo "== set"; printf 'other\n' | "$BG" secret set "$DEP" other 2>&1; echo "rc=$?"
+    "#;
+    std::fs::create_dir_all(work.path().join("run")).unwrap();
+    let out = Command::new("timeout")
+        .args(["60", "dbus-run-session", "--", "bash", "-c", script])
+        .env("WORK", work.path())
+        .env("SECRET", secret)
+        .env("BG", env!("CARGO_BIN_EXE_breakglass"))
+        .env("DEP", &v.name)
+        .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+        .env("XDG_DATA_HOME", work.path().join("data"))
+        .env("XDG_RUNTIME_DIR", work.path().join("run"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in ["== status", "== set"] {
+        let section = text.split(part).nth(1).unwrap().split("==").next().unwrap();
+        assert!(section.contains("rc=1"), "{part}: {section}");
+        assert!(
+            section.contains("[keychain.locked]") && section.contains("Unlock it"),
+            "{part}: {section}"
+        );
+    }
+    assert!(!text.contains(secret));
+}

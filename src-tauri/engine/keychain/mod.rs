@@ -93,6 +93,12 @@ fn entry(deployment: &str, name: &str) -> Result<keyring::Entry, KeychainError> 
 /// D-Bus details, never the secret.
 fn map_err(e: keyring::Error) -> KeychainError {
     match e {
+        // Writing to a locked collection fails as a plain D-Bus error, not as "no access".
+        keyring::Error::PlatformFailure(d) if d.to_string().to_lowercase().contains("locked") => {
+            KeychainError::NoStorage {
+                detail: d.to_string(),
+            }
+        }
         keyring::Error::PlatformFailure(d) => KeychainError::Unavailable {
             detail: d.to_string(),
         },
