@@ -85,44 +85,64 @@ impl Engine {
         };
         let since = "now() - make_interval(secs => $1)";
 
-        let failed_by_ip = sqlx::query_as::<_, (String, i64, String, String)>(audited(&format!(
+        // The five parts are independent: they run at once, each on its own connection
+        // of the pool (PostgreSQL works on them in parallel).
+        let failed_by_ip_sql = format!(
             "SELECT {ipt} AS ip, count(*), min(a.{at})::text, max(a.{at})::text FROM {t} a
              WHERE a.{act} = ANY($2) AND a.{at} >= {since} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
             ipt = ip_text("a")
-        )))
-        .bind(since_secs as f64)
-        .bind(&a.login_failed)
-        .fetch_all(&db.pool)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|(ip, failures, first, last)| FailedByIp {
-            ip,
-            failures,
-            first,
-            last,
-        })
-        .collect();
+        );
+        let failed_by_ip = async {
+            let rows = sqlx::query_as::<_, (String, i64, String, String)>(audited(&failed_by_ip_sql))
+                .bind(since_secs as f64)
+                .bind(&a.login_failed)
+                .fetch_all(&db.pool)
+                .await
+                .map_err(err)?;
+            Ok::<_, Error>(
+                rows.into_iter()
+                    .map(|(ip, failures, first, last)| FailedByIp {
+                        ip,
+                        failures,
+                        first,
+                        last,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
 
-        let success_after_failures = sqlx::query_as::<_, (String, String, String, i64)>(audited(&format!(
-            "SELECT {ipt}, s.{at}::text, {who}, (SELECT count(*) FROM {t} f WHERE f.{act} = ANY($2) AND f.{ip} = s.{ip}
-                 AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at}) AS n
-             FROM {t} s WHERE s.{act} = ANY($3) AND s.{at} >= {since}
-               AND EXISTS (SELECT 1 FROM {t} f WHERE f.{act} = ANY($2) AND f.{ip} = s.{ip}
-                 AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at})
+        let success_sql = format!(
+            // One join of the window's successes with its failures (a hash join on the IP),
+            // not a probe per success: on a million-row trail with 860,000 successes in the
+            // window this is 0.2 s instead of 2 s (docs/performance.md).
+            "SELECT {ipt}, s.{at}::text, {who}, count(*) AS n
+             FROM {t} s JOIN {t} f ON f.{ip} = s.{ip} AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at}
+             WHERE s.{act} = ANY($3) AND s.{at} >= {since}
+               AND f.{act} = ANY($2) AND f.{at} >= {since} - interval '1 hour'
+             GROUP BY s.{ip}, s.{at}, s.{uid}
              ORDER BY n DESC, s.{at} DESC LIMIT 50",
             ipt = ip_text("s"),
             who = user_name("s")
-        )))
-        .bind(since_secs as f64)
-        .bind(&a.login_failed)
-        .bind(&a.login_succeeded)
-        .fetch_all(&db.pool)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|(ip, at, user, failures_before)| SuccessAfterFailures { ip, at, user, failures_before })
-        .collect();
+        );
+        let success_after_failures = async {
+            let rows = sqlx::query_as::<_, (String, String, String, i64)>(audited(&success_sql))
+                .bind(since_secs as f64)
+                .bind(&a.login_failed)
+                .bind(&a.login_succeeded)
+                .fetch_all(&db.pool)
+                .await
+                .map_err(err)?;
+            Ok::<_, Error>(
+                rows.into_iter()
+                    .map(|(ip, at, user, failures_before)| SuccessAfterFailures {
+                        ip,
+                        at,
+                        user,
+                        failures_before,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
 
         // Admin actions and new tokens: the same listing, filtered by action name.
         let events = |filter: &str, values: Vec<String>| {
@@ -151,25 +171,39 @@ impl Engine {
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        let admin_actions = events("LIKE ANY($2)", vec![format!("{admin_prefix}%")])
-            .await
-            .map_err(err)?;
-        let new_tokens = events("= ANY($2)", a.token_created.clone()).await.map_err(err)?;
+        let admin_actions = events("LIKE ANY($2)", vec![format!("{admin_prefix}%")]);
+        let new_tokens = events("= ANY($2)", a.token_created.clone());
 
-        let timeline = sqlx::query_as::<_, (String, i64, i64)>(audited(&format!(
+        let timeline_sql = format!(
             "SELECT to_char(date_trunc('hour', a.{at}), 'YYYY-MM-DD\"T\"HH24:00'), count(*) FILTER (WHERE a.{act} = ANY($2)),
                     count(*) FILTER (WHERE a.{act} = ANY($3))
              FROM {t} a WHERE a.{at} >= {since} GROUP BY 1 ORDER BY 1"
-        )))
-        .bind(since_secs as f64)
-        .bind(&a.login_failed)
-        .bind(&a.login_succeeded)
-        .fetch_all(&db.pool)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .map(|(hour, failures, successes)| Bucket { hour, failures, successes })
-        .collect();
+        );
+        let timeline = async {
+            let rows = sqlx::query_as::<_, (String, i64, i64)>(audited(&timeline_sql))
+                .bind(since_secs as f64)
+                .bind(&a.login_failed)
+                .bind(&a.login_succeeded)
+                .fetch_all(&db.pool)
+                .await
+                .map_err(err)?;
+            Ok::<_, Error>(
+                rows.into_iter()
+                    .map(|(hour, failures, successes)| Bucket {
+                        hour,
+                        failures,
+                        successes,
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let (failed_by_ip, success_after_failures, admin_actions, new_tokens, timeline) = tokio::try_join!(
+            failed_by_ip,
+            success_after_failures,
+            async { admin_actions.await.map_err(err) },
+            async { new_tokens.await.map_err(err) },
+            timeline
+        )?;
 
         let since_text: String = sqlx::query_scalar(audited(&format!("SELECT ({since})::text")))
             .bind(since_secs as f64)
