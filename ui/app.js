@@ -137,12 +137,16 @@ async function refreshStatus() {
     do {
       statusAgain = false;
       const name = state.selected;
-      const st = await api.status(name);
-      if (name === state.selected) renderStatus(st);
-      else statusAgain = true;
+      try {
+        const st = await api.status(name);
+        if (name === state.selected) renderStatus(st);
+        else statusAgain = true;
+      } catch (e) {
+        // An error of a deployment no longer shown is not this one's.
+        if (name === state.selected) showError(e);
+        else statusAgain = true;
+      }
     } while (statusAgain && state.selected);
-  } catch (e) {
-    showError(e);
   } finally {
     statusRunning = false;
     btn.disabled = false;

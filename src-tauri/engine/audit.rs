@@ -85,8 +85,8 @@ impl Engine {
         };
         let since = "now() - make_interval(secs => $1)";
 
-        // The five parts are independent: they run at once, each on its own connection
-        // of the pool (PostgreSQL works on them in parallel).
+        // The parts are independent: they run at once, each on its own connection of the
+        // pool (PostgreSQL works on them in parallel).
         let failed_by_ip_sql = format!(
             "SELECT {ipt} AS ip, count(*), min(a.{at})::text, max(a.{at})::text FROM {t} a
              WHERE a.{act} = ANY($2) AND a.{at} >= {since} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
@@ -114,12 +114,13 @@ impl Engine {
         let success_sql = format!(
             // One join of the window's successes with its failures (a hash join on the IP),
             // not a probe per success: on a million-row trail with 860,000 successes in the
-            // window this is 0.2 s instead of 2 s (docs/performance.md).
+            // window this is 0.2 s instead of 2 s (docs/performance.md). Grouped by the
+            // row itself (`ctid`): two successes alike in IP, time and user stay two.
             "SELECT {ipt}, s.{at}::text, {who}, count(*) AS n
              FROM {t} s JOIN {t} f ON f.{ip} = s.{ip} AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at}
              WHERE s.{act} = ANY($3) AND s.{at} >= {since}
                AND f.{act} = ANY($2) AND f.{at} >= {since} - interval '1 hour'
-             GROUP BY s.{ip}, s.{at}, s.{uid}
+             GROUP BY s.ctid, s.{ip}, s.{at}, s.{uid}
              ORDER BY n DESC, s.{at} DESC LIMIT 50",
             ipt = ip_text("s"),
             who = user_name("s")
@@ -197,13 +198,13 @@ impl Engine {
                     .collect::<Vec<_>>(),
             )
         };
-        let (failed_by_ip, success_after_failures, admin_actions, new_tokens, timeline) = tokio::try_join!(
-            failed_by_ip,
-            success_after_failures,
-            async { admin_actions.await.map_err(err) },
-            async { new_tokens.await.map_err(err) },
-            timeline
-        )?;
+        // Four at once at most, the pool's size: the two short listings share one.
+        let listings = async {
+            let admin = admin_actions.await.map_err(err)?;
+            Ok::<_, Error>((admin, new_tokens.await.map_err(err)?))
+        };
+        let (failed_by_ip, success_after_failures, (admin_actions, new_tokens), timeline) =
+            tokio::try_join!(failed_by_ip, success_after_failures, listings, timeline)?;
 
         let since_text: String = sqlx::query_scalar(audited(&format!("SELECT ({since})::text")))
             .bind(since_secs as f64)

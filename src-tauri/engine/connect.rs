@@ -107,17 +107,47 @@ fn jump_from_ssh_config(
             ),
         });
     }
-    // [user@]host[:port]
-    let bare = proxy_jump.rsplit_once('@').map_or(proxy_jump, |(_, h)| h);
-    let bare = bare.split_once(':').map_or(bare, |(h, _)| h);
-    profile
-        .hosts
-        .iter()
-        .find(|h| {
-            h.name.get_ref() == bare
-                || h.ssh_alias.as_ref().is_some_and(|a| a.get_ref() == bare)
-                || h.address.as_ref().is_some_and(|a| a.get_ref() == bare)
-        })
+    // [ssh://][user@]host[:port], host possibly [an:ip:v6]
+    let spec = proxy_jump.strip_prefix("ssh://").unwrap_or(proxy_jump);
+    let (user, hostport) = match spec.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, spec),
+    };
+    let (bare, port) = match hostport.strip_prefix('[') {
+        Some(rest) => {
+            let (h, after) = rest.split_once(']').unwrap_or((rest, ""));
+            (h, after.strip_prefix(':'))
+        }
+        None => match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        },
+    };
+    let found = profile.hosts.iter().find(|h| {
+        h.name.get_ref() == bare
+            || h.ssh_alias.as_ref().is_some_and(|a| a.get_ref() == bare)
+            || h.address.as_ref().is_some_and(|a| a.get_ref() == bare)
+    });
+    // The jump host is reached as its own profile entry says; a user or port in the
+    // ProxyJump that contradicts what the entry states is refused, not silently dropped.
+    if let Some(h) = found {
+        let t = profile.target(h);
+        let user_differs = user.is_some_and(|u| t.explicit.user && u != t.user);
+        let port_differs = port.is_some_and(|p| t.explicit.port && p != t.port.to_string());
+        if user_differs || port_differs {
+            return Err(Error::SshConfig {
+                message: format!(
+                    "{}: {alias} uses ProxyJump {proxy_jump}, but the profile reaches {} as {}@…:{}; \
+                     make the two agree",
+                    file.display(),
+                    h.name.get_ref(),
+                    t.user,
+                    t.port
+                ),
+            });
+        }
+    }
+    found
         .map(|h| h.name.get_ref().clone())
         .ok_or_else(|| Error::SshConfig {
             message: format!(
@@ -187,6 +217,24 @@ fn endpoint(
     ))
 }
 
+/// Refuses a circle of jump hosts before anything connects or waits: the profile's own
+/// `jump`s are checked when it is parsed, but a `ProxyJump` of the ssh config can close a
+/// circle too, and held connections wait on each other's slots.
+fn check_jumps(profile: &DeploymentProfile, host: &str) -> Result<()> {
+    let mut chain = vec![host.to_owned()];
+    let mut at = host.to_owned();
+    while let (_, _, Some(next)) = endpoint(profile, &at, None)? {
+        if chain.contains(&next) {
+            return Err(Error::SshConfig {
+                message: format!("the jump hosts lead in a circle: {} → {next}", chain.join(" → ")),
+            });
+        }
+        chain.push(next.clone());
+        at = next;
+    }
+    Ok(())
+}
+
 /// Opens a new connection to one host (not cached). A host behind a jump host goes
 /// through a new connection to that one too.
 pub async fn connect_fresh(
@@ -195,6 +243,7 @@ pub async fn connect_fresh(
     profile: &DeploymentProfile,
     host: &str,
 ) -> Result<Session> {
+    check_jumps(profile, host)?;
     let pin = pin_for(state, profile, host).await?;
     open(state, keychain, profile, host, pin, None, &[]).await
 }
@@ -241,6 +290,7 @@ pub async fn session(
     profile: &DeploymentProfile,
     host: &str,
 ) -> Result<Arc<Session>> {
+    check_jumps(profile, host)?;
     held_session(conns, state, keychain, profile, host, &[]).await
 }
 
@@ -298,6 +348,7 @@ pub async fn trust(
         .into());
     }
     let (ep, _, _) = endpoint(profile, host, Some(fingerprint.to_owned()))?;
+    check_jumps(profile, host)?;
     let session = open(
         state,
         keychain,

@@ -127,23 +127,7 @@ impl Engine {
         let session = match self.session(deployment, &h.name).await {
             Ok(s) => s,
             Err(e) => {
-                if let crate::engine::Error::Ssh(ssh) = &e {
-                    st.host_key_problem = match ssh.as_ref() {
-                        SshError::HostKeyUnknown {
-                            fingerprint,
-                            key_type,
-                            ..
-                        } => Some(HostKeyProblem::Unknown {
-                            fingerprint: fingerprint.clone(),
-                            key_type: key_type.clone(),
-                        }),
-                        SshError::HostKeyChanged { pinned, seen, .. } => Some(HostKeyProblem::Changed {
-                            pinned: pinned.clone(),
-                            seen: seen.clone(),
-                        }),
-                        _ => None,
-                    };
-                }
+                st.host_key_problem = key_problem(&e, &h.name);
                 st.error = Some(e.into());
                 return st;
             }
@@ -156,6 +140,7 @@ impl Engine {
                     (again, rtt)
                 }
                 Err(e) => {
+                    st.host_key_problem = key_problem(&e, &h.name);
                     st.error = Some(e.into());
                     return st;
                 }
@@ -186,6 +171,35 @@ impl Engine {
             Err(e) => st.docker_error = Some(e.into()),
         }
         st
+    }
+}
+
+/// The host-key decision an error asks of a person, when it is about `host` itself. An
+/// error of its jump host names the jump host (whose own row asks for the decision): the
+/// fingerprint must never be offered for trust under another host's name.
+fn key_problem(e: &crate::engine::Error, host: &str) -> Option<HostKeyProblem> {
+    let crate::engine::Error::Ssh(ssh) = e else {
+        return None;
+    };
+    match ssh.as_ref() {
+        SshError::HostKeyUnknown {
+            host: h,
+            fingerprint,
+            key_type,
+            ..
+        } if h == host => Some(HostKeyProblem::Unknown {
+            fingerprint: fingerprint.clone(),
+            key_type: key_type.clone(),
+        }),
+        SshError::HostKeyChanged {
+            host: h,
+            pinned,
+            seen,
+        } if h == host => Some(HostKeyProblem::Changed {
+            pinned: pinned.clone(),
+            seen: seen.clone(),
+        }),
+        _ => None,
     }
 }
 

@@ -543,7 +543,13 @@ async fn ssh_config_proxyjump_goes_through_the_profile_host_it_names() {
     let config = work.path().join("ssh_config");
     std::fs::write(
         &config,
-        format!("Host behind\n  HostName 127.0.0.1\n  Port 22202\n  ProxyJump app1\nHost lost\n  HostName 127.0.0.1\n  Port 22203\n  ProxyJump elsewhere.example.com\n{base}"),
+        format!(
+            "Host behind\n  HostName 127.0.0.1\n  Port 22202\n  ProxyJump app1\n\
+             Host lost\n  HostName 127.0.0.1\n  Port 22203\n  ProxyJump elsewhere.example.com\n\
+             Host wrongport\n  HostName 127.0.0.1\n  Port 22203\n  ProxyJump ssh://root@bastion:2222\n\
+             Host ring-a\n  HostName 127.0.0.1\n  Port 22202\n  ProxyJump ring-b\n\
+             Host ring-b\n  HostName 127.0.0.1\n  Port 22203\n  ProxyJump ring-a\n{base}"
+        ),
     )
     .unwrap();
     let key = tb.str("/client_key");
@@ -551,9 +557,12 @@ async fn ssh_config_proxyjump_goes_through_the_profile_host_it_names() {
         format!(
             "name = \"NAME\"\napp_profile = \"homechat\"\n[ssh]\nconfig = \"{}\"\nuser = \"root\"\n\
              auth = {{ method = \"key-file\", path = \"{key}\" }}\n\
-             [[hosts]]\nname = \"bastion\"\nssh_alias = \"app1\"\nhost_key = \"{}\"\n\
+             [[hosts]]\nname = \"bastion\"\nssh_alias = \"app1\"\nport = 22201\nhost_key = \"{}\"\n\
              [[hosts]]\nname = \"app2\"\nssh_alias = \"behind\"\nhost_key = \"{}\"\n\
-             [[hosts]]\nname = \"app3\"\nssh_alias = \"lost\"\nhost_key = \"{}\"\n",
+             [[hosts]]\nname = \"app3\"\nssh_alias = \"lost\"\nhost_key = \"{}\"\n\
+             [[hosts]]\nname = \"odd\"\nssh_alias = \"wrongport\"\n\
+             [[hosts]]\nname = \"ra\"\nssh_alias = \"ring-a\"\n\
+             [[hosts]]\nname = \"rb\"\nssh_alias = \"ring-b\"\n",
             config.display(),
             tb.str("/hosts/0/host_key_fingerprint"),
             tb.str("/hosts/1/host_key_fingerprint"),
@@ -569,4 +578,51 @@ async fn ssh_config_proxyjump_goes_through_the_profile_host_it_names() {
     let e = v.engine.session(&v.name, "app3").await.unwrap_err();
     assert_eq!(e.code(), "ssh.config", "{e}");
     assert!(e.to_string().contains("not a host of this profile"), "{e}");
+
+    // A port in the ProxyJump that contradicts the jump host's entry is refused.
+    let e = v.engine.session(&v.name, "odd").await.unwrap_err();
+    assert!(e.to_string().contains("make the two agree"), "{e}");
+
+    // Two aliases that jump through each other: refused at once, for both, even when
+    // asked together (status), instead of each waiting for the other.
+    let st = tokio::time::timeout(std::time::Duration::from_secs(30), v.engine.status(&v.name))
+        .await
+        .expect("status does not hang on a circle of jumps")
+        .unwrap();
+    for name in ["ra", "rb"] {
+        let h = st.hosts.iter().find(|h| h.name == name).unwrap();
+        let e = h.error.as_ref().unwrap();
+        assert!(
+            e.code == "ssh.config" && e.message.contains("circle"),
+            "{name}: {e:?}"
+        );
+    }
+}
+
+/// The jump host's unknown key is asked about on the jump host's row, never offered for
+/// trust under the name of the host behind it.
+#[tokio::test]
+async fn a_jump_hosts_unknown_key_is_asked_on_its_own_row() {
+    let app1_pin = testbed().str("/hosts/0/host_key_fingerprint");
+    let v = variant("jump-unknown", |t| {
+        t.replace(&format!("host_key = \"{app1_pin}\"\n"), "").replacen(
+            "name = \"app2\"\n",
+            "name = \"app2\"\njump = \"app1\"\n",
+            1,
+        )
+    })
+    .await;
+    let st = v.engine.status(&v.name).await.unwrap();
+    let row = |n: &str| st.hosts.iter().find(|h| h.name == n).unwrap();
+    match &row("app1").host_key_problem {
+        Some(breakglass::engine::status::HostKeyProblem::Unknown { fingerprint, .. }) => {
+            assert_eq!(fingerprint, &app1_pin)
+        }
+        other => panic!("app1 asks for its own key: {other:?}"),
+    }
+    let app2 = row("app2");
+    assert!(!app2.reachable);
+    assert!(app2.host_key_problem.is_none(), "{:?}", app2.host_key_problem);
+    let e = app2.error.as_ref().unwrap();
+    assert!(e.message.contains("app1"), "the error names the jump host: {e:?}");
 }

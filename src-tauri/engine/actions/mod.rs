@@ -195,6 +195,11 @@ impl<'a> Ctx<'a> {
             .await
     }
 
+    /// Drops the shared Redis connection; the next use opens a new one.
+    pub fn forget_redis(&mut self) {
+        self.redis = tokio::sync::OnceCell::new();
+    }
+
     /// The deployment's Redis (profile `[redis]`), opened on first use and shared by
     /// every phase: the password is read from the `.env` once per run.
     pub async fn redis(&self) -> Result<tokio::sync::MutexGuard<'_, crate::engine::redis::Redis>> {
@@ -261,7 +266,7 @@ impl Engine {
     ) -> Result<RunReport> {
         let profile = self.profile(deployment).await?;
         let app = self.app_profile(deployment).await?;
-        let ctx = Ctx::new(self, &profile, &app);
+        let mut ctx = Ctx::new(self, &profile, &app);
         let operator = crate::engine::connect::operator();
         let id = run_id();
         let journal = self.journal();
@@ -306,6 +311,9 @@ impl Engine {
             ),
             None => None,
         };
+        // Waiting for the lock may have taken minutes: the run opens its own Redis
+        // connection rather than trust one that sat idle (servers close idle ones).
+        ctx.forget_redis();
         // The plan, and the request it answers (so that an undo can find what was done).
         let mut planned = serde_json::to_value(&plan).unwrap_or_default();
         if let Some(body) = planned.as_object_mut() {

@@ -27,7 +27,8 @@ pub struct Local {
     pub port: u16,
 }
 
-/// How long the server may take to answer the TLS request and finish the handshake.
+/// How long opening the channel, the server's answer to the TLS request and the
+/// handshake may take together.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The first TLS stream, opened while the tunnel was set up (so that a TLS failure is
@@ -50,14 +51,11 @@ impl Tunnel {
         let target = Arc::new(target);
         let ready: Ready = Arc::default();
         if let Some(tls) = &tls {
-            let ch = open(&session, &target)
-                .await
-                .map_err(|e| DbError::Tunnel(e.to_string()))?;
-            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.handshake(ch.into_stream()))
+            let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, secure(&session, &target, tls))
                 .await
                 .map_err(|_| {
                     DbError::Tunnel(format!(
-                        "no TLS answer from the database server within {} s",
+                        "no answer from the database server within {} s",
                         HANDSHAKE_TIMEOUT.as_secs()
                     ))
                 })??;
@@ -115,12 +113,21 @@ where
                 let mut secured = match first {
                     Some(s) => s,
                     None => {
-                        let Ok(ch) = open(&session, &target).await else {
-                            return;
-                        };
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.handshake(ch.into_stream())).await {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, secure(&session, &target, &tls)).await {
                             Ok(Ok(s)) => s,
-                            _ => return,
+                            // The local connection closes and sqlx reports that; the reason
+                            // (which holds no secret) goes to the log.
+                            Ok(Err(e)) => {
+                                tracing::warn!("a new database connection failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::warn!(
+                                    "a new database connection failed: no answer within {} s",
+                                    HANDSHAKE_TIMEOUT.as_secs()
+                                );
+                                return;
+                            }
                         }
                     }
                 };
@@ -128,6 +135,18 @@ where
             }
         }
     });
+}
+
+/// A channel to the server, then TLS on it.
+async fn secure(
+    session: &Session,
+    target: &Target,
+    tls: &TlsSetup,
+) -> Result<tokio_rustls::client::TlsStream<ChannelStream<Msg>>, DbError> {
+    let ch = open(session, target)
+        .await
+        .map_err(|e| DbError::Tunnel(e.to_string()))?;
+    tls.handshake(ch.into_stream()).await
 }
 
 async fn open(

@@ -434,7 +434,7 @@ impl DeploymentProfile {
                     return Err(invalid(
                         jump.span(),
                         format!(
-                            "jump: {} leads back to itself ({} → {})",
+                            "jump: the jump hosts from {} lead in a circle ({} → {})",
                             host.name.get_ref(),
                             seen.join(" → "),
                             j.get_ref()
@@ -786,9 +786,9 @@ name = "homechat_production"
         assert_eq!((e.code(), e.line, e.column), ("profile.invalid", 12, 8), "{e}");
         assert!(e.message.contains("nowhere"), "{e}");
         let e = err(&jump("db1", "web1", &jump("web1", "db1", GOOD)));
-        assert!(e.message.contains("leads back to itself"), "{e}");
+        assert!(e.message.contains("lead in a circle"), "{e}");
         let e = err(&jump("web1", "web1", GOOD));
-        assert!(e.message.contains("leads back to itself"), "{e}");
+        assert!(e.message.contains("lead in a circle"), "{e}");
     }
 
     #[test]

@@ -283,7 +283,9 @@ impl Session {
     pub async fn ping(&self) -> Result<Duration, SshError> {
         let started = Instant::now();
         let sent = tokio::time::timeout(self.opts.command_timeout, self.handle.send_ping()).await;
-        // russh answers Ok(()) when the connection ends before the reply: check.
+        // russh answers Ok(()) when the connection ends before the reply: check, after
+        // letting its session task finish closing.
+        tokio::task::yield_now().await;
         if self.is_closed() {
             return Err(SshError::Disconnected {
                 host: self.host.clone(),
