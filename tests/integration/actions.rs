@@ -614,7 +614,15 @@ async fn a_container_is_disconnected_from_its_network_and_reconnected() {
     assert!(report.verified, "{}", report.verify_detail);
     let after = ip();
     assert!(!after.is_empty());
-    assert!(answers(after).await, "reachable again once reconnected");
+    // The new endpoint takes a moment to forward on the bridge.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !answers(after.clone()).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reachable again on {after} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(run(&v, &undo).await.outcome, "nothing to do");
 }
 
