@@ -129,22 +129,18 @@ impl Session {
     /// Connects, checks the host key against the pin, and authenticates.
     pub async fn connect(ep: &Endpoint, cred: Credential, opts: ConnectOptions) -> Result<Session, SshError> {
         let started = Instant::now();
-        let host = ep.host.clone();
-        let secs = opts.connect_timeout.as_secs();
-        let timeout = |what| SshError::Timeout {
-            host: host.clone(),
-            what,
-            secs,
-        };
-
         let tcp = tokio::time::timeout(
             opts.connect_timeout,
             TcpStream::connect((ep.address.as_str(), ep.port)),
         )
         .await
-        .map_err(|_| timeout("connecting"))?
+        .map_err(|_| SshError::Timeout {
+            host: ep.host.clone(),
+            what: "connecting",
+            secs: opts.connect_timeout.as_secs(),
+        })?
         .map_err(|source| SshError::Connect {
-            host: host.clone(),
+            host: ep.host.clone(),
             addr: format!("{}:{}", ep.address, ep.port),
             source,
         })?;
