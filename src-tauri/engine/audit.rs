@@ -9,7 +9,7 @@ use crate::engine::actions::{self, audited};
 use crate::engine::profiles::app::Audit;
 use crate::engine::{Engine, Error, Result};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct FailedByIp {
     pub ip: String,
     pub failures: i64,
@@ -17,7 +17,7 @@ pub struct FailedByIp {
     pub last: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct SuccessAfterFailures {
     pub ip: String,
     pub at: String,
@@ -25,7 +25,7 @@ pub struct SuccessAfterFailures {
     pub failures_before: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Event {
     pub at: String,
     pub action: String,
@@ -33,7 +33,7 @@ pub struct Event {
     pub ip: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Bucket {
     pub hour: String,
     pub failures: i64,
@@ -53,6 +53,22 @@ pub struct AuditReview {
 
 fn q(s: &str) -> String {
     actions::quote_ident(s)
+}
+
+/// One part of the review: rows of `sql`, whose columns are named as `T`'s fields, with
+/// the window in seconds as `$1` and `lists` as `$2`, `$3`…
+async fn part<T>(pool: &sqlx::PgPool, sql: &str, since_secs: i64, lists: &[&[String]]) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut query = sqlx::query_as::<_, T>(audited(sql)).bind(since_secs as f64);
+    for list in lists {
+        query = query.bind(*list);
+    }
+    query
+        .fetch_all(pool)
+        .await
+        .map_err(|e| crate::engine::db::DbError::Query(e).into())
 }
 
 impl Engine {
@@ -87,124 +103,64 @@ impl Engine {
 
         // The parts are independent: they run at once, each on its own connection of the
         // pool (PostgreSQL works on them in parallel).
+        let (failed, succeeded) = (a.login_failed.as_slice(), a.login_succeeded.as_slice());
+        let (only_failed, both) = ([failed], [failed, succeeded]);
         let failed_by_ip_sql = format!(
-            "SELECT {ipt} AS ip, count(*), min(a.{at})::text, max(a.{at})::text FROM {t} a
-             WHERE a.{act} = ANY($2) AND a.{at} >= {since} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
+            "SELECT {ipt} AS ip, count(*) AS failures, min(a.{at})::text AS first, max(a.{at})::text AS last
+             FROM {t} a WHERE a.{act} = ANY($2) AND a.{at} >= {since} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 50",
             ipt = ip_text("a")
         );
-        let failed_by_ip = async {
-            let rows = sqlx::query_as::<_, (String, i64, String, String)>(audited(&failed_by_ip_sql))
-                .bind(since_secs as f64)
-                .bind(&a.login_failed)
-                .fetch_all(&db.pool)
-                .await
-                .map_err(err)?;
-            Ok::<_, Error>(
-                rows.into_iter()
-                    .map(|(ip, failures, first, last)| FailedByIp {
-                        ip,
-                        failures,
-                        first,
-                        last,
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        };
-
         let success_sql = format!(
             // One join of the window's successes with its failures (a hash join on the IP),
             // not a probe per success: on a million-row trail with 860,000 successes in the
             // window this is 0.2 s instead of 2 s (docs/performance.md). Grouped by the
             // row itself (`ctid`): two successes alike in IP, time and user stay two.
-            "SELECT {ipt}, s.{at}::text, {who}, count(*) AS n
+            "SELECT {ipt} AS ip, s.{at}::text AS at, {who} AS user, count(*) AS failures_before
              FROM {t} s JOIN {t} f ON f.{ip} = s.{ip} AND f.{at} BETWEEN s.{at} - interval '1 hour' AND s.{at}
              WHERE s.{act} = ANY($3) AND s.{at} >= {since}
                AND f.{act} = ANY($2) AND f.{at} >= {since} - interval '1 hour'
              GROUP BY s.ctid, s.{ip}, s.{at}, s.{uid}
-             ORDER BY n DESC, s.{at} DESC LIMIT 50",
+             ORDER BY failures_before DESC, s.{at} DESC LIMIT 50",
             ipt = ip_text("s"),
             who = user_name("s")
         );
-        let success_after_failures = async {
-            let rows = sqlx::query_as::<_, (String, String, String, i64)>(audited(&success_sql))
-                .bind(since_secs as f64)
-                .bind(&a.login_failed)
-                .bind(&a.login_succeeded)
-                .fetch_all(&db.pool)
-                .await
-                .map_err(err)?;
-            Ok::<_, Error>(
-                rows.into_iter()
-                    .map(|(ip, at, user, failures_before)| SuccessAfterFailures {
-                        ip,
-                        at,
-                        user,
-                        failures_before,
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        };
-
         // Admin actions and new tokens: the same listing, filtered by action name.
-        let events = |filter: &str, values: Vec<String>| {
-            let sql = format!(
-                "SELECT e.{at}::text, e.{act}::text, {who}, coalesce({ipt}, '') FROM {t} e
-                 WHERE e.{act} {filter} AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
+        let events_sql = |filter: &str| {
+            format!(
+                "SELECT e.{at}::text AS at, e.{act}::text AS action, {who} AS user, coalesce({ipt}, '') AS ip
+                 FROM {t} e WHERE e.{act} {filter} AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
                 who = user_name("e"),
                 ipt = ip_text("e")
-            );
-            let pool = db.pool.clone();
-            async move {
-                let rows = sqlx::query_as::<_, (String, String, String, String)>(audited(&sql))
-                    .bind(since_secs as f64)
-                    .bind(values)
-                    .fetch_all(&pool)
-                    .await?;
-                Ok::<_, sqlx::Error>(
-                    rows.into_iter()
-                        .map(|(at, action, user, ip)| Event { at, action, user, ip })
-                        .collect::<Vec<_>>(),
-                )
-            }
+            )
         };
         let admin_prefix = a
             .admin_prefix
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        let admin_actions = events("LIKE ANY($2)", vec![format!("{admin_prefix}%")]);
-        let new_tokens = events("= ANY($2)", a.token_created.clone());
-
+        let admin_pattern = [format!("{admin_prefix}%")];
+        let (admin_sql, tokens_sql) = (events_sql("LIKE ANY($2)"), events_sql("= ANY($2)"));
         let timeline_sql = format!(
-            "SELECT to_char(date_trunc('hour', a.{at}), 'YYYY-MM-DD\"T\"HH24:00'), count(*) FILTER (WHERE a.{act} = ANY($2)),
-                    count(*) FILTER (WHERE a.{act} = ANY($3))
+            "SELECT to_char(date_trunc('hour', a.{at}), 'YYYY-MM-DD\"T\"HH24:00') AS hour,
+                    count(*) FILTER (WHERE a.{act} = ANY($2)) AS failures,
+                    count(*) FILTER (WHERE a.{act} = ANY($3)) AS successes
              FROM {t} a WHERE a.{at} >= {since} GROUP BY 1 ORDER BY 1"
         );
-        let timeline = async {
-            let rows = sqlx::query_as::<_, (String, i64, i64)>(audited(&timeline_sql))
-                .bind(since_secs as f64)
-                .bind(&a.login_failed)
-                .bind(&a.login_succeeded)
-                .fetch_all(&db.pool)
-                .await
-                .map_err(err)?;
-            Ok::<_, Error>(
-                rows.into_iter()
-                    .map(|(hour, failures, successes)| Bucket {
-                        hour,
-                        failures,
-                        successes,
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let pool = &db.pool;
         // Four at once at most, the pool's size: the two short listings share one.
         let listings = async {
-            let admin = admin_actions.await.map_err(err)?;
-            Ok::<_, Error>((admin, new_tokens.await.map_err(err)?))
+            let admin = part::<Event>(pool, &admin_sql, since_secs, &[&admin_pattern]).await?;
+            Ok::<_, Error>((
+                admin,
+                part(pool, &tokens_sql, since_secs, &[&a.token_created]).await?,
+            ))
         };
-        let (failed_by_ip, success_after_failures, (admin_actions, new_tokens), timeline) =
-            tokio::try_join!(failed_by_ip, success_after_failures, listings, timeline)?;
+        let (failed_by_ip, success_after_failures, (admin_actions, new_tokens), timeline) = tokio::try_join!(
+            part(pool, &failed_by_ip_sql, since_secs, &only_failed),
+            part(pool, &success_sql, since_secs, &both),
+            listings,
+            part(pool, &timeline_sql, since_secs, &both),
+        )?;
 
         let since_text: String = sqlx::query_scalar(audited(&format!("SELECT ({since})::text")))
             .bind(since_secs as f64)

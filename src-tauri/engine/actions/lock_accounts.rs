@@ -169,26 +169,18 @@ pub async fn run_unlock(ctx: &Ctx<'_>, scope: &LockScope, events: &Events) -> Re
     update(ctx, scope, false, None, events).await
 }
 
-pub async fn verify_lock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, String)> {
+/// After a lock, no account in scope may still log in; after an unlock, none may still
+/// be locked.
+pub async fn verify(ctx: &Ctx<'_>, scope: &LockScope, lock: bool) -> Result<(bool, String)> {
     let (from, vals, _) = scope_sql(ctx, scope)?;
     let db = ctx.db().await?;
-    let open = count(
+    let not = if lock { "NOT " } else { "" };
+    let left = count(
         db,
-        &format!("SELECT count(*) {from} AND NOT {}", locked_now(ctx)?),
+        &format!("SELECT count(*) {from} AND {not}{}", locked_now(ctx)?),
         &vals,
     )
     .await?;
-    Ok((open == 0, format!("{open} account(s) in scope can still log in")))
-}
-
-pub async fn verify_unlock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<(bool, String)> {
-    let (from, vals, _) = scope_sql(ctx, scope)?;
-    let db = ctx.db().await?;
-    let locked = count(
-        db,
-        &format!("SELECT count(*) {from} AND {}", locked_now(ctx)?),
-        &vals,
-    )
-    .await?;
-    Ok((locked == 0, format!("{locked} account(s) in scope still locked")))
+    let what = if lock { "can still log in" } else { "still locked" };
+    Ok((left == 0, format!("{left} account(s) in scope {what}")))
 }

@@ -426,8 +426,8 @@ async fn run(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan, events: &Events) -> 
 async fn verify(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan) -> Result<(bool, String)> {
     match spec {
         ActionSpec::RevokeTokens { scope } => revoke_tokens::verify(ctx, scope).await,
-        ActionSpec::LockAccounts { scope, .. } => lock_accounts::verify_lock(ctx, scope).await,
-        ActionSpec::UnlockAccounts { scope } => lock_accounts::verify_unlock(ctx, scope).await,
+        ActionSpec::LockAccounts { scope, .. } => lock_accounts::verify(ctx, scope, true).await,
+        ActionSpec::UnlockAccounts { scope } => lock_accounts::verify(ctx, scope, false).await,
         ActionSpec::ExpireSessions { user } => expire_sessions::verify(ctx, user.as_deref()).await,
         ActionSpec::Isolate {
             host,

@@ -117,14 +117,7 @@ impl AppProfile {
     }
 
     pub fn parse(text: &str) -> Result<AppProfile, ProfileError> {
-        let p: AppProfile = toml::from_str(text).map_err(|e| {
-            ProfileError::at(
-                text,
-                e.span(),
-                ProfileErrorKind::Syntax,
-                e.message().trim_end().to_owned(),
-            )
-        })?;
+        let p: AppProfile = toml::from_str(text).map_err(|e| ProfileError::toml(text, &e))?;
         let invalid = |m: String| ProfileError::at(text, None, ProfileErrorKind::Invalid, m);
         let mut idents: Vec<(&str, &str)> = Vec::new();
         if let Some(u) = &p.users {

@@ -306,14 +306,7 @@ impl DeploymentProfile {
 
     /// Parses and validates profile text.
     pub fn parse(text: &str) -> Result<Self, ProfileError> {
-        let profile: DeploymentProfile = toml::from_str(text).map_err(|e| {
-            ProfileError::at(
-                text,
-                e.span(),
-                ProfileErrorKind::Syntax,
-                e.message().trim_end().to_owned(),
-            )
-        })?;
+        let profile: DeploymentProfile = toml::from_str(text).map_err(|e| ProfileError::toml(text, &e))?;
         profile.validate(text)?;
         Ok(profile)
     }

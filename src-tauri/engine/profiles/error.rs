@@ -39,6 +39,16 @@ impl ProfileError {
         }
     }
 
+    /// A TOML syntax or type error, located where the parser points.
+    pub(crate) fn toml(text: &str, e: &toml::de::Error) -> Self {
+        Self::at(
+            text,
+            e.span(),
+            ProfileErrorKind::Syntax,
+            e.message().trim_end().to_owned(),
+        )
+    }
+
     pub(crate) fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.path = Some(path.into());
         self
