@@ -79,7 +79,7 @@ pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
                 count: n,
                 // A session key often holds the session id itself: show its start only, so
                 // the plan (and the journal) never carries a usable session id.
-                sample: keys.iter().take(5).map(|k| redacted_key(k)).collect(),
+                sample: keys.iter().take(5).map(|k| redacted_key(pattern(s), k)).collect(),
                 steps: vec![format!(
                     "SCAN {} and UNLINK what it finds, in batches of 500",
                     pattern(s)
@@ -164,14 +164,22 @@ pub async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<(bool, String)>
     Ok((left == 0, format!("{left} session(s) left")))
 }
 
-/// `session:3f9a…(40 bytes)`: enough to recognise the pattern, not to reuse the id.
-fn redacted_key(key: &[u8]) -> String {
-    let shown = crate::engine::ssh::output::display_safe(key.get(..key.len().min(12)).unwrap_or(key));
-    if key.len() > 12 {
-        format!("{shown}…({} bytes)", key.len())
+/// `session:…(40 bytes)`: the pattern's literal prefix and the key's length, never any
+/// byte of what follows (often the session id itself, usable as a cookie).
+fn redacted_key(pattern: &str, key: &[u8]) -> String {
+    let literal = pattern
+        .find(['*', '?', '[', '\\'])
+        .map_or(pattern, |i| &pattern[..i]);
+    let prefix = if key.starts_with(literal.as_bytes()) {
+        literal
     } else {
-        shown
-    }
+        ""
+    };
+    format!(
+        "{}…({} bytes)",
+        crate::engine::ssh::output::display_safe(prefix.as_bytes()),
+        key.len()
+    )
 }
 
 #[cfg(test)]
@@ -179,8 +187,10 @@ mod tests {
     #[test]
     fn session_ids_are_not_shown_whole() {
         let key = b"session:0123456789abcdef0123456789abcdef";
-        let shown = super::redacted_key(key);
-        assert_eq!(shown, "session:0123…(40 bytes)");
-        assert_eq!(super::redacted_key(b"s:1"), "s:1");
+        let shown = super::redacted_key("session:*", key);
+        assert_eq!(shown, "session:…(40 bytes)");
+        // A short prefix shows no byte of the id either.
+        assert_eq!(super::redacted_key("s:*", b"s:1"), "s:…(3 bytes)");
+        assert_eq!(super::redacted_key("*", b"abc"), "…(3 bytes)");
     }
 }

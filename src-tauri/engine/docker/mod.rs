@@ -65,7 +65,9 @@ pub struct ContainerInfo {
     pub user: String,
     pub ports: Vec<String>,
     pub restart_count: i64,
-    pub labels: BTreeMap<String, String>,
+    /// The names of its labels. Values are not passed on: compose fills labels from
+    /// `.env` and proxies keep credentials in them (Traefik's basic-auth users).
+    pub label_names: Vec<String>,
     /// The names of the variables in its environment; values are never read out.
     pub env_names: Vec<String>,
 }
@@ -234,7 +236,7 @@ impl RemoteDocker {
                 .iter()
                 .map(|kv| kv.split_once('=').map(|(k, _)| k).unwrap_or(kv).to_owned())
                 .collect(),
-            labels,
+            label_names: labels.into_keys().collect(),
         })
     }
 
