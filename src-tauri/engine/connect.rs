@@ -217,9 +217,8 @@ fn endpoint(
     ))
 }
 
-/// Refuses a circle of jump hosts before anything connects or waits: the profile's own
-/// `jump`s are checked when it is parsed, but a `ProxyJump` of the ssh config can close a
-/// circle too, and held connections wait on each other's slots.
+/// Refuses a circle of jump hosts before connecting: the profile's own `jump`s are checked
+/// when it is parsed, but a `ProxyJump` of the ssh config can close a circle too.
 fn check_jumps(profile: &DeploymentProfile, host: &str) -> Result<()> {
     let mut chain = vec![host.to_owned()];
     let mut at = host.to_owned();
@@ -245,7 +244,7 @@ pub async fn connect_fresh(
 ) -> Result<Session> {
     check_jumps(profile, host)?;
     let pin = pin_for(state, profile, host).await?;
-    open(state, keychain, profile, host, pin, None, &[]).await
+    open(state, keychain, profile, host, pin, None).await
 }
 
 /// Connects to `host` with `pin`: directly, or through its jump host (`held`'s
@@ -257,26 +256,18 @@ async fn open(
     host: &str,
     pin: Option<String>,
     held: Option<&Connections>,
-    chain: &[&str],
 ) -> Result<Session> {
     let (ep, auth, jump) = endpoint(profile, host, pin)?;
     let cred = credential(keychain, profile.name(), host, &auth).await?;
     let Some(jump) = jump else {
         return Ok(Session::connect(&ep, cred, options(profile)).await?);
     };
-    // The profile refuses a circle of `jump`s; one made of ssh_config ProxyJumps is
-    // caught here, before it could wait on itself.
-    let chain: Vec<&str> = chain.iter().copied().chain([host]).collect();
-    if chain.contains(&jump.as_str()) {
-        return Err(Error::SshConfig {
-            message: format!("the jump hosts lead in a circle: {} → {jump}", chain.join(" → ")),
-        });
-    }
+    // Callers checked the whole chain for a circle (`check_jumps`) before connecting.
     let via = match held {
-        Some(conns) => Box::pin(held_session(conns, state, keychain, profile, &jump, &chain)).await?,
+        Some(conns) => Box::pin(held_session(conns, state, keychain, profile, &jump)).await?,
         None => {
             let pin = pin_for(state, profile, &jump).await?;
-            Arc::new(Box::pin(open(state, keychain, profile, &jump, pin, None, &chain)).await?)
+            Arc::new(Box::pin(open(state, keychain, profile, &jump, pin, None)).await?)
         }
     };
     Ok(Session::connect_via(&ep, cred, options(profile), via).await?)
@@ -290,8 +281,7 @@ pub async fn session(
     profile: &DeploymentProfile,
     host: &str,
 ) -> Result<Arc<Session>> {
-    check_jumps(profile, host)?;
-    held_session(conns, state, keychain, profile, host, &[]).await
+    held_session(conns, state, keychain, profile, host).await
 }
 
 async fn held_session(
@@ -300,15 +290,17 @@ async fn held_session(
     keychain: &Keychain,
     profile: &DeploymentProfile,
     host: &str,
-    chain: &[&str],
 ) -> Result<Arc<Session>> {
     let slot = conns.slot(profile.name(), host);
     let mut held = slot.lock().await;
     if let Some(s) = held.as_ref().filter(|s| !s.is_closed()) {
         return Ok(s.clone());
     }
+    // Only when connecting: a circle is refused here, with this one slot held and before
+    // any other is asked for, so two hosts of a circle never wait on each other.
+    check_jumps(profile, host)?;
     let pin = pin_for(state, profile, host).await?;
-    let fresh = Arc::new(open(state, keychain, profile, host, pin, Some(conns), chain).await?);
+    let fresh = Arc::new(open(state, keychain, profile, host, pin, Some(conns)).await?);
     *held = Some(fresh.clone());
     Ok(fresh)
 }
@@ -349,16 +341,7 @@ pub async fn trust(
     }
     let (ep, _, _) = endpoint(profile, host, Some(fingerprint.to_owned()))?;
     check_jumps(profile, host)?;
-    let session = open(
-        state,
-        keychain,
-        profile,
-        host,
-        Some(fingerprint.to_owned()),
-        None,
-        &[],
-    )
-    .await?;
+    let session = open(state, keychain, profile, host, Some(fingerprint.to_owned()), None).await?;
     let key = TrustedKey {
         host: host.to_owned(),
         address: ep.address.clone(),

@@ -266,13 +266,10 @@ impl Engine {
             deployment: deployment.to_owned(),
         })?;
         let via = dbp.via_host.get_ref().clone();
+        let (path, env) = self.read_env(deployment, &via).await?;
         let creds = match dbp.credentials {
-            profiles::DbCredentials::Env => {
-                let (path, env) = self.read_env(deployment, &via).await?;
-                db::DbCredentials::from_env(&env, &path)?
-            }
+            profiles::DbCredentials::Env => db::DbCredentials::from_env(&env, &path)?,
             profiles::DbCredentials::Keychain => {
-                let (path, env) = self.read_env(deployment, &via).await?;
                 let user = env
                     .get("POSTGRES_USER")
                     .map(|u| u.expose().clone())

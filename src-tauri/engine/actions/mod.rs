@@ -311,9 +311,11 @@ impl Engine {
             ),
             None => None,
         };
-        // Waiting for the lock may have taken minutes: the run opens its own Redis
+        // After waiting for another responder (minutes, maybe), the run opens its own Redis
         // connection rather than trust one that sat idle (servers close idle ones).
-        ctx.forget_redis();
+        if lock.as_ref().is_some_and(|l| l.waited) {
+            ctx.forget_redis();
+        }
         // The plan, and the request it answers (so that an undo can find what was done).
         let mut planned = serde_json::to_value(&plan).unwrap_or_default();
         if let Some(body) = planned.as_object_mut() {

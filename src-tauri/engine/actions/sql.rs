@@ -75,6 +75,8 @@ pub async fn sample(db: &RemoteDb, sql: &str, vals: &[Val]) -> Result<Vec<String
 pub struct DeploymentLock {
     conn: sqlx::pool::PoolConnection<Postgres>,
     key: String,
+    /// Whether another responder held it first (this run waited).
+    pub waited: bool,
 }
 
 impl DeploymentLock {
@@ -119,7 +121,11 @@ impl DeploymentLock {
                 .await
                 .map_err(query_err)?;
         }
-        Ok(DeploymentLock { conn, key })
+        Ok(DeploymentLock {
+            conn,
+            key,
+            waited: !got,
+        })
     }
 
     pub async fn release(mut self) {

@@ -39,6 +39,9 @@ pub struct TlsSetup {
 impl TlsSetup {
     /// The TLS the profile asks for, or `None` for `tls = "disable"`.
     pub fn for_profile(db: &Database) -> Result<Option<Arc<TlsSetup>>, DbError> {
+        if db.tls == DbTls::Disable {
+            return Ok(None);
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -158,8 +161,10 @@ fn roots(db: &Database) -> Result<RootCertStore, DbError> {
             ));
         }
     } else {
-        let found = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(found.certs);
+        // The system's store is read once per process.
+        static SYSTEM: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+        let system = SYSTEM.get_or_init(|| rustls_native_certs::load_native_certs().certs);
+        roots.add_parsable_certificates(system.iter().cloned());
         if roots.is_empty() {
             return Err(tls_err(
                 &db.address,
