@@ -965,7 +965,7 @@ fn print_audit(r: &breakglass::engine::audit::AuditReview) {
 }
 
 async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
-    let journal = engine(cli).await?.journal();
+    let journal = engine(cli).await?.journal().await?;
     match cmd {
         JournalCmd::List { incident } => {
             let entries = journal.entries(*incident).await?;
@@ -1025,7 +1025,7 @@ async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
 }
 
 async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
-    let journal = engine(cli).await?.journal();
+    let journal = engine(cli).await?.journal().await?;
     let who = breakglass::engine::connect::operator();
     match cmd {
         IncidentCmd::Open { title } => {

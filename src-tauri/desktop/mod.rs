@@ -104,7 +104,7 @@ async fn audit_review(
 
 #[tauri::command]
 async fn journal_entries(engine: tauri::State<'_, Engine>) -> CmdResult<(Vec<Entry>, Verification)> {
-    let j = engine.journal();
+    let j = engine.journal().await?;
     Ok((j.entries(None).await?, j.verify().await?))
 }
 

@@ -35,6 +35,8 @@ pub struct Engine {
     state: State,
     keychain: keychain::Keychain,
     conns: Arc<connect::Connections>,
+    /// The journal's authentication key, read from the keychain once per process.
+    journal_key: Arc<tokio::sync::OnceCell<journal::JournalKey>>,
 }
 
 impl Engine {
@@ -48,6 +50,7 @@ impl Engine {
             state: State::open(data_dir).await?,
             keychain: keychain::Keychain,
             conns: Arc::default(),
+            journal_key: Arc::default(),
         })
     }
 
@@ -87,9 +90,18 @@ impl Engine {
         self.state.remove_deployment(name).await
     }
 
-    /// The action journal (in the local database).
-    pub fn journal(&self) -> journal::Journal {
-        journal::Journal::new(self.state.pool().clone())
+    /// The action journal: entries in the local database, authenticated with a key kept
+    /// in the OS keychain (made on first use), its head also kept outside the database.
+    pub async fn journal(&self) -> Result<journal::Journal> {
+        let key = self
+            .journal_key
+            .get_or_try_init(|| journal::JournalKey::from_keychain(&self.keychain))
+            .await?;
+        Ok(journal::Journal::new(
+            self.state.pool().clone(),
+            journal::head_path(self.state.path()),
+            key.clone(),
+        ))
     }
 
     pub fn keychain(&self) -> &keychain::Keychain {

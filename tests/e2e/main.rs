@@ -325,7 +325,7 @@ async fn revoke_all_from_the_window_needs_the_name_typed() {
     s.screenshot(&screenshot_path("contain-done.png")).await;
     s.close().await;
     assert_eq!(active(), "0");
-    let journal = v.engine.journal();
+    let journal = v.engine.journal().await.unwrap();
     assert!(journal.verify().await.unwrap().ok);
     assert!(
         journal

@@ -126,7 +126,7 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
     assert_eq!((again.outcome.as_str(), again.changed), ("nothing to do", 0));
 
     // The journal has it all and verifies; the database holds no secret.
-    let entries = v.engine.journal().entries(None).await.unwrap();
+    let entries = v.engine.journal().await.unwrap().entries(None).await.unwrap();
     let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -138,7 +138,7 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
             "action.nothing_to_do"
         ]
     );
-    assert!(v.engine.journal().verify().await.unwrap().ok);
+    assert!(v.engine.journal().await.unwrap().verify().await.unwrap().ok);
     testbed().assert_no_secret_in_dir(v.dir.path());
 }
 
@@ -747,6 +747,8 @@ async fn an_incident_exports_as_markdown_and_html() {
     let inc = v
         .engine
         .journal()
+        .await
+        .unwrap()
         .open_incident("Token leaked on a pastebin <script>", "tester")
         .await
         .unwrap();
@@ -758,7 +760,13 @@ async fn an_incident_exports_as_markdown_and_html() {
         },
     )
     .await;
-    v.engine.journal().close_incident(inc.id, "tester").await.unwrap();
+    v.engine
+        .journal()
+        .await
+        .unwrap()
+        .close_incident(inc.id, "tester")
+        .await
+        .unwrap();
     for format in ["md", "html"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
             .args(["journal", "export", &inc.id.to_string(), "--format", format])

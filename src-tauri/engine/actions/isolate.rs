@@ -174,6 +174,7 @@ pub async fn plan_restore(
         found = ctx
             .engine
             .journal()
+            .await?
             .disconnected_networks(ctx.deployment(), host, container)
             .await?
             .ok_or_else(|| Error::ActionUnavailable {

@@ -269,7 +269,7 @@ impl Engine {
         let mut ctx = Ctx::new(self, &profile, &app);
         let operator = crate::engine::connect::operator();
         let id = run_id();
-        let journal = self.journal();
+        let journal = self.journal().await?;
         let note = |kind: &'static str, body: serde_json::Value| {
             let (journal, id, operator) = (journal.clone(), id.clone(), operator.clone());
             async move { journal.append(deployment, &id, &operator, kind, body).await }

@@ -57,9 +57,65 @@ pub struct Verification {
     pub problems: Vec<String>,
 }
 
+/// The key that authenticates journal entries and the head. It lives in the OS keychain
+/// (entry `console/journal-key`), never in the database or a file of ours, so whoever
+/// can write the SQLite file still cannot forge an entry.
+#[derive(Clone)]
+pub struct JournalKey(std::sync::Arc<zeroize::Zeroizing<[u8; 32]>>);
+
+impl std::fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalKey(<redacted>)")
+    }
+}
+
+/// The keychain entry of the journal key (a console-wide entry, not a deployment's).
+pub const KEY_DEPLOYMENT: &str = "console";
+pub const KEY_NAME: &str = "journal-key";
+
+impl JournalKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        JournalKey(std::sync::Arc::new(zeroize::Zeroizing::new(bytes)))
+    }
+
+    /// The console's key, created on first use.
+    pub async fn from_keychain(kc: &crate::engine::keychain::Keychain) -> Result<Self> {
+        use crate::engine::keychain::KeychainError;
+        match kc.get(KEY_DEPLOYMENT, KEY_NAME).await {
+            Ok(v) => {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(v.expose().trim(), &mut bytes).map_err(|_| Error::Journal {
+                    message: format!(
+                        "the keychain entry {KEY_DEPLOYMENT}/{KEY_NAME} is not a journal key (64 hex digits)"
+                    ),
+                })?;
+                Ok(Self::from_bytes(bytes))
+            }
+            Err(KeychainError::NotSet { .. }) => {
+                let bytes: [u8; 32] = rand::random();
+                let text = crate::engine::secret::Sensitive::new(hex::encode(bytes));
+                kc.set(KEY_DEPLOYMENT, KEY_NAME, text).await?;
+                Ok(Self::from_bytes(bytes))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Where the journal's head is kept outside the database: beside it, as a file.
+pub fn head_path(state_db: &std::path::Path) -> std::path::PathBuf {
+    state_db.with_file_name("journal.head")
+}
+
 #[derive(Clone)]
 pub struct Journal {
     pool: SqlitePool,
+    head_path: std::path::PathBuf,
+    key: JournalKey,
 }
 
 fn db(e: sqlx::Error) -> Error {
@@ -89,8 +145,8 @@ pub fn entry_hash(e: &Entry) -> String {
 }
 
 impl Journal {
-    pub fn new(pool: SqlitePool) -> Self {
-        Journal { pool }
+    pub fn new(pool: SqlitePool, head_path: std::path::PathBuf, key: JournalKey) -> Self {
+        Journal { pool, head_path, key }
     }
 
     /// Appends one entry, chained to the last. One writer at a time (an IMMEDIATE
@@ -334,7 +390,12 @@ mod tests {
     async fn journal() -> (tempfile::TempDir, Journal, State) {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).await.unwrap();
-        (dir, Journal::new(state.pool().clone()), state)
+        let head = head_path(state.path());
+        (
+            dir,
+            Journal::new(state.pool().clone(), head, JournalKey::from_bytes([7; 32])),
+            state,
+        )
     }
 
     async fn three(j: &Journal) {
