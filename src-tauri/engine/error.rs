@@ -68,8 +68,36 @@ pub enum Error {
     )]
     ConfirmationRequired { deployment: String },
 
-    #[error("cancelled before the next step; nothing more was changed")]
+    #[error(
+        "cancelled: no further step ran, and the steps already done were undone (the journal lists each)"
+    )]
     Cancelled,
+
+    #[error(
+        "aborted during step {step}: that step may or may not have taken effect, nothing was undone; the journal records where it stopped"
+    )]
+    Aborted { step: usize },
+
+    #[error(
+        "{deployment} is locked by another responder: {holder}. Waited {waited_secs} s.{}",
+        if *stale { " The lock is stale: if that console is gone, break it with `breakglass lock-break DEPLOYMENT --confirm DEPLOYMENT`" } else { " Try again when they are done" }
+    )]
+    LockTimeout {
+        deployment: String,
+        holder: String,
+        waited_secs: u64,
+        stale: bool,
+    },
+
+    /// A step that failed part-way, and what it had done by then.
+    #[error("{source} ({done})")]
+    Partial { done: String, source: Box<Error> },
+
+    #[error("deployment lock: {message}")]
+    Lock { message: String },
+
+    #[error("the live plan differs from the one confirmed: {}. Review the new plan and confirm again", plan.summary)]
+    PlanChanged { plan: Box<crate::engine::actions::Plan> },
 
     #[error("{message}")]
     BadArgument { message: String },
@@ -145,6 +173,11 @@ impl Error {
             Error::ActionUnavailable { .. } => "action.unavailable",
             Error::ConfirmationRequired { .. } => "action.confirmation_required",
             Error::Cancelled => "action.cancelled",
+            Error::Aborted { .. } => "action.aborted",
+            Error::LockTimeout { .. } => "lock.timeout",
+            Error::Lock { .. } => "lock.failed",
+            Error::Partial { source, .. } => source.code(),
+            Error::PlanChanged { .. } => "action.plan_changed",
             Error::BadArgument { .. } => "argument.invalid",
             Error::Redis(e) => e.code(),
             Error::NoEnvFile { .. } => "deployment.no_env_file",

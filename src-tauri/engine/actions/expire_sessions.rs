@@ -3,10 +3,28 @@
 //! cookies cannot be deleted: only rotating the signing secret ends them, and the plan
 //! says so.
 
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
 use super::sql::{Val, args, count, q, query_err, sample};
-use super::{Ctx, Events, Plan, Ran, step};
+use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
 use crate::engine::profiles::app::{SessionMeans, Sessions};
 use crate::engine::{Error, Result};
+
+/// The request: expire sessions, all or one user's (table-backed sessions only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireSessions {
+    pub user: Option<String>,
+}
+
+impl Action for ExpireSessions {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(plan(ctx, self.user.as_deref()))
+    }
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(verify(ctx, self.user.as_deref()))
+    }
+}
 
 fn sessions<'a>(ctx: &'a Ctx<'_>) -> Result<&'a Sessions> {
     let s = ctx
@@ -58,7 +76,7 @@ fn pattern(s: &Sessions) -> &str {
     s.redis_pattern.as_deref().unwrap_or("session:*")
 }
 
-pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
+async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Planned> {
     let s = sessions(ctx)?;
     let deployment = ctx.deployment().to_owned();
     match s.means {
@@ -72,20 +90,25 @@ pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
             }
             let keys = ctx.redis().await?.scan(pattern(s)).await?;
             let n = i64::try_from(keys.len()).unwrap_or(i64::MAX);
-            Ok(Plan {
-                action: "expire-sessions".into(),
-                deployment,
-                summary: format!("expire every session: {n} Redis key(s) matching {}", pattern(s)),
-                count: n,
-                // A session key often holds the session id itself: show its start only, so
-                // the plan (and the journal) never carries a usable session id.
-                sample: keys.iter().take(5).map(|k| redacted_key(pattern(s), k)).collect(),
-                steps: vec![format!(
-                    "SCAN {} and UNLINK what it finds, in batches of 500",
-                    pattern(s)
-                )],
-                destructive: true,
-            })
+            let step = Unlink {
+                pattern: pattern(s).to_owned(),
+            };
+            Ok(Planned::new(
+                Plan {
+                    action: "expire-sessions".into(),
+                    deployment,
+                    summary: format!("expire every session: {n} Redis key(s) matching {}", pattern(s)),
+                    count: n,
+                    // A session key often holds the session id itself: show its start only,
+                    // so the plan (and the journal) never carries a usable session id.
+                    sample: keys.iter().take(5).map(|k| redacted_key(pattern(s), k)).collect(),
+                    steps: vec![],
+                    reversible: vec![],
+                    destructive: true,
+                    digest: String::new(),
+                },
+                vec![Box::new(step)],
+            ))
         }
         _ => {
             let (from, vals) = table_sql(ctx, s, user)?;
@@ -99,60 +122,96 @@ pub async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Plan> {
                 &vals,
             )
             .await?;
-            Ok(Plan {
-                action: "expire-sessions".into(),
-                deployment,
-                summary: match user {
-                    Some(u) => format!("expire the sessions of {u:?}: {n} row(s) of {table}"),
-                    None => format!("expire every session: {n} row(s) of {table}"),
+            let target = from.replacen("FROM ", "", 1);
+            let step = Delete {
+                description: format!("delete {n} row(s) of {table}, in one transaction"),
+                sql: format!("WITH r AS (DELETE FROM {target} RETURNING 1) SELECT count(*) FROM r"),
+                vals,
+            };
+            Ok(Planned::new(
+                Plan {
+                    action: "expire-sessions".into(),
+                    deployment,
+                    summary: match user {
+                        Some(u) => format!("expire the sessions of {u:?}: {n} row(s) of {table}"),
+                        None => format!("expire every session: {n} row(s) of {table}"),
+                    },
+                    count: n,
+                    sample,
+                    steps: vec![],
+                    reversible: vec![],
+                    destructive: true,
+                    digest: String::new(),
                 },
-                count: n,
-                sample,
-                steps: vec![format!("delete {n} row(s) of {table}, in one transaction")],
-                destructive: true,
-            })
+                vec![Box::new(step)],
+            ))
         }
     }
 }
 
-pub async fn run(ctx: &Ctx<'_>, user: Option<&str>, events: &Events) -> Result<Ran> {
-    let s = sessions(ctx)?;
-    if s.means == SessionMeans::Redis {
-        let description = format!("unlink Redis keys matching {}", pattern(s));
-        let (changed, outcome) = step(events, 1, &description, async {
-            let mut r = ctx.redis().await?;
-            let keys = r.scan(pattern(s)).await?;
-            let n = r.unlink(&keys).await?;
-            Ok((n, format!("{n} key(s) unlinked")))
-        })
-        .await?;
-        return Ok(Ran {
-            changed,
-            steps: vec![(description, outcome)],
-        });
-    }
-    let (from, vals) = table_sql(ctx, s, user)?;
-    let description = format!("delete sessions from {}", s.table.clone().unwrap_or_default());
-    let (changed, outcome) = step(events, 1, &description, async {
-        let db = ctx.db().await?;
-        let mut tx = db.pool.begin().await.map_err(query_err)?;
-        let target = from.replacen("FROM ", "", 1);
-        let sql = format!("WITH r AS (DELETE FROM {target} RETURNING 1) SELECT count(*) FROM r");
-        let n: i64 = sqlx::query_scalar_with(super::sql::audited(&sql), args(&vals)?)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err)?;
-        tx.commit().await.map_err(query_err)?;
-        Ok((n, format!("{n} session(s) deleted")))
-    })
-    .await?;
-    Ok(Ran {
-        changed,
-        steps: vec![(description, outcome)],
-    })
+/// SCAN and UNLINK in batches. Cannot be undone (a deleted session is gone); a failure
+/// part-way says how many keys went before it.
+struct Unlink {
+    pattern: String,
 }
 
-pub async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<(bool, String)> {
+impl Step for Unlink {
+    fn description(&self) -> String {
+        format!(
+            "SCAN {} and UNLINK what it finds, in batches of 500",
+            self.pattern
+        )
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let mut r = ctx.redis().await?;
+            let keys = r.scan(&self.pattern).await?;
+            let mut n = 0;
+            for batch in keys.chunks(500) {
+                n += r.unlink(batch).await.map_err(|e| Error::Partial {
+                    done: format!("{n} key(s) unlinked before it"),
+                    source: Box::new(e.into()),
+                })?;
+            }
+            Ok(StepDone {
+                detail: format!("{n} key(s) unlinked"),
+                changed: n,
+            })
+        })
+    }
+}
+
+/// One DELETE in one transaction (a failure rolls it back whole).
+struct Delete {
+    description: String,
+    sql: String,
+    vals: Vec<Val>,
+}
+
+impl Step for Delete {
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let db = ctx.db().await?;
+            let mut tx = db.pool.begin().await.map_err(query_err)?;
+            let n: i64 = sqlx::query_scalar_with(super::sql::audited(&self.sql), args(&self.vals)?)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err)?;
+            tx.commit().await.map_err(query_err)?;
+            Ok(StepDone {
+                detail: format!("{n} session(s) deleted"),
+                changed: n,
+            })
+        })
+    }
+}
+
+async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Verdict> {
     let s = sessions(ctx)?;
     let left = if s.means == SessionMeans::Redis {
         i64::try_from(ctx.redis().await?.scan(pattern(s)).await?.len()).unwrap_or(i64::MAX)
@@ -161,7 +220,7 @@ pub async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<(bool, String)>
         let db = ctx.db().await?;
         count(db, &format!("SELECT count(*) {from}"), &vals).await?
     };
-    Ok((left == 0, format!("{left} session(s) left")))
+    Ok(Verdict::new(left == 0, format!("{left} session(s) left")))
 }
 
 /// `session:…(40 bytes)`: the pattern's literal prefix and the key's length, never any

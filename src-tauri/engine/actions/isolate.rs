@@ -4,9 +4,29 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, Events, Plan, Ran, step};
+use futures_util::future::BoxFuture;
+
+use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Verdict};
 use crate::engine::docker::RemoteDocker;
 use crate::engine::{Error, Result};
+
+/// The request: cut a container off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolate {
+    pub host: String,
+    pub container: String,
+    pub mode: IsolateMode,
+}
+
+/// The request: undo an isolation — start, unpause, or reconnect the named networks
+/// (none named: those this console's journal recorded for the disconnect).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restore {
+    pub host: String,
+    pub container: String,
+    pub mode: IsolateMode,
+    pub networks: Vec<String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -54,17 +74,43 @@ fn host_mode(seen: &Seen) -> bool {
     seen.networks.iter().any(|n| n.starts_with('('))
 }
 
-pub async fn plan(ctx: &Ctx<'_>, host: &str, container: &str, mode: IsolateMode) -> Result<Plan> {
+impl Action for Isolate {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(plan(ctx, self))
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            let (_, seen) = look(ctx, &self.host, &self.container).await?;
+            let ok = match self.mode {
+                IsolateMode::Stop => seen.state == "exited",
+                IsolateMode::Pause => seen.state == "paused",
+                IsolateMode::Disconnect => seen.networks.is_empty(),
+            };
+            Ok(Verdict::new(
+                ok,
+                format!("{} is {} on {}", self.container, seen.state, self.host),
+            ))
+        })
+    }
+}
+
+async fn plan(ctx: &Ctx<'_>, req: &Isolate) -> Result<Planned> {
+    let (host, container, mode) = (req.host.as_str(), req.container.as_str(), req.mode);
     let (_, seen) = look(ctx, host, container).await?;
-    let (todo, step) = match mode {
+    let change = |change: Change| -> Box<dyn Step> {
+        Box::new(Docker {
+            host: host.to_owned(),
+            container: container.to_owned(),
+            change,
+        })
+    };
+    let (todo, steps): (bool, Vec<Box<dyn Step>>) = match mode {
         IsolateMode::Stop => (
             seen.state == "running" || seen.state == "paused",
-            format!("stop {container} on {host} (10 s grace, then kill)"),
+            vec![change(Change::Stop)],
         ),
-        IsolateMode::Pause => (
-            seen.state == "running",
-            format!("pause {container} on {host} (processes frozen, memory kept for forensics)"),
-        ),
+        IsolateMode::Pause => (seen.state == "running", vec![change(Change::Pause)]),
         IsolateMode::Disconnect => {
             if host_mode(&seen) {
                 return Err(Error::ActionUnavailable {
@@ -74,105 +120,174 @@ pub async fn plan(ctx: &Ctx<'_>, host: &str, container: &str, mode: IsolateMode)
                     ),
                 });
             }
-            (
-                !seen.networks.is_empty(),
-                format!("disconnect {container} from {}", seen.networks.join(", ")),
-            )
+            // One step per network, each undone by reconnecting that network.
+            let steps = seen
+                .networks
+                .iter()
+                .map(|n| change(Change::Disconnect(n.clone())))
+                .collect();
+            (!seen.networks.is_empty(), steps)
         }
     };
-    Ok(Plan {
-        action: "isolate".into(),
-        deployment: ctx.deployment().to_owned(),
-        summary: format!("{mode:?} {container} on {host} (now {})", seen.state).to_lowercase(),
-        count: i64::from(todo),
-        sample: if mode == IsolateMode::Disconnect {
-            seen.networks
-        } else {
-            vec![format!("{host}/{container}: {}", seen.state)]
+    Ok(Planned::new(
+        Plan {
+            action: "isolate".into(),
+            deployment: ctx.deployment().to_owned(),
+            summary: format!("{mode:?} {container} on {host} (now {})", seen.state).to_lowercase(),
+            count: i64::from(todo),
+            sample: if mode == IsolateMode::Disconnect {
+                seen.networks
+            } else {
+                vec![format!("{host}/{container}: {}", seen.state)]
+            },
+            steps: vec![],
+            reversible: vec![],
+            destructive: true,
+            digest: String::new(),
         },
-        steps: vec![step],
-        destructive: true,
-    })
+        if todo { steps } else { vec![] },
+    ))
 }
 
-pub async fn run(
-    ctx: &Ctx<'_>,
-    host: &str,
-    container: &str,
-    mode: IsolateMode,
-    plan: &Plan,
-    events: &Events,
-) -> Result<Ran> {
-    let description = plan.steps.first().cloned().unwrap_or_default();
-    let (_, outcome) = step(events, 1, &description, async {
-        let (docker, _) = look(ctx, host, container).await?;
-        let api = docker.error_for(container);
-        let c = docker.client();
-        match mode {
-            IsolateMode::Stop => {
-                let opts = bollard::query_parameters::StopContainerOptionsBuilder::default()
-                    .t(10)
-                    .build();
-                c.stop_container(container, Some(opts)).await.map_err(&api)?;
-            }
-            IsolateMode::Pause => c.pause_container(container).await.map_err(api)?,
-            IsolateMode::Disconnect => {
-                for net in &plan.sample {
+/// One change to one container through its host's Docker Engine.
+enum Change {
+    Stop,
+    Pause,
+    Disconnect(String),
+    Start,
+    Unpause,
+    Connect(String),
+}
+
+struct Docker {
+    host: String,
+    container: String,
+    change: Change,
+}
+
+impl Step for Docker {
+    fn description(&self) -> String {
+        let (c, h) = (&self.container, &self.host);
+        match &self.change {
+            Change::Stop => format!("stop {c} on {h} (10 s grace, then kill)"),
+            Change::Pause => format!("pause {c} on {h} (processes frozen, memory kept for forensics)"),
+            Change::Disconnect(n) => format!("disconnect {c} on {h} from {n}"),
+            Change::Start => format!("start {c} on {h}"),
+            Change::Unpause => format!("unpause {c} on {h}"),
+            Change::Connect(n) => format!("reconnect {c} on {h} to {n}"),
+        }
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
+            let api = docker.error_for(&self.container);
+            let c = docker.client();
+            let container = self.container.as_str();
+            let done = match &self.change {
+                Change::Stop => {
+                    let opts = bollard::query_parameters::StopContainerOptionsBuilder::default()
+                        .t(10)
+                        .build();
+                    c.stop_container(container, Some(opts)).await.map_err(&api)?;
+                    "stopped".to_owned()
+                }
+                Change::Pause => {
+                    c.pause_container(container).await.map_err(&api)?;
+                    "paused".to_owned()
+                }
+                Change::Disconnect(net) => {
                     let req = bollard::models::NetworkDisconnectRequest {
                         container: container.to_owned(),
                         force: Some(true),
                     };
                     c.disconnect_network(net, req).await.map_err(&api)?;
+                    format!("disconnected from {net}")
                 }
-            }
+                Change::Start => {
+                    c.start_container(
+                        container,
+                        None::<bollard::query_parameters::StartContainerOptions>,
+                    )
+                    .await
+                    .map_err(&api)?;
+                    "started".to_owned()
+                }
+                Change::Unpause => {
+                    c.unpause_container(container).await.map_err(&api)?;
+                    "unpaused".to_owned()
+                }
+                Change::Connect(net) => {
+                    let req = bollard::models::NetworkConnectRequest {
+                        container: container.to_owned(),
+                        ..Default::default()
+                    };
+                    c.connect_network(net, req).await.map_err(&api)?;
+                    format!("reconnected to {net}")
+                }
+            };
+            Ok(StepDone {
+                detail: format!("{container} {done}"),
+                changed: 1,
+            })
+        })
+    }
+
+    fn undo(&self) -> Option<ActionSpec> {
+        let restore = |mode, networks| {
+            Some(ActionSpec::Restore(Restore {
+                host: self.host.clone(),
+                container: self.container.clone(),
+                mode,
+                networks,
+            }))
+        };
+        match &self.change {
+            Change::Stop => restore(IsolateMode::Stop, vec![]),
+            Change::Pause => restore(IsolateMode::Pause, vec![]),
+            Change::Disconnect(n) => restore(IsolateMode::Disconnect, vec![n.clone()]),
+            Change::Start | Change::Unpause | Change::Connect(_) => None,
         }
-        Ok((
-            (),
-            format!(
-                "{container} {}",
-                match mode {
-                    IsolateMode::Stop => "stopped",
-                    IsolateMode::Pause => "paused",
-                    IsolateMode::Disconnect => "disconnected",
-                }
-            ),
-        ))
-    })
-    .await?;
-    Ok(Ran {
-        changed: 1,
-        steps: vec![(description, outcome)],
-    })
+    }
 }
 
-pub async fn verify(
-    ctx: &Ctx<'_>,
-    host: &str,
-    container: &str,
-    mode: IsolateMode,
-    _plan: &Plan,
-) -> Result<(bool, String)> {
-    let (_, seen) = look(ctx, host, container).await?;
-    let ok = match mode {
-        IsolateMode::Stop => seen.state == "exited",
-        IsolateMode::Pause => seen.state == "paused",
-        IsolateMode::Disconnect => seen.networks.is_empty(),
-    };
-    Ok((ok, format!("{container} is {} on {host}", seen.state)))
+impl Action for Restore {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(plan_restore(ctx, self))
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            // The plan's networks: those named, or found in the journal.
+            let (host, container, networks) = (&self.host, &self.container, &plan.sample);
+            let (_, seen) = look(ctx, host, container).await?;
+            let missing: Vec<&String> = networks.iter().filter(|n| !seen.networks.contains(n)).collect();
+            if self.mode == IsolateMode::Disconnect && !missing.is_empty() {
+                return Ok(Verdict::new(
+                    false,
+                    format!(
+                        "{container} on {host} is still not on {}",
+                        missing.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            Ok(Verdict::new(
+                seen.state == "running",
+                format!(
+                    "{container} is {} on {host}, on {}",
+                    seen.state,
+                    seen.networks.join(", ")
+                ),
+            ))
+        })
+    }
 }
 
-pub async fn plan_restore(
-    ctx: &Ctx<'_>,
-    host: &str,
-    container: &str,
-    mode: IsolateMode,
-    networks: &[String],
-) -> Result<Plan> {
+async fn plan_restore(ctx: &Ctx<'_>, req: &Restore) -> Result<Planned> {
+    let (host, container, mode) = (req.host.as_str(), req.container.as_str(), req.mode);
     let (_, seen) = look(ctx, host, container).await?;
-    let found;
-    let networks = if mode == IsolateMode::Disconnect && networks.is_empty() {
-        found = ctx
-            .engine
+    let networks = if mode == IsolateMode::Disconnect && req.networks.is_empty() {
+        ctx.engine
             .journal()
             .await?
             .disconnected_networks(ctx.deployment(), host, container)
@@ -182,105 +297,39 @@ pub async fn plan_restore(
                     "no network named, and this console's journal holds no disconnect of {container} \
                      on {host}: name the networks to reconnect it to"
                 ),
-            })?;
-        found.as_slice()
+            })?
     } else {
-        networks
+        req.networks.clone()
     };
-    let (todo, step) = match mode {
-        IsolateMode::Stop => (
-            seen.state == "exited" || seen.state == "created",
-            format!("start {container} on {host}"),
-        ),
-        IsolateMode::Pause => (seen.state == "paused", format!("unpause {container} on {host}")),
-        IsolateMode::Disconnect => {
-            let missing: Vec<String> = networks
-                .iter()
-                .filter(|n| !seen.networks.contains(n))
-                .cloned()
-                .collect();
-            (
-                !missing.is_empty(),
-                format!("reconnect {container} to {}", missing.join(", ")),
-            )
-        }
+    let change = |change: Change| -> Box<dyn Step> {
+        Box::new(Docker {
+            host: host.to_owned(),
+            container: container.to_owned(),
+            change,
+        })
     };
-    Ok(Plan {
-        action: "restore".into(),
-        deployment: ctx.deployment().to_owned(),
-        summary: format!("undo {mode:?} of {container} on {host} (now {})", seen.state).to_lowercase(),
-        count: i64::from(todo),
-        sample: networks.to_vec(),
-        steps: vec![step],
-        destructive: true,
-    })
-}
-
-pub async fn run_restore(
-    ctx: &Ctx<'_>,
-    host: &str,
-    container: &str,
-    mode: IsolateMode,
-    networks: &[String],
-    events: &Events,
-) -> Result<Ran> {
-    let description = format!("restore {container} on {host}");
-    let (_, outcome) = step(events, 1, &description, async {
-        let (docker, seen) = look(ctx, host, container).await?;
-        let api = docker.error_for(container);
-        let c = docker.client();
-        match mode {
-            IsolateMode::Stop => c
-                .start_container(
-                    container,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                )
-                .await
-                .map_err(api)?,
-            IsolateMode::Pause => c.unpause_container(container).await.map_err(api)?,
-            IsolateMode::Disconnect => {
-                for net in networks.iter().filter(|n| !seen.networks.contains(n)) {
-                    let req = bollard::models::NetworkConnectRequest {
-                        container: container.to_owned(),
-                        ..Default::default()
-                    };
-                    c.connect_network(net, req).await.map_err(&api)?;
-                }
-            }
-        }
-        Ok(((), format!("{container} restored")))
-    })
-    .await?;
-    Ok(Ran {
-        changed: 1,
-        steps: vec![(description, outcome)],
-    })
-}
-
-pub async fn verify_restore(
-    ctx: &Ctx<'_>,
-    host: &str,
-    container: &str,
-    mode: IsolateMode,
-    networks: &[String],
-) -> Result<(bool, String)> {
-    let (_, seen) = look(ctx, host, container).await?;
-    let missing: Vec<&String> = networks.iter().filter(|n| !seen.networks.contains(n)).collect();
-    if mode == IsolateMode::Disconnect && !missing.is_empty() {
-        return Ok((
-            false,
-            format!(
-                "{container} on {host} is still not on {}",
-                missing.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        ));
-    }
-    Ok((
-        seen.state == "running",
-        format!(
-            "{container} is {} on {host}, on {}",
-            seen.state,
-            seen.networks.join(", ")
-        ),
+    let steps: Vec<Box<dyn Step>> = match mode {
+        IsolateMode::Stop if seen.state == "exited" || seen.state == "created" => vec![change(Change::Start)],
+        IsolateMode::Pause if seen.state == "paused" => vec![change(Change::Unpause)],
+        IsolateMode::Disconnect => networks
+            .iter()
+            .filter(|n| !seen.networks.contains(n))
+            .map(|n| change(Change::Connect(n.clone())))
+            .collect(),
+        _ => vec![],
+    };
+    Ok(Planned::new(
+        Plan {
+            action: "restore".into(),
+            deployment: ctx.deployment().to_owned(),
+            summary: format!("undo {mode:?} of {container} on {host} (now {})", seen.state).to_lowercase(),
+            count: i64::from(!steps.is_empty()),
+            sample: networks,
+            steps: vec![],
+            reversible: vec![],
+            destructive: true,
+            digest: String::new(),
+        },
+        steps,
     ))
 }

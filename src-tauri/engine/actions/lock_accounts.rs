@@ -4,9 +4,42 @@
 
 use serde::{Deserialize, Serialize};
 
+use futures_util::future::BoxFuture;
+
 use super::sql::{Val, args, count, q, query_err, sample};
-use super::{Ctx, Events, Plan, Ran, step};
+use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
 use crate::engine::{Error, Result};
+
+/// The request: lock accounts for `duration_secs` (absent: until unlocked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockAccounts {
+    pub scope: LockScope,
+    pub duration_secs: Option<u64>,
+}
+
+/// The request: unlock accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlockAccounts {
+    pub scope: LockScope,
+}
+
+impl Action for LockAccounts {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(plan_with(ctx, &self.scope, true, self.duration_secs))
+    }
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(verify(ctx, &self.scope, true))
+    }
+}
+
+impl Action for UnlockAccounts {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(plan_with(ctx, &self.scope, false, None))
+    }
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(verify(ctx, &self.scope, false))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
@@ -47,8 +80,8 @@ fn locked_now(ctx: &Ctx<'_>) -> Result<String> {
     ))
 }
 
-async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Option<u64>) -> Result<Plan> {
-    let (from, vals, who) = scope_sql(ctx, scope)?;
+async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Option<u64>) -> Result<Planned> {
+    let (from, mut vals, who) = scope_sql(ctx, scope)?;
     let u = ctx
         .app
         .require("users", &ctx.app.users)
@@ -82,45 +115,6 @@ async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Optio
     } else {
         ("unlock".to_owned(), "locked now")
     };
-    Ok(Plan {
-        action: if lock { "lock-accounts" } else { "unlock-accounts" }.into(),
-        deployment: ctx.deployment().to_owned(),
-        summary: format!("{verb}: {who}, {already}: {n} account(s)"),
-        count: n,
-        sample: names,
-        steps: vec![format!(
-            "set {} on {n} row(s) of {}, in one transaction",
-            u.locked_until, u.table
-        )],
-        destructive: true,
-    })
-}
-
-pub async fn plan_lock(ctx: &Ctx<'_>, scope: &LockScope, duration: Option<u64>) -> Result<Plan> {
-    plan_with(ctx, scope, true, duration).await
-}
-
-pub async fn plan_unlock(ctx: &Ctx<'_>, scope: &LockScope) -> Result<Plan> {
-    plan_with(ctx, scope, false, None).await
-}
-
-async fn update(
-    ctx: &Ctx<'_>,
-    scope: &LockScope,
-    lock: bool,
-    duration: Option<u64>,
-    events: &Events,
-) -> Result<Ran> {
-    let (from, mut vals, _) = scope_sql(ctx, scope)?;
-    let u = ctx
-        .app
-        .require("users", &ctx.app.users)
-        .map_err(|reason| Error::ActionUnavailable { reason })?;
-    let cond = if lock {
-        format!("NOT {}", locked_now(ctx)?)
-    } else {
-        locked_now(ctx)?
-    };
     let value = match (lock, duration) {
         (true, Some(secs)) => {
             vals.push(Val::Int(i64::try_from(secs).unwrap_or(i64::MAX)));
@@ -129,49 +123,69 @@ async fn update(
         (true, None) => "'infinity'::timestamptz".to_owned(),
         (false, _) => "NULL".to_owned(),
     };
-    let description = format!("{} accounts in {}", if lock { "lock" } else { "unlock" }, u.table);
     let target = from.replacen("FROM ", "", 1).replacen(
         " WHERE ",
         &format!(" SET {} = {value} WHERE ", q(&u.locked_until)),
         1,
     );
-    let sql = format!("WITH r AS (UPDATE {target} AND {cond} RETURNING 1) SELECT count(*) FROM r");
-    let (changed, outcome) = step(events, 1, &description, async {
-        let db = ctx.db().await?;
-        let mut tx = db.pool.begin().await.map_err(query_err)?;
-        let n: i64 = sqlx::query_scalar_with(super::sql::audited(&sql), args(&vals)?)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err)?;
-        tx.commit().await.map_err(query_err)?;
-        Ok((
-            n,
-            format!("{n} account(s) {}", if lock { "locked" } else { "unlocked" }),
-        ))
-    })
-    .await?;
-    Ok(Ran {
-        changed,
-        steps: vec![(description, outcome)],
-    })
+    let step = Update {
+        description: format!(
+            "set {} on {n} row(s) of {}, in one transaction",
+            u.locked_until, u.table
+        ),
+        sql: format!("WITH r AS (UPDATE {target} AND {cond} RETURNING 1) SELECT count(*) FROM r"),
+        vals,
+        lock,
+    };
+    Ok(Planned::new(
+        Plan {
+            action: if lock { "lock-accounts" } else { "unlock-accounts" }.into(),
+            deployment: ctx.deployment().to_owned(),
+            summary: format!("{verb}: {who}, {already}: {n} account(s)"),
+            count: n,
+            sample: names,
+            steps: vec![],
+            reversible: vec![],
+            destructive: true,
+            digest: String::new(),
+        },
+        vec![Box::new(step)],
+    ))
 }
 
-pub async fn run_lock(
-    ctx: &Ctx<'_>,
-    scope: &LockScope,
-    duration: Option<u64>,
-    events: &Events,
-) -> Result<Ran> {
-    update(ctx, scope, true, duration, events).await
+/// One UPDATE in one transaction (a failure rolls it back whole).
+struct Update {
+    description: String,
+    sql: String,
+    vals: Vec<Val>,
+    lock: bool,
 }
 
-pub async fn run_unlock(ctx: &Ctx<'_>, scope: &LockScope, events: &Events) -> Result<Ran> {
-    update(ctx, scope, false, None, events).await
+impl Step for Update {
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let db = ctx.db().await?;
+            let mut tx = db.pool.begin().await.map_err(query_err)?;
+            let n: i64 = sqlx::query_scalar_with(super::sql::audited(&self.sql), args(&self.vals)?)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err)?;
+            tx.commit().await.map_err(query_err)?;
+            Ok(StepDone {
+                detail: format!("{n} account(s) {}", if self.lock { "locked" } else { "unlocked" }),
+                changed: n,
+            })
+        })
+    }
 }
 
 /// After a lock, no account in scope may still log in; after an unlock, none may still
 /// be locked.
-pub async fn verify(ctx: &Ctx<'_>, scope: &LockScope, lock: bool) -> Result<(bool, String)> {
+async fn verify(ctx: &Ctx<'_>, scope: &LockScope, lock: bool) -> Result<Verdict> {
     let (from, vals, _) = scope_sql(ctx, scope)?;
     let db = ctx.db().await?;
     let not = if lock { "NOT " } else { "" };
@@ -182,5 +196,8 @@ pub async fn verify(ctx: &Ctx<'_>, scope: &LockScope, lock: bool) -> Result<(boo
     )
     .await?;
     let what = if lock { "can still log in" } else { "still locked" };
-    Ok((left == 0, format!("{left} account(s) in scope {what}")))
+    Ok(Verdict::new(
+        left == 0,
+        format!("{left} account(s) in scope {what}"),
+    ))
 }

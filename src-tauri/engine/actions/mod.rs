@@ -1,84 +1,165 @@
 //! Incident-response actions. Every action runs the same way:
 //!
-//! 1. **plan** — read-only, from the live system: exactly what would change (counts, a
-//!    sample, which hosts and containers, in what order). An empty plan is "nothing to do".
-//! 2. **confirm** — a destructive plan needs the deployment's name typed back.
-//! 3. **run** — step by step, streaming events; cancellable between steps; database
-//!    changes in one transaction. Two responders on one deployment: the second is told
-//!    who holds it and waits (a PostgreSQL advisory lock both can see).
-//! 4. **verify** — the effect is checked again from the live system.
-//! 5. **journal** — the plan, every step and the verification, hash-chained.
+//! 1. **lock** — one responder per deployment: a lock file on one of the deployment's
+//!    hosts, reached over pinned SSH (`lock.rs`). The app's database credentials cannot
+//!    take or fake it. The wait has a timeout and can be cancelled.
+//! 2. **plan** — under the lock, read-only, from the live system: exactly what would
+//!    change, as an ordered list of steps. An empty plan is "nothing to do".
+//! 3. **confirm** — a destructive plan needs the deployment's name typed back, bound to
+//!    the digest of the plan that was shown: if the live plan differs, the run stops and
+//!    asks again with the new plan.
+//! 4. **run** — step by step (`runner.rs`). Each step is journaled before it acts and
+//!    after; a failure or a cancel undoes the steps already done, in reverse, each
+//!    journaled too. A run that was killed shows at the next start.
+//! 5. **verify** — the effect is checked again from the live system.
 //!
-//! Each action is one file that reads top to bottom as plan → run → verify.
+//! **Adding an action** is one file and one line: write `actions/<name>.rs` with a request
+//! type that implements [`Action`] (its `plan` returns the [`Plan`] and its [`Step`]s; its
+//! `verify` checks the effect), then add one line to the `registry!` below. The CLI, the
+//! window and the journal then know it by its name.
+//!
+//! Not here: read-only reviews that change nothing (`crate::engine::review`).
 
 mod expire_sessions;
 mod isolate;
+pub mod lock;
 mod lock_accounts;
 mod revoke_tokens;
+pub mod runner;
 mod sql;
+mod undo;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::engine::profiles::DeploymentProfile;
 use crate::engine::profiles::app::AppProfile;
 use crate::engine::{Engine, Error, Result};
 
-pub use isolate::IsolateMode;
-pub use lock_accounts::LockScope;
-pub use revoke_tokens::TokenScope;
+pub use expire_sessions::ExpireSessions;
+pub use isolate::{Isolate, IsolateMode, Restore};
+pub use lock_accounts::{LockAccounts, LockScope, UnlockAccounts};
+pub use revoke_tokens::{RevokeTokens, TokenScope};
+pub use runner::Interrupted;
 pub use sql::{audited, q as quote_ident};
+pub use undo::Undo;
 
-/// What to do. Serializable, so the window sends the same value the CLI builds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-pub enum ActionSpec {
-    RevokeTokens {
-        scope: TokenScope,
-    },
-    /// Lock accounts for `duration_secs` (absent: until unlocked).
-    LockAccounts {
-        scope: LockScope,
-        duration_secs: Option<u64>,
-    },
-    UnlockAccounts {
-        scope: LockScope,
-    },
-    /// Expire sessions, all or one user's (table-backed sessions only).
-    ExpireSessions {
-        user: Option<String>,
-    },
-    Isolate {
-        host: String,
-        container: String,
-        mode: IsolateMode,
-    },
-    /// Undo an isolation: start, unpause, or reconnect the named networks.
-    Restore {
-        host: String,
-        container: String,
-        mode: IsolateMode,
-        networks: Vec<String>,
-    },
+/// What an action is: a plan made from the live system, and a check of its effect.
+pub trait Action: Send + Sync {
+    /// Reads the live system and says what would change, step by step. Changes nothing.
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>>;
+    /// Checks, after the steps ran, that the effect really happened.
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>>;
 }
 
-impl ActionSpec {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ActionSpec::RevokeTokens { .. } => "revoke-tokens",
-            ActionSpec::LockAccounts { .. } => "lock-accounts",
-            ActionSpec::UnlockAccounts { .. } => "unlock-accounts",
-            ActionSpec::ExpireSessions { .. } => "expire-sessions",
-            ActionSpec::Isolate { .. } => "isolate",
-            ActionSpec::Restore { .. } => "restore",
+/// One step of a run: it does one thing, and says how it is undone (if it can be).
+pub trait Step: Send + Sync {
+    fn description(&self) -> String;
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>>;
+    /// The request that undoes this step once it is done, journaled with its outcome so
+    /// that an interrupted run can still be undone from the journal alone. `None`: this
+    /// step cannot be undone (the plan says so).
+    fn undo(&self) -> Option<ActionSpec> {
+        None
+    }
+    /// Undoes this step now, during a run that failed or was cancelled after it. By
+    /// default: the [`Step::undo`] request, planned live and its steps run.
+    fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            match self.undo() {
+                Some(spec) => runner::run_undo(ctx, &spec).await,
+                None => Err(Error::ActionUnavailable {
+                    reason: format!("{} cannot be undone", self.description()),
+                }),
+            }
+        })
+    }
+}
+
+/// What a finished step reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepDone {
+    pub detail: String,
+    /// Rows, keys or containers changed.
+    pub changed: i64,
+}
+
+/// A plan, and the steps that carry it out.
+pub struct Planned {
+    pub plan: Plan,
+    pub steps: Vec<Box<dyn Step>>,
+}
+
+impl Planned {
+    /// A plan whose step list is its steps' descriptions, in order.
+    pub fn new(mut plan: Plan, steps: Vec<Box<dyn Step>>) -> Self {
+        plan.steps = steps.iter().map(|s| s.description()).collect();
+        plan.reversible = steps.iter().map(|s| s.undo().is_some()).collect();
+        plan.digest = plan.compute_digest();
+        Planned { plan, steps }
+    }
+}
+
+/// What verify found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Verdict {
+    pub fn new(ok: bool, detail: impl Into<String>) -> Self {
+        Verdict {
+            ok,
+            detail: detail.into(),
         }
     }
 }
 
+/// The action registry: one line per action — its name, its variant of [`ActionSpec`]
+/// and its request type. Everything else (the serde shape the window and the CLI send,
+/// dispatch, names) follows from this list.
+macro_rules! registry {
+    ($($name:literal => $variant:ident($ty:ty),)*) => {
+        /// What to do. Serializable, so the window sends the same value the CLI builds:
+        /// `{"action": "<name>", ...the request's fields}`.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "action")]
+        pub enum ActionSpec {
+            $(#[serde(rename = $name)] $variant($ty),)*
+        }
+
+        /// Every action's name, in the registry's order.
+        pub const ACTION_NAMES: &[&str] = &[$($name),*];
+
+        impl ActionSpec {
+            pub fn name(&self) -> &'static str {
+                match self { $(ActionSpec::$variant(_) => $name,)* }
+            }
+
+            pub fn action(&self) -> &dyn Action {
+                match self { $(ActionSpec::$variant(a) => a,)* }
+            }
+        }
+    };
+}
+
+registry! {
+    "revoke-tokens" => RevokeTokens(RevokeTokens),
+    "lock-accounts" => LockAccounts(LockAccounts),
+    "unlock-accounts" => UnlockAccounts(UnlockAccounts),
+    "expire-sessions" => ExpireSessions(ExpireSessions),
+    "isolate" => Isolate(Isolate),
+    "restore" => Restore(Restore),
+    "undo" => Undo(Undo),
+}
+
 /// The exact preview of a run.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Plan {
     pub action: String,
     pub deployment: String,
@@ -90,12 +171,50 @@ pub struct Plan {
     pub sample: Vec<String>,
     /// The steps, in order.
     pub steps: Vec<String>,
+    /// For each step: whether it can be undone (a failure later undoes it).
+    #[serde(default)]
+    pub reversible: Vec<bool>,
     pub destructive: bool,
+    /// SHA-256 of everything above: a confirmation names the plan it confirms.
+    #[serde(default)]
+    pub digest: String,
 }
 
 impl Plan {
     pub fn nothing_to_do(&self) -> bool {
         self.count == 0
+    }
+
+    fn compute_digest(&self) -> String {
+        let canonical = serde_json::json!([
+            self.action,
+            self.deployment,
+            self.summary,
+            self.count,
+            self.sample,
+            self.steps,
+            self.reversible,
+            self.destructive
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+}
+
+/// How a person confirmed a destructive plan: the deployment's name, typed, and the
+/// digest of the plan they were shown (`None`: whatever the live plan is, for scripts
+/// that pass `--confirm NAME` without looking at a plan first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub typed: String,
+    pub plan_digest: Option<String>,
+}
+
+impl Confirmation {
+    pub fn new(typed: impl Into<String>, plan_digest: Option<String>) -> Self {
+        Confirmation {
+            typed: typed.into(),
+            plan_digest,
+        }
     }
 }
 
@@ -105,6 +224,10 @@ pub enum StepStatus {
     Started,
     Done,
     Failed,
+    /// Undone after a later failure or a cancel.
+    Undoing,
+    Undone,
+    UndoFailed,
 }
 
 /// Streamed to the CLI and the window while an action runs.
@@ -140,24 +263,68 @@ pub type Events = Arc<dyn Fn(ActionEvent) + Send + Sync>;
 pub struct RunReport {
     pub run_id: String,
     pub plan: Plan,
-    /// `nothing to do`, `done`, `cancelled`, `failed: …`.
+    /// `nothing to do`, `done`, `done, but verification failed`, `cancelled, undone`,
+    /// `failed: …, undone`, `aborted`…
     pub outcome: String,
-    /// What run changed (rows, keys, containers).
+    /// What run changed (rows, keys, containers), net of what was undone.
     pub changed: i64,
     pub verified: bool,
     pub verify_detail: String,
+    /// Steps that ran and were undone after a failure or a cancel.
+    pub undone: usize,
 }
 
-/// Cancels a run between steps.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+/// Cancels a run. The first cancel lets the current step finish, then undoes what was
+/// done; a second (abort) stops at once and journals where it stopped.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Default)]
+struct CancelInner {
+    level: AtomicU8,
+    changed: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cancel({})", self.0.level.load(Ordering::SeqCst))
+    }
+}
 
 impl Cancel {
+    /// Finish the current step, then undo.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.level.fetch_max(1, Ordering::SeqCst);
+        self.0.changed.notify_waiters();
+    }
+    /// Stop now.
+    pub fn abort(&self) {
+        self.0.level.store(2, Ordering::SeqCst);
+        self.0.changed.notify_waiters();
+    }
+    /// A cancel, or an abort if a cancel came already (the CLI's first and second Ctrl-C).
+    pub fn escalate(&self) {
+        if self.is_cancelled() {
+            self.abort()
+        } else {
+            self.cancel()
+        }
     }
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.level.load(Ordering::SeqCst) >= 1
+    }
+    pub fn is_aborted(&self) -> bool {
+        self.0.level.load(Ordering::SeqCst) >= 2
+    }
+    /// Resolves when a cancel (level 1) or an abort (level 2) arrives.
+    pub async fn reached(&self, level: u8) {
+        loop {
+            let notified = self.0.changed.notified();
+            if self.0.level.load(Ordering::SeqCst) >= level {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -166,8 +333,8 @@ pub struct Ctx<'a> {
     pub engine: &'a Engine,
     pub profile: &'a DeploymentProfile,
     pub app: &'a AppProfile,
-    /// One database connection pool for the whole run (plan, lock, run, verify): the
-    /// `.env` is read and the tunnel opened once, on first use.
+    /// One database connection pool for the whole run (plan, run, verify): the `.env` is
+    /// read and the tunnel opened once, on first use.
     db: tokio::sync::OnceCell<crate::engine::db::RemoteDb>,
     /// Likewise one Redis connection (for the actions that need one).
     redis: tokio::sync::OnceCell<tokio::sync::Mutex<crate::engine::redis::Redis>>,
@@ -195,11 +362,6 @@ impl<'a> Ctx<'a> {
             .await
     }
 
-    /// Drops the shared Redis connection; the next use opens a new one.
-    pub fn forget_redis(&mut self) {
-        self.redis = tokio::sync::OnceCell::new();
-    }
-
     /// The deployment's Redis (profile `[redis]`), opened on first use and shared by
     /// every phase: the password is read from the `.env` once per run.
     pub async fn redis(&self) -> Result<tokio::sync::MutexGuard<'_, crate::engine::redis::Redis>> {
@@ -216,14 +378,24 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The result of the run phase: how much changed and the journal lines for each step.
-pub struct Ran {
-    pub changed: i64,
-    pub steps: Vec<(String, String)>,
+/// How long a run waits for another responder's lock before giving up.
+pub const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How a run is asked for: the request, the confirmation, and how long to wait for the lock.
+pub struct RunRequest {
+    pub spec: ActionSpec,
+    pub confirm: Option<Confirmation>,
+    pub lock_wait: std::time::Duration,
 }
 
-fn run_id() -> String {
-    hex::encode(rand::random::<[u8; 8]>())
+impl RunRequest {
+    pub fn new(spec: ActionSpec, confirm: Option<Confirmation>) -> Self {
+        RunRequest {
+            spec,
+            confirm,
+            lock_wait: DEFAULT_LOCK_WAIT,
+        }
+    }
 }
 
 impl Engine {
@@ -246,228 +418,55 @@ impl Engine {
         AppProfile::parse(&text).map_err(|e| e.with_path(&file).into())
     }
 
-    /// The plan alone: read-only.
+    /// The plan alone: read-only, without the lock (a preview; the run plans again under
+    /// the lock and refuses a confirmation given for another plan).
     pub async fn plan_action(&self, deployment: &str, spec: &ActionSpec) -> Result<Plan> {
         let profile = self.profile(deployment).await?;
         let app = self.app_profile(deployment).await?;
         let ctx = Ctx::new(self, &profile, &app);
-        plan(&ctx, spec).await
+        Ok(spec.action().plan(&ctx).await?.plan)
     }
 
-    /// plan → confirm → run → verify → journal. `confirm` must be the deployment's name
-    /// when the plan is destructive.
+    /// lock → plan → confirm → run → verify, journaled as it goes.
     pub async fn run_action(
         &self,
         deployment: &str,
-        spec: &ActionSpec,
-        confirm: Option<&str>,
+        request: RunRequest,
         events: Events,
         cancel: Cancel,
     ) -> Result<RunReport> {
         let profile = self.profile(deployment).await?;
         let app = self.app_profile(deployment).await?;
-        let mut ctx = Ctx::new(self, &profile, &app);
-        let operator = crate::engine::connect::operator();
-        let id = run_id();
         let journal = self.journal().await?;
-        let note = |kind: &'static str, body: serde_json::Value| {
-            let (journal, id, operator) = (journal.clone(), id.clone(), operator.clone());
-            async move { journal.append(deployment, &id, &operator, kind, body).await }
-        };
+        let lock = lock::SshLock::new(self.clone(), &profile)?;
+        let run = runner::Run::new(
+            journal,
+            Box::new(lock),
+            crate::engine::connect::operator(),
+            events,
+            cancel,
+        );
+        let ctx = Ctx::new(self, &profile, &app);
+        run.execute(&ctx, request).await
+    }
 
-        let plan = plan(&ctx, spec).await?;
-        events(ActionEvent::Planned { plan: plan.clone() });
-        let mut report = RunReport {
-            run_id: id.clone(),
-            plan: plan.clone(),
-            outcome: String::new(),
-            changed: 0,
-            verified: false,
-            verify_detail: String::new(),
-        };
-        if plan.nothing_to_do() {
-            note(
-                "action.nothing_to_do",
-                serde_json::json!({ "action": plan.action, "summary": plan.summary }),
-            )
-            .await?;
-            report.outcome = "nothing to do".into();
-            report.verified = true;
-            events(ActionEvent::Finished {
-                outcome: report.outcome.clone(),
-            });
-            return Ok(report);
-        }
-        if plan.destructive && confirm != Some(deployment) {
+    /// Runs found in the journal that started and never finished (the console was
+    /// killed, the machine lost power), with the steps each had done.
+    pub async fn interrupted_runs(&self) -> Result<Vec<Interrupted>> {
+        runner::interrupted(&self.journal().await?).await
+    }
+
+    /// Breaks another console's stale lock on a deployment (journaled). `typed` must be
+    /// the deployment's name.
+    pub async fn break_lock(&self, deployment: &str, typed: &str) -> Result<lock::Holder> {
+        if typed != deployment {
             return Err(Error::ConfirmationRequired {
                 deployment: deployment.to_owned(),
             });
         }
-
-        // One responder at a time per deployment.
-        let lock = match &profile.database {
-            Some(_) => Some(
-                sql::DeploymentLock::acquire(ctx.db().await?, deployment, &operator, &id, &events).await?,
-            ),
-            None => None,
-        };
-        // After waiting for another responder (minutes, maybe), the run opens its own Redis
-        // connection rather than trust one that sat idle (servers close idle ones).
-        if lock.as_ref().is_some_and(|l| l.waited) {
-            ctx.forget_redis();
-        }
-        // The plan, and the request it answers (so that an undo can find what was done).
-        let mut planned = serde_json::to_value(&plan).unwrap_or_default();
-        if let Some(body) = planned.as_object_mut() {
-            body.insert("spec".into(), serde_json::to_value(spec).unwrap_or_default());
-        }
-        note("action.planned", planned).await?;
-
-        let ran = if cancel.is_cancelled() {
-            Err(Error::Cancelled)
-        } else {
-            run(&ctx, spec, &plan, &events).await
-        };
-        let result = match ran {
-            Ok(ran) => {
-                for (i, (description, outcome)) in ran.steps.iter().enumerate() {
-                    note(
-                        "action.step",
-                        serde_json::json!({ "step": i + 1, "description": description, "outcome": outcome }),
-                    )
-                    .await?;
-                }
-                report.changed = ran.changed;
-                let (ok, detail) = verify(&ctx, spec, &plan).await?;
-                events(ActionEvent::Verified {
-                    ok,
-                    detail: detail.clone(),
-                });
-                note(
-                    "action.verified",
-                    serde_json::json!({ "ok": ok, "detail": detail }),
-                )
-                .await?;
-                report.verified = ok;
-                report.verify_detail = detail;
-                report.outcome = if ok {
-                    "done".into()
-                } else {
-                    "done, but verification failed".into()
-                };
-                Ok(())
-            }
-            Err(e) => {
-                report.outcome = match &e {
-                    Error::Cancelled => "cancelled".into(),
-                    other => format!("failed: {other}"),
-                };
-                Err(e)
-            }
-        };
-        note(
-            "action.finished",
-            serde_json::json!({ "action": plan.action, "outcome": report.outcome, "changed": report.changed }),
-        )
-        .await?;
-        if let Some(lock) = lock {
-            lock.release().await;
-        }
-        events(ActionEvent::Finished {
-            outcome: report.outcome.clone(),
-        });
-        result.map(|()| report)
+        let profile = self.profile(deployment).await?;
+        let store = lock::SshLock::new(self.clone(), &profile)?;
+        let journal = self.journal().await?;
+        lock::break_stale(&store, &journal, deployment, &crate::engine::connect::operator()).await
     }
-}
-
-async fn plan(ctx: &Ctx<'_>, spec: &ActionSpec) -> Result<Plan> {
-    match spec {
-        ActionSpec::RevokeTokens { scope } => revoke_tokens::plan(ctx, scope).await,
-        ActionSpec::LockAccounts { scope, duration_secs } => {
-            lock_accounts::plan_lock(ctx, scope, *duration_secs).await
-        }
-        ActionSpec::UnlockAccounts { scope } => lock_accounts::plan_unlock(ctx, scope).await,
-        ActionSpec::ExpireSessions { user } => expire_sessions::plan(ctx, user.as_deref()).await,
-        ActionSpec::Isolate {
-            host,
-            container,
-            mode,
-        } => isolate::plan(ctx, host, container, *mode).await,
-        ActionSpec::Restore {
-            host,
-            container,
-            mode,
-            networks,
-        } => isolate::plan_restore(ctx, host, container, *mode, networks).await,
-    }
-}
-
-async fn run(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan, events: &Events) -> Result<Ran> {
-    match spec {
-        ActionSpec::RevokeTokens { scope } => revoke_tokens::run(ctx, scope, events).await,
-        ActionSpec::LockAccounts { scope, duration_secs } => {
-            lock_accounts::run_lock(ctx, scope, *duration_secs, events).await
-        }
-        ActionSpec::UnlockAccounts { scope } => lock_accounts::run_unlock(ctx, scope, events).await,
-        ActionSpec::ExpireSessions { user } => expire_sessions::run(ctx, user.as_deref(), events).await,
-        ActionSpec::Isolate {
-            host,
-            container,
-            mode,
-        } => isolate::run(ctx, host, container, *mode, plan, events).await,
-        // The plan's networks: those named, or found in the journal.
-        ActionSpec::Restore {
-            host,
-            container,
-            mode,
-            ..
-        } => isolate::run_restore(ctx, host, container, *mode, &plan.sample, events).await,
-    }
-}
-
-async fn verify(ctx: &Ctx<'_>, spec: &ActionSpec, plan: &Plan) -> Result<(bool, String)> {
-    match spec {
-        ActionSpec::RevokeTokens { scope } => revoke_tokens::verify(ctx, scope).await,
-        ActionSpec::LockAccounts { scope, .. } => lock_accounts::verify(ctx, scope, true).await,
-        ActionSpec::UnlockAccounts { scope } => lock_accounts::verify(ctx, scope, false).await,
-        ActionSpec::ExpireSessions { user } => expire_sessions::verify(ctx, user.as_deref()).await,
-        ActionSpec::Isolate {
-            host,
-            container,
-            mode,
-        } => isolate::verify(ctx, host, container, *mode, plan).await,
-        ActionSpec::Restore {
-            host,
-            container,
-            mode,
-            ..
-        } => isolate::verify_restore(ctx, host, container, *mode, &plan.sample).await,
-    }
-}
-
-/// Emits the two events of one step around its work.
-pub async fn step<T>(
-    events: &Events,
-    n: usize,
-    description: &str,
-    work: impl Future<Output = Result<(T, String)>>,
-) -> Result<(T, String)> {
-    events(ActionEvent::Step {
-        step: n,
-        description: description.to_owned(),
-        status: StepStatus::Started,
-        detail: String::new(),
-    });
-    let res = work.await;
-    let (status, detail) = match &res {
-        Ok((_, d)) => (StepStatus::Done, d.clone()),
-        Err(e) => (StepStatus::Failed, e.to_string()),
-    };
-    events(ActionEvent::Step {
-        step: n,
-        description: description.to_owned(),
-        status,
-        detail,
-    });
-    res
 }

@@ -3,9 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use futures_util::future::BoxFuture;
+
 use super::sql::{Val, count, q, query_err, sample};
-use super::{Ctx, Events, Plan, Ran, step};
+use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
 use crate::engine::{Error, Result};
+
+/// The request: which tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeTokens {
+    pub scope: TokenScope,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
@@ -55,7 +63,24 @@ fn scope_sql(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<(String, Vec<Val>)> {
     })
 }
 
-pub async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Plan> {
+impl Action for RevokeTokens {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(plan(ctx, &self.scope))
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            let (from, vals) = scope_sql(ctx, &self.scope)?;
+            let left = count(ctx.db().await?, &format!("SELECT count(*) {from}"), &vals).await?;
+            Ok(Verdict::new(
+                left == 0,
+                format!("{left} active token(s) left in scope"),
+            ))
+        })
+    }
+}
+
+async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Planned> {
     let (from, vals) = scope_sql(ctx, scope)?;
     let t = ctx
         .app
@@ -80,56 +105,64 @@ pub async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Plan> {
         TokenScope::Id(id) => format!("API token #{id}"),
         TokenScope::CreatedSince(s) => format!("the active API tokens created since {s}"),
     };
-    Ok(Plan {
-        action: "revoke-tokens".into(),
-        deployment: ctx.deployment().to_owned(),
-        summary: format!("revoke {what}: {n} token(s) in {}", t.table),
-        count: n,
-        sample,
-        steps: vec![format!(
+    // Same WHERE as the plan: what changes is what was shown. `from` is
+    // "FROM <table> t WHERE …": the UPDATE reuses the plan's WHERE as is.
+    let target = from.replacen("FROM ", "", 1).replacen(
+        " WHERE ",
+        &format!(" SET {} = false WHERE ", q(&t.active)),
+        1,
+    );
+    let step = Revoke {
+        description: format!(
             "set {} = false on {n} row(s) of {}, in one transaction",
             t.active, t.table
-        )],
-        destructive: true,
-    })
+        ),
+        sql: format!("WITH r AS (UPDATE {target} RETURNING 1) SELECT count(*) FROM r"),
+        vals,
+    };
+    Ok(Planned::new(
+        Plan {
+            action: "revoke-tokens".into(),
+            deployment: ctx.deployment().to_owned(),
+            summary: format!("revoke {what}: {n} token(s) in {}", t.table),
+            count: n,
+            sample,
+            steps: vec![],
+            reversible: vec![],
+            destructive: true,
+            digest: String::new(),
+        },
+        vec![Box::new(step)],
+    ))
 }
 
-pub async fn run(ctx: &Ctx<'_>, scope: &TokenScope, events: &Events) -> Result<Ran> {
-    let (from, vals) = scope_sql(ctx, scope)?;
-    let t = ctx
-        .app
-        .require("tokens", &ctx.app.tokens)
-        .map_err(|reason| Error::ActionUnavailable { reason })?;
-    let description = format!("revoke tokens in {}", t.table);
-    let (changed, outcome) = step(events, 1, &description, async {
-        let db = ctx.db().await?;
-        let mut tx = db.pool.begin().await.map_err(query_err)?;
-        // Same WHERE as the plan: what changes is what was shown (unless the table moved
-        // in between, which the outcome then says).
-        // `from` is "FROM <table> t WHERE …": the UPDATE reuses the plan's WHERE as is.
-        let target = from.replacen("FROM ", "", 1).replacen(
-            " WHERE ",
-            &format!(" SET {} = false WHERE ", q(&t.active)),
-            1,
-        );
-        let sql = format!("WITH r AS (UPDATE {target} RETURNING 1) SELECT count(*) FROM r");
-        let n: i64 = sqlx::query_scalar_with(super::sql::audited(&sql), super::sql::args(&vals)?)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(query_err)?;
-        tx.commit().await.map_err(query_err)?;
-        Ok((n, format!("{n} token(s) revoked")))
-    })
-    .await?;
-    Ok(Ran {
-        changed,
-        steps: vec![(description, outcome)],
-    })
+/// One UPDATE in one transaction. Not undoable on purpose: re-activating leaked tokens
+/// is never what a responder wants, and a failure rolls the transaction back whole.
+struct Revoke {
+    description: String,
+    sql: String,
+    vals: Vec<Val>,
 }
 
-pub async fn verify(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<(bool, String)> {
-    let (from, vals) = scope_sql(ctx, scope)?;
-    let db = ctx.db().await?;
-    let left = count(db, &format!("SELECT count(*) {from}"), &vals).await?;
-    Ok((left == 0, format!("{left} active token(s) left in scope")))
+impl Step for Revoke {
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let db = ctx.db().await?;
+            let mut tx = db.pool.begin().await.map_err(query_err)?;
+            let n: i64 =
+                sqlx::query_scalar_with(super::sql::audited(&self.sql), super::sql::args(&self.vals)?)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err)?;
+            tx.commit().await.map_err(query_err)?;
+            Ok(StepDone {
+                detail: format!("{n} token(s) revoked"),
+                changed: n,
+            })
+        })
+    }
 }
