@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use breakglass::engine::Engine;
-use breakglass::engine::actions::{ActionSpec, Cancel, LockScope, TokenScope};
+use breakglass::engine::actions::{
+    ActionSpec, Cancel, Confirmation, LockAccounts, LockScope, RevokeTokens, RunRequest, TokenScope,
+};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -119,18 +121,18 @@ fn main() {
     let cases: [(&str, ActionSpec, &str, &str); 2] = [
         (
             "revoke every API token",
-            ActionSpec::RevokeTokens {
+            ActionSpec::RevokeTokens(RevokeTokens {
                 scope: TokenScope::All,
-            },
+            }),
             "UPDATE api_tokens SET active = false WHERE active",
             "UPDATE api_tokens SET active = true; VACUUM api_tokens",
         ),
         (
             "lock every non-admin account for 2 h",
-            ActionSpec::LockAccounts {
+            ActionSpec::LockAccounts(LockAccounts {
                 scope: LockScope::AllNonAdmin,
                 duration_secs: Some(7200),
-            },
+            }),
             "UPDATE users SET locked_until = now() + interval '2 hours' WHERE role <> ALL('{admin}') AND NOT (locked_until IS NOT NULL AND locked_until > now())",
             "UPDATE users SET locked_until = NULL WHERE username <> 'carol'; VACUUM users",
         ),
@@ -145,8 +147,7 @@ fn main() {
         let report = rt
             .block_on(engine.run_action(
                 "sandbox",
-                &spec,
-                Some("sandbox"),
+                RunRequest::new(spec.clone(), Some(Confirmation::new("sandbox", None))),
                 Arc::new(|_| {}),
                 Cancel::default(),
             ))
@@ -160,8 +161,7 @@ fn main() {
             let r = rt
                 .block_on(engine.run_action(
                     "sandbox",
-                    &spec,
-                    Some("sandbox"),
+                    RunRequest::new(spec.clone(), Some(Confirmation::new("sandbox", None))),
                     Arc::new(|_| {}),
                     Cancel::default(),
                 ))

@@ -16,6 +16,8 @@ const COMMANDS: &[&str] = &[
     "secret_delete",
     "plan_action",
     "run_action",
+    "cancel_action",
+    "interrupted_runs",
     "audit_review",
     "journal_entries",
 ];

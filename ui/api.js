@@ -10,9 +10,15 @@ export const api = {
   setSecret: (name, entry, value) => invoke("secret_set", { name, entry, value }),
   deleteSecret: (name, entry) => invoke("secret_delete", { name, entry }),
   planAction: (name, spec) => invoke("plan_action", { name, spec }),
-  runAction: (name, spec, confirm, key) => invoke("run_action", { name, spec, confirm, key }),
+  // Events of this run come back on a channel of this page's own.
+  runAction: (name, spec, confirm, planDigest, key, onEvent) => {
+    const channel = new window.__TAURI__.core.Channel();
+    channel.onmessage = onEvent;
+    return invoke("run_action", { name, spec, confirm, planDigest, key, onEvent: channel });
+  },
+  cancelAction: (key) => invoke("cancel_action", { key }),
+  interruptedRuns: () => invoke("interrupted_runs"),
   auditReview: (name, sinceSecs) => invoke("audit_review", { name, sinceSecs }),
   journal: () => invoke("journal_entries"),
-  onActionEvent: (cb) => window.__TAURI__.event.listen("action-event", (e) => cb(e.payload)),
   trustHost: (name, host, fingerprint) => invoke("trust_host", { name, host, fingerprint }),
 };

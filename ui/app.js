@@ -240,6 +240,24 @@ function askTrust(host, problem) {
   $("#trust-cancel").focus();
 }
 
+// Runs the journal shows as started and never finished, with each step's state. Undo
+// goes through the Contain panel's plan and typed confirmation like any action.
+async function showInterrupted() {
+  try {
+    const runs = await api.interruptedRuns();
+    const list = $("#interrupted-list");
+    list.replaceChildren(...runs.map((r) => h("div", { class: "interrupted-run" },
+      h("p", {}, h("strong", {}, `${r.action} on ${r.deployment}`), ` — run ${r.run_id}, by ${r.operator} at ${r.at}: ${r.summary}`),
+      h("ol", { class: "mono small" }, ...r.steps.map((st) => h("li", { class: st.state.startsWith("done") ? "done" : "warn" }, `${st.description}: ${st.state}`))),
+      h("p", { class: "muted" }, r.undoable
+        ? `Undo it: breakglass undo ${r.deployment} ${r.run_id} (or choose "Undo a run" in Contain).`
+        : `Nothing of it can be undone; close it with breakglass undo ${r.deployment} ${r.run_id}.`))));
+    $("#interrupted").hidden = runs.length === 0;
+  } catch (e) {
+    showError(e);
+  }
+}
+
 async function start() {
   $("#refresh").addEventListener("click", refreshStatus);
   initContain(showError);
@@ -251,6 +269,7 @@ async function start() {
   $("#secret-cancel").addEventListener("click", closeSecretForm);
   $("#secret-add").addEventListener("click", () => openSecretForm(null));
   $("#error").addEventListener("click", () => { $("#error").hidden = true; });
+  showInterrupted();
   try {
     state.deployments = await api.listDeployments();
     renderList();

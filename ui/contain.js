@@ -80,6 +80,8 @@ function buildSpec() {
       return { action: kind, host: need(host, "The host"), container: need(container, "The container"), mode };
     case "restore":
       return { action: kind, host: need(host, "The host"), container: need(container, "The container"), mode, networks: [] };
+    case "undo":
+      return { action: kind, run_id: need($("#action-run-id").value.trim(), "The run id") };
   }
   throw { code: "argument.invalid", message: "unknown action" };
 }
@@ -109,46 +111,80 @@ function confirmTyped() {
   $("#action-run").disabled = !planned || $("#confirm-input").value !== deployment;
 }
 
+let runningKey = null;
+
+function describeEvent(event) {
+  if (event.event === "step") {
+    return [event.status, `${event.description}: ${event.status.replace("_", " ")}${event.detail ? " — " + event.detail : ""}`];
+  }
+  if (event.event === "waiting") return ["warn", `waiting: held by ${event.holder}`];
+  if (event.event === "verified") return [event.ok ? "ok" : "bad", `verify: ${event.ok ? "ok" : "FAILED"} (${event.detail})`];
+  if (event.event === "finished") return ["", event.outcome];
+  return null;
+}
+
 async function run() {
   if (!planned || $("#confirm-input").value !== deployment) return;
   const key = crypto.randomUUID();
   const progress = $("#progress");
   progress.replaceChildren();
   $("#action-run").disabled = true;
-  const unlisten = await api.onActionEvent(({ key: k, event }) => {
-    if (k !== key) return;
-    if (event.event === "step") {
-      progress.append(h("li", { class: event.status }, `${event.description}: ${event.status}${event.detail ? " — " + event.detail : ""}`));
-    } else if (event.event === "waiting") {
-      progress.append(h("li", { class: "warn" }, `waiting: ${event.holder} holds this deployment`));
-    } else if (event.event === "verified") {
-      progress.append(h("li", { class: event.ok ? "ok" : "bad" }, `verify: ${event.ok ? "ok" : "FAILED"} (${event.detail})`));
-    }
-  });
+  const cancelBtn = $("#action-cancel");
+  cancelBtn.textContent = "Cancel (finish this step, then undo)";
+  cancelBtn.hidden = false;
+  runningKey = key;
+  const onEvent = (event) => {
+    const shown = describeEvent(event);
+    if (shown) progress.append(h("li", { class: shown[0] }, shown[1]));
+  };
   try {
-    const report = await api.runAction(deployment, planned.spec, $("#confirm-input").value, key);
+    const report = await api.runAction(deployment, planned.spec, $("#confirm-input").value, planned.plan.digest, key, onEvent);
     const out = $("#outcome");
     out.textContent = `${report.outcome}: ${report.changed} changed; ${report.verify_detail}`;
     out.className = "outcome " + (report.verified ? "ok" : "bad");
     out.hidden = false;
   } catch (e) {
+    if (e && e.code === "action.plan_changed") {
+      // The live state moved since the plan was shown: show the new plan, ask again.
+      runningKey = null;
+      cancelBtn.hidden = true;
+      await plan();
+      $("#plan-summary").textContent = "The live plan changed; confirm this one: " + $("#plan-summary").textContent;
+      return;
+    }
+    const out = $("#outcome");
+    out.textContent = e && e.message ? e.message : String(e);
+    out.className = "outcome bad";
+    out.hidden = false;
     onError(e);
   } finally {
-    unlisten();
-    resetPlan();
+    if (runningKey === key) {
+      runningKey = null;
+      cancelBtn.hidden = true;
+      resetPlan();
+    }
   }
+}
+
+async function cancelRun() {
+  if (!runningKey) return;
+  const btn = $("#action-cancel");
+  await api.cancelAction(runningKey);
+  // A second press stops at once.
+  btn.textContent = "Stop now (no undo)";
 }
 
 export function initContain(errorHandler) {
   onError = errorHandler;
   $("#action-kind").addEventListener("change", syncFields);
   $("#action-scope").addEventListener("change", syncFields);
-  for (const id of ["#action-value", "#action-duration", "#action-host", "#action-container", "#action-mode"]) {
+  for (const id of ["#action-value", "#action-duration", "#action-host", "#action-container", "#action-mode", "#action-run-id"]) {
     $(id).addEventListener("input", resetPlan);
   }
   $("#action-plan").addEventListener("click", plan);
   $("#confirm-input").addEventListener("input", confirmTyped);
   $("#action-run").addEventListener("click", run);
+  $("#action-cancel").addEventListener("click", cancelRun);
   syncFields();
 }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use breakglass::engine::actions::{
-    ActionEvent, ActionSpec, Cancel, IsolateMode, LockScope, Plan, StepStatus, TokenScope,
+    ActionEvent, ActionSpec, Cancel, Confirmation, ExpireSessions, Interrupted, Isolate, IsolateMode,
+    LockAccounts, LockScope, Plan, Restore, RevokeTokens, RunRequest, StepStatus, TokenScope, Undo,
+    UnlockAccounts,
 };
 use breakglass::engine::secret::Sensitive;
 use breakglass::engine::ssh::SshError;
@@ -126,6 +128,23 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Undo a run from the journal (its done steps, last first), or close an interrupted one.
+    Undo {
+        deployment: String,
+        /// The run's id (`breakglass journal list`, or the interrupted-run notice).
+        run_id: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Runs that started and never finished (the console was killed or lost power).
+    Interrupted,
+    /// Break another console's stale lock on a deployment (journaled; never a live lock).
+    LockBreak {
+        deployment: String,
+        /// The deployment's name, typed.
+        #[arg(long)]
+        confirm: String,
+    },
     /// Review the audit trail: failed logins by IP, successes after failures, admin actions, new tokens.
     Audit {
         deployment: String,
@@ -149,6 +168,13 @@ struct RunArgs {
     /// The deployment's name, typed, to allow a destructive run without a prompt.
     #[arg(long)]
     confirm: Option<String>,
+    /// With --confirm: the digest of the plan you confirm (from --dry-run --json); the
+    /// run stops if the live plan differs.
+    #[arg(long, requires = "confirm")]
+    plan: Option<String>,
+    /// How long to wait for another responder's lock, like 30s or 5m.
+    #[arg(long, default_value = "2m")]
+    lock_wait: humantime::Duration,
 }
 
 #[derive(clap::Args)]
@@ -474,7 +500,13 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             } else {
                 TokenScope::CreatedSince(scope.since.clone().unwrap_or_default())
             };
-            act(&cli, deployment, ActionSpec::RevokeTokens { scope }, run).await?;
+            act(
+                &cli,
+                deployment,
+                ActionSpec::RevokeTokens(RevokeTokens { scope }),
+                run,
+            )
+            .await?;
         }
         Command::Lock {
             deployment,
@@ -482,10 +514,10 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             duration,
             run,
         } => {
-            let spec = ActionSpec::LockAccounts {
+            let spec = ActionSpec::LockAccounts(LockAccounts {
                 scope: lock_scope(scope),
                 duration_secs: duration.map(|d| d.as_secs()),
-            };
+            });
             act(&cli, deployment, spec, run).await?;
         }
         Command::Unlock {
@@ -496,9 +528,9 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             act(
                 &cli,
                 deployment,
-                ActionSpec::UnlockAccounts {
+                ActionSpec::UnlockAccounts(UnlockAccounts {
                     scope: lock_scope(scope),
-                },
+                }),
                 run,
             )
             .await?;
@@ -511,7 +543,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             act(
                 &cli,
                 deployment,
-                ActionSpec::ExpireSessions { user: user.clone() },
+                ActionSpec::ExpireSessions(ExpireSessions { user: user.clone() }),
                 run,
             )
             .await?;
@@ -523,11 +555,11 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             mode,
             run,
         } => {
-            let spec = ActionSpec::Isolate {
+            let spec = ActionSpec::Isolate(Isolate {
                 host: host.clone(),
                 container: container.clone(),
                 mode: mode_of(*mode),
-            };
+            });
             act(&cli, deployment, spec, run).await?;
         }
         Command::Restore {
@@ -538,13 +570,43 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             networks,
             run,
         } => {
-            let spec = ActionSpec::Restore {
+            let spec = ActionSpec::Restore(Restore {
                 host: host.clone(),
                 container: container.clone(),
                 mode: mode_of(*mode),
                 networks: networks.clone(),
-            };
+            });
             act(&cli, deployment, spec, run).await?;
+        }
+        Command::Undo {
+            deployment,
+            run_id,
+            run,
+        } => {
+            let spec = ActionSpec::Undo(Undo {
+                run_id: run_id.clone(),
+            });
+            act(&cli, deployment, spec, run).await?;
+        }
+        Command::Interrupted => {
+            let runs = engine(&cli).await?.interrupted_runs().await?;
+            if cli.json {
+                print_json(&runs)?;
+            } else if runs.is_empty() {
+                println!("No interrupted runs.");
+            } else {
+                for r in &runs {
+                    print_interrupted(r, &mut std::io::stdout());
+                }
+            }
+        }
+        Command::LockBreak { deployment, confirm } => {
+            let holder = engine(&cli).await?.break_lock(deployment, confirm).await?;
+            if cli.json {
+                print_json(&holder)?;
+            } else {
+                println!("Broke the stale lock of {holder} on {deployment} (journaled).");
+            }
         }
         Command::Audit { deployment, since } => {
             let review = engine(&cli)
@@ -851,20 +913,79 @@ fn mode_of(m: ModeArg) -> IsolateMode {
 }
 
 fn print_plan(plan: &Plan) {
-    println!("Plan for {}: {}", plan.deployment, plan.summary);
+    let safe = |t: &str| display_safe(t.as_bytes());
+    println!("Plan for {}: {}", safe(&plan.deployment), safe(&plan.summary));
     for s in &plan.sample {
-        println!("    e.g. {}", display_safe(s.as_bytes()));
+        println!("    e.g. {}", safe(s));
     }
     for (i, s) in plan.steps.iter().enumerate() {
-        println!("  step {}: {s}", i + 1);
+        let undo = match plan.reversible.get(i) {
+            Some(true) => "undone if a later step fails",
+            _ => "cannot be undone",
+        };
+        println!("  step {}: {}  ({undo})", i + 1, safe(s));
+    }
+    if plan.destructive && !plan.nothing_to_do() {
+        println!("  plan digest {}", plan.digest);
     }
 }
 
-/// plan → (confirm) → run → verify, printing each event as it comes.
+/// An interrupted run, as the notice every action command shows before it starts.
+fn print_interrupted(r: &Interrupted, out: &mut dyn std::io::Write) {
+    let s = |t: &str| display_safe(t.as_bytes());
+    let _ = writeln!(
+        out,
+        "INTERRUPTED run {} of {} on {} by {} at {}: {}",
+        r.run_id,
+        s(&r.action),
+        s(&r.deployment),
+        s(&r.operator),
+        r.at,
+        s(&r.summary)
+    );
+    for st in &r.steps {
+        let _ = writeln!(out, "  step {}: {:<28} {}", st.step, st.state, s(&st.description));
+    }
+    let _ = writeln!(
+        out,
+        "  {} with `breakglass undo {} {}`",
+        if r.undoable {
+            "undo it"
+        } else {
+            "nothing of it can be undone; close it"
+        },
+        s(&r.deployment),
+        r.run_id
+    );
+}
+
+/// Reads one line from the terminal.
+fn read_line(prompt: &str) -> Result<String, ErrorReport> {
+    use std::io::{BufRead, Write};
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    let mut typed = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut typed)
+        .map_err(|e| ErrorReport {
+            code: "io.stdin".into(),
+            message: e.to_string(),
+        })?;
+    Ok(typed.trim().to_owned())
+}
+
+/// lock → plan → (confirm) → run → verify, printing each event as it comes. The plan a
+/// person confirms is bound to the run by its digest: if the live plan differs under
+/// the lock, the new plan is shown and asked for again.
 async fn act(cli: &Cli, deployment: &str, spec: ActionSpec, run: &RunArgs) -> Result<(), ErrorReport> {
-    use std::io::{BufRead, IsTerminal, Write};
+    use std::io::IsTerminal;
     let engine = engine(cli).await?;
-    let plan = engine.plan_action(deployment, &spec).await?;
+    let interrupted = engine.interrupted_runs().await?;
+    for r in interrupted.iter().filter(|r| r.deployment == deployment) {
+        print_interrupted(r, &mut std::io::stderr());
+    }
+    let mut plan = engine.plan_action(deployment, &spec).await?;
     if run.dry_run {
         if cli.json {
             print_json(&plan)?;
@@ -874,21 +995,6 @@ async fn act(cli: &Cli, deployment: &str, spec: ActionSpec, run: &RunArgs) -> Re
         }
         return Ok(());
     }
-    let mut confirm = run.confirm.clone();
-    if confirm.is_none() && plan.destructive && !plan.nothing_to_do() && std::io::stdin().is_terminal() {
-        print_plan(&plan);
-        print!("Type the deployment's name ({deployment}) to go ahead: ");
-        let _ = std::io::stdout().flush();
-        let mut typed = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut typed)
-            .map_err(|e| ErrorReport {
-                code: "io.stdin".into(),
-                message: e.to_string(),
-            })?;
-        confirm = Some(typed.trim().to_owned());
-    }
     let json = cli.json;
     let events: breakglass::engine::actions::Events = std::sync::Arc::new(move |e: ActionEvent| {
         if json {
@@ -896,45 +1002,83 @@ async fn act(cli: &Cli, deployment: &str, spec: ActionSpec, run: &RunArgs) -> Re
             return;
         }
         match e {
-            ActionEvent::Planned { plan } => print_plan(&plan),
-            ActionEvent::Waiting { holder } => println!(
-                "waiting: {} holds this deployment",
-                display_safe(holder.as_bytes())
-            ),
+            // Shown before the confirmation already; under the lock it is the same plan
+            // (the digest says so) or the run stops.
+            ActionEvent::Planned { .. } => {}
+            ActionEvent::Waiting { holder } => println!("waiting: held by {holder}"),
             ActionEvent::Step {
                 step,
                 description,
                 status,
                 detail,
-            } => match status {
-                StepStatus::Started => println!("  [{step}] {description} …"),
-                StepStatus::Done => println!("  [{step}] done: {detail}"),
-                StepStatus::Failed => println!("  [{step}] FAILED: {detail}"),
-            },
-            ActionEvent::Verified { ok, detail } => {
-                println!("verify: {} ({detail})", if ok { "ok" } else { "FAILED" })
+            } => {
+                let detail = display_safe(detail.as_bytes());
+                let description = display_safe(description.as_bytes());
+                match status {
+                    StepStatus::Started => println!("  [{step}] {description} …"),
+                    StepStatus::Done => println!("  [{step}] done: {detail}"),
+                    StepStatus::Failed => println!("  [{step}] FAILED: {detail}"),
+                    StepStatus::Undoing => println!("  [{step}] undoing …"),
+                    StepStatus::Undone => println!("  [{step}] undone: {detail}"),
+                    StepStatus::UndoFailed => println!("  [{step}] UNDO FAILED: {detail}"),
+                }
             }
-            ActionEvent::Finished { outcome } => println!("{outcome}"),
+            ActionEvent::Verified { ok, detail } => println!(
+                "verify: {} ({})",
+                if ok { "ok" } else { "FAILED" },
+                display_safe(detail.as_bytes())
+            ),
+            ActionEvent::Finished { outcome } => println!("{}", display_safe(outcome.as_bytes())),
         }
     });
+    // First Ctrl-C: finish the current step, then undo. Second: stop now.
     let cancel = Cancel::default();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("cancelling after the current step…");
-            on_ctrl_c.cancel();
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if on_ctrl_c.is_cancelled() {
+                eprintln!("stopping now; the journal records where");
+            } else {
+                eprintln!("cancelling after the current step, then undoing (Ctrl-C again: stop now)…");
+            }
+            on_ctrl_c.escalate();
         }
     });
-    let report = engine
-        .run_action(deployment, &spec, confirm.as_deref(), events, cancel)
-        .await?;
-    if !report.verified {
-        return Err(ErrorReport {
-            code: "action.verify_failed".into(),
-            message: report.verify_detail,
-        });
+    let interactive = run.confirm.is_none() && std::io::stdin().is_terminal();
+    let mut confirm = run
+        .confirm
+        .clone()
+        .map(|typed| Confirmation::new(typed, run.plan.clone()));
+    loop {
+        if interactive && plan.destructive && !plan.nothing_to_do() {
+            print_plan(&plan);
+            let typed = read_line(&format!(
+                "Type the deployment's name ({deployment}) to go ahead: "
+            ))?;
+            confirm = Some(Confirmation::new(typed, Some(plan.digest.clone())));
+        }
+        let mut request = RunRequest::new(spec.clone(), confirm.clone());
+        request.lock_wait = (*run.lock_wait).into();
+        match engine
+            .run_action(deployment, request, events.clone(), cancel.clone())
+            .await
+        {
+            Ok(report) => {
+                if !report.verified {
+                    return Err(ErrorReport {
+                        code: "action.verify_failed".into(),
+                        message: report.verify_detail,
+                    });
+                }
+                return Ok(());
+            }
+            Err(breakglass::engine::Error::PlanChanged { plan: live }) if interactive => {
+                eprintln!("The live plan changed since it was shown; here is the new one.");
+                plan = *live;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    Ok(())
 }
 
 fn print_audit(r: &breakglass::engine::audit::AuditReview) {

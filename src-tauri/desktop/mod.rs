@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
-use crate::engine::actions::{ActionSpec, Cancel, Events, Plan, RunReport};
+use crate::engine::actions::{
+    ActionEvent, ActionSpec, Cancel, Confirmation, Events, Interrupted, Plan, RunReport, RunRequest,
+};
 use crate::engine::audit::AuditReview;
 use crate::engine::journal::{Entry, Verification};
 use crate::engine::keychain::SecretEntry;
@@ -73,24 +75,51 @@ async fn plan_action(engine: tauri::State<'_, Engine>, name: String, spec: Actio
     Ok(engine.plan_action(&name, &spec).await?)
 }
 
-/// Runs an action; its events stream as `action-event` with the caller's `key`, so the
-/// page subscribes before the run starts.
+/// The cancels of the runs this window started, by the key the page gave each run.
+#[derive(Default)]
+struct Running(std::sync::Mutex<std::collections::HashMap<String, Cancel>>);
+
+/// Runs an action; its events stream to the page that started it over `on_event` (a
+/// channel of that page's own), so no other window sees them. `plan_digest` is the
+/// digest of the plan the person confirmed.
 #[tauri::command]
 async fn run_action(
-    app: tauri::AppHandle,
     engine: tauri::State<'_, Engine>,
+    running: tauri::State<'_, Running>,
     name: String,
     spec: ActionSpec,
     confirm: String,
+    plan_digest: Option<String>,
     key: String,
+    on_event: tauri::ipc::Channel<ActionEvent>,
 ) -> CmdResult<RunReport> {
-    use tauri::Emitter;
     let events: Events = Arc::new(move |event| {
-        let _ = app.emit("action-event", serde_json::json!({ "key": key, "event": event }));
+        let _ = on_event.send(event);
     });
-    Ok(engine
-        .run_action(&name, &spec, Some(&confirm), events, Cancel::default())
-        .await?)
+    let cancel = Cancel::default();
+    if let Ok(mut map) = running.0.lock() {
+        map.insert(key.clone(), cancel.clone());
+    }
+    let request = RunRequest::new(spec, Some(Confirmation::new(confirm, plan_digest)));
+    let result = engine.run_action(&name, request, events, cancel).await;
+    if let Ok(mut map) = running.0.lock() {
+        map.remove(&key);
+    }
+    Ok(result?)
+}
+
+/// Cancels a run this window started: the first call lets the current step finish and
+/// undoes, a second stops at once. `false` when no such run is going.
+#[tauri::command]
+fn cancel_action(running: tauri::State<'_, Running>, key: String) -> bool {
+    let cancel = running.0.lock().ok().and_then(|m| m.get(&key).cloned());
+    cancel.map(|c| c.escalate()).is_some()
+}
+
+/// Runs that started and never finished (shown when the window opens).
+#[tauri::command]
+async fn interrupted_runs(engine: tauri::State<'_, Engine>) -> CmdResult<Vec<Interrupted>> {
+    Ok(engine.interrupted_runs().await?)
 }
 
 #[tauri::command]
@@ -119,6 +148,7 @@ pub fn run() -> ExitCode {
     };
     let result = tauri::Builder::default()
         .manage(engine)
+        .manage(Running::default())
         .invoke_handler(tauri::generate_handler![
             list_deployments,
             show_deployment,
@@ -129,6 +159,8 @@ pub fn run() -> ExitCode {
             secret_delete,
             plan_action,
             run_action,
+            cancel_action,
+            interrupted_runs,
             audit_review,
             journal_entries
         ])

@@ -95,7 +95,15 @@ impl Engine {
     pub async fn journal(&self) -> Result<journal::Journal> {
         let key = self
             .journal_key
-            .get_or_try_init(|| journal::JournalKey::from_keychain(&self.keychain))
+            .get_or_try_init(|| async {
+                // Two consoles starting at once must not both make a key: one creates it
+                // while holding this machine-wide lock, the other then reads it.
+                let guard = std::fs::File::create(std::env::temp_dir().join("breakglass-journal-key.lock"))
+                    .and_then(|f| f.lock().map(|()| f));
+                let key = journal::JournalKey::from_keychain(&self.keychain).await;
+                drop(guard);
+                key
+            })
             .await?;
         Ok(journal::Journal::new(
             self.state.pool().clone(),

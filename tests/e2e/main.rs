@@ -337,6 +337,66 @@ async fn revoke_all_from_the_window_needs_the_name_typed() {
     );
 }
 
+/// Cancel from the window: a run waiting for another console's lock is cancelled with
+/// the Cancel button; nothing changes and the window says so.
+#[tokio::test]
+async fn a_running_action_is_cancelled_from_the_window() {
+    let db = testbed::fresh_database("e2e_cancel");
+    let v = testbed::variant("e2e-cancel", |t| {
+        t.replace(
+            "port = 25432\nname = \"sandbox\"",
+            &format!("port = 25432\nname = \"{db}\""),
+        )
+    })
+    .await;
+    let active = || testbed::psql(&db, "SELECT count(*) FROM api_tokens WHERE active", &[]);
+    let before = active();
+    // Another responder's console holds the deployment.
+    let file = format!("~/.breakglass/locks/{}.lock", v.name);
+    let holder = format!(
+        r#"{{"operator":"carol@other-laptop","deployment":"{}","run_id":"c4a01","action":"lock-accounts","pid":1,"since":"2026-12-02T03:00:00Z"}}"#,
+        v.name
+    );
+    let take = format!("mkdir -p ~/.breakglass/locks && printf '%s' '{holder}' > {file}");
+    assert!(v.engine.exec(&v.name, "app1", &take).await.unwrap().success());
+
+    let state = v.dir.path().join("state");
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_for("#hosts tbody tr", 3).await;
+    let plan = s.wait_for("#action-plan", 1).await;
+    s.click(&plan[0]).await;
+    s.wait_text("#plan-summary", "token(s)", 20).await;
+    let input = s.wait_for("#confirm-input", 1).await;
+    s.type_text(&input[0], &v.name).await;
+    let run = s.wait_for("#action-run", 1).await;
+    s.click(&run[0]).await;
+    let progress = s.wait_text("#progress", "carol@other-laptop", 30).await;
+    assert!(progress.contains("waiting"), "{progress}");
+    let cancel = s.wait_for("#action-cancel", 1).await;
+    s.screenshot(&screenshot_path("contain-waiting.png")).await;
+    s.click(&cancel[0]).await;
+    let outcome = s.wait_text("#outcome", "cancelled", 20).await;
+    assert!(outcome.contains("cancelled"), "{outcome}");
+    s.close().await;
+    assert_eq!(active(), before, "nothing changed");
+    let kinds: Vec<String> = v
+        .engine
+        .journal()
+        .await
+        .unwrap()
+        .entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(!kinds.iter().any(|k| k == "action.planned"), "no run began: {kinds:?}");
+    v.engine.exec(&v.name, "app1", &format!("rm -f {file}")).await.unwrap();
+}
+
 /// The audit trail in the window: the tables name the brute-forcing IPs and the success
 /// that followed, and the chart has a bar per hour.
 #[tokio::test]

@@ -9,8 +9,14 @@ use std::time::Duration;
 
 use breakglass::engine::Engine;
 use breakglass::engine::actions::{
-    ActionEvent, ActionSpec, Cancel, Events, IsolateMode, LockScope, TokenScope,
+    ActionEvent, ActionSpec, Cancel, Confirmation, Events, ExpireSessions, Isolate, IsolateMode,
+    LockAccounts, LockScope, Restore, RevokeTokens, RunRequest, TokenScope, UnlockAccounts,
 };
+
+/// The run of a request confirmed by typing `typed` (no plan digest: as a script does).
+fn confirmed(spec: &ActionSpec, typed: Option<&str>) -> RunRequest {
+    RunRequest::new(spec.clone(), typed.map(|t| Confirmation::new(t, None)))
+}
 use serde_json::{Value, json};
 
 use crate::testbed::{Variant, fresh_database, psql, test_user, test_user_named, testbed, variant};
@@ -58,7 +64,12 @@ async fn login(user: &str, password: &str) -> reqwest::Response {
 
 async fn run(v: &Variant, spec: &ActionSpec) -> breakglass::engine::actions::RunReport {
     v.engine
-        .run_action(&v.name, spec, Some(&v.name), quiet(), Cancel::default())
+        .run_action(
+            &v.name,
+            confirmed(&spec, Some(&v.name)),
+            quiet(),
+            Cancel::default(),
+        )
         .await
         .unwrap()
 }
@@ -69,9 +80,9 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
     let victim = test_user("revoke_victim");
     let bystander = test_user("revoke_bystander");
     assert_eq!(me_with_token(&victim.token).await, 200);
-    let spec = ActionSpec::RevokeTokens {
+    let spec = ActionSpec::RevokeTokens(RevokeTokens {
         scope: TokenScope::User(victim.name.clone()),
-    };
+    });
 
     let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
     assert_eq!(plan.count, 1);
@@ -85,7 +96,12 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
         let wrong = wrong.map(|w| w.replace("sandbox", &v.name));
         let e = v
             .engine
-            .run_action(&v.name, &spec, wrong.as_deref(), quiet(), Cancel::default())
+            .run_action(
+                &v.name,
+                confirmed(&spec, wrong.as_deref()),
+                quiet(),
+                Cancel::default(),
+            )
             .await
             .unwrap_err();
         assert_eq!(e.code(), "action.confirmation_required");
@@ -99,7 +115,12 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
     let (events, seen) = recording();
     let report = v
         .engine
-        .run_action(&v.name, &spec, Some(&v.name), events, Cancel::default())
+        .run_action(
+            &v.name,
+            confirmed(&spec, Some(&v.name)),
+            events,
+            Cancel::default(),
+        )
         .await
         .unwrap();
     assert_eq!(report.changed, plan.count, "run changed what the plan counted");
@@ -132,7 +153,8 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
         kinds,
         [
             "action.planned",
-            "action.step",
+            "action.step.started",
+            "action.step.done",
             "action.verified",
             "action.finished",
             "action.nothing_to_do"
@@ -148,9 +170,9 @@ async fn the_journal_shows_an_edited_entry() {
     let u = test_user("tamper");
     run(
         &v,
-        &ActionSpec::RevokeTokens {
+        &ActionSpec::RevokeTokens(RevokeTokens {
             scope: TokenScope::User(u.name.clone()),
-        },
+        }),
     )
     .await;
     let cli = |args: &[&str]| {
@@ -191,10 +213,10 @@ async fn locking_a_user_stops_logins_and_unlocking_restores_them() {
     let u = test_user("lockme");
     assert_eq!(login(&u.name, &u.password).await.status(), 200);
 
-    let lock = ActionSpec::LockAccounts {
+    let lock = ActionSpec::LockAccounts(LockAccounts {
         scope: LockScope::User(u.name.clone()),
         duration_secs: Some(3600),
-    };
+    });
     let plan = v.engine.plan_action(&v.name, &lock).await.unwrap();
     let report = run(&v, &lock).await;
     assert_eq!((plan.count, report.changed, report.verified), (1, 1, true));
@@ -206,9 +228,9 @@ async fn locking_a_user_stops_logins_and_unlocking_restores_them() {
     assert_eq!(me_with_token(&u.token).await, 423, "nor use a token");
     assert_eq!(run(&v, &lock).await.outcome, "nothing to do");
 
-    let unlock = ActionSpec::UnlockAccounts {
+    let unlock = ActionSpec::UnlockAccounts(UnlockAccounts {
         scope: LockScope::User(u.name.clone()),
-    };
+    });
     assert_eq!(run(&v, &unlock).await.changed, 1);
     assert_eq!(login(&u.name, &u.password).await.status(), 200);
 }
@@ -233,9 +255,9 @@ async fn expiring_a_users_sessions_logs_them_out() {
     };
     assert_eq!(me().await.unwrap().status(), 200);
 
-    let spec = ActionSpec::ExpireSessions {
+    let spec = ActionSpec::ExpireSessions(ExpireSessions {
         user: Some(u.name.clone()),
-    };
+    });
     let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
     assert_eq!(plan.count, 1);
     let report = run(&v, &spec).await;
@@ -255,10 +277,10 @@ async fn a_username_full_of_sql_and_shell_metacharacters_is_data() {
         std::process::id()
     );
     let u = test_user_named(&evil);
-    let spec = ActionSpec::LockAccounts {
+    let spec = ActionSpec::LockAccounts(LockAccounts {
         scope: LockScope::User(evil.clone()),
         duration_secs: None,
-    };
+    });
     let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
     assert_eq!(plan.count, 1, "exactly that one account");
     assert_eq!(run(&v, &spec).await.changed, 1);
@@ -278,9 +300,9 @@ async fn a_username_full_of_sql_and_shell_metacharacters_is_data() {
     assert!(!std::path::Path::new("/tmp/pwned").exists());
     run(
         &v,
-        &ActionSpec::UnlockAccounts {
+        &ActionSpec::UnlockAccounts(UnlockAccounts {
             scope: LockScope::User(evil),
-        },
+        }),
     )
     .await;
 }
@@ -303,18 +325,21 @@ async fn every_builtin_app_profile_does_what_it_can_and_says_why_not() {
         let specs = [
             (
                 "tokens",
-                ActionSpec::RevokeTokens {
+                ActionSpec::RevokeTokens(RevokeTokens {
                     scope: TokenScope::All,
-                },
+                }),
             ),
             (
                 "users",
-                ActionSpec::LockAccounts {
+                ActionSpec::LockAccounts(LockAccounts {
                     scope: LockScope::AllNonAdmin,
                     duration_secs: Some(600),
-                },
+                }),
             ),
-            ("sessions", ActionSpec::ExpireSessions { user: None }),
+            (
+                "sessions",
+                ActionSpec::ExpireSessions(ExpireSessions { user: None }),
+            ),
         ];
         for (area, spec) in specs {
             match v.engine.plan_action(&v.name, &spec).await {
@@ -395,7 +420,7 @@ async fn redis_sessions_are_scanned_and_unlinked() {
         redis_cli(&["SET", &format!("{prefix}{i}"), "1"]);
     }
     redis_cli(&["SET", "unrelated:key", "keep"]);
-    let spec = ActionSpec::ExpireSessions { user: None };
+    let spec = ActionSpec::ExpireSessions(ExpireSessions { user: None });
     let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
     assert_eq!(plan.count, 1200);
     let report = run(&v, &spec).await;
@@ -406,9 +431,9 @@ async fn redis_sessions_are_scanned_and_unlinked() {
         .engine
         .plan_action(
             &v.name,
-            &ActionSpec::ExpireSessions {
+            &ActionSpec::ExpireSessions(ExpireSessions {
                 user: Some("alice".into()),
-            },
+            }),
         )
         .await
         .unwrap_err();
@@ -448,21 +473,21 @@ async fn a_container_is_paused_and_stopped_then_restored() {
     let state = || docker(&["inspect", "-f", "{{.State.Status}}", &name]);
 
     for (mode, expected) in [(IsolateMode::Pause, "paused"), (IsolateMode::Stop, "exited")] {
-        let spec = ActionSpec::Isolate {
+        let spec = ActionSpec::Isolate(Isolate {
             host: "app3".into(),
             container: name.clone(),
             mode,
-        };
+        });
         let report = run(&v, &spec).await;
         assert!(report.verified, "{}", report.verify_detail);
         assert_eq!(state(), expected);
         assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
-        let undo = ActionSpec::Restore {
+        let undo = ActionSpec::Restore(Restore {
             host: "app3".into(),
             container: name.clone(),
             mode,
             networks: vec![],
-        };
+        });
         assert!(run(&v, &undo).await.verified);
         assert_eq!(state(), "running");
     }
@@ -471,11 +496,11 @@ async fn a_container_is_paused_and_stopped_then_restored() {
         .engine
         .plan_action(
             &v.name,
-            &ActionSpec::Isolate {
+            &ActionSpec::Isolate(Isolate {
                 host: "app3".into(),
                 container: "web3".into(),
                 mode: IsolateMode::Disconnect,
-            },
+            }),
         )
         .await
         .unwrap_err();
@@ -573,11 +598,11 @@ async fn a_container_is_disconnected_from_its_network_and_reconnected() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let spec = ActionSpec::Isolate {
+    let spec = ActionSpec::Isolate(Isolate {
         host: "app3".into(),
         container: name.clone(),
         mode: IsolateMode::Disconnect,
-    };
+    });
     let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
     assert_eq!(plan.sample, vec![net.clone()], "the plan names the network");
     let report = run(&v, &spec).await;
@@ -594,12 +619,12 @@ async fn a_container_is_disconnected_from_its_network_and_reconnected() {
     // Undo without naming the networks (as the window does): another console, with no
     // record of the disconnect, cannot guess them and says so; this one reads them from
     // its journal.
-    let undo = ActionSpec::Restore {
+    let undo = ActionSpec::Restore(Restore {
         host: "app3".into(),
         container: name.clone(),
         mode: IsolateMode::Disconnect,
         networks: vec![],
-    };
+    });
     let elsewhere = variant("disconnect-elsewhere", |t| t).await;
     let e = elsewhere
         .engine
@@ -626,7 +651,9 @@ async fn a_container_is_disconnected_from_its_network_and_reconnected() {
     assert_eq!(run(&v, &undo).await.outcome, "nothing to do");
 }
 
-/// Two responders at once: the second is told who holds the deployment, waits, then runs.
+/// Two responders at once: the second is told who holds the deployment (as the holder's
+/// console recorded it), waits, then runs. Whoever holds the app's leaked database
+/// credentials cannot block it: the old advisory lock in the app's database means nothing.
 #[tokio::test]
 async fn a_second_responder_is_told_who_holds_the_deployment_and_waits() {
     let v = variant("lockwait", |t| t).await;
@@ -638,30 +665,37 @@ async fn a_second_responder_is_told_who_holds_the_deployment_and_waits() {
         .username("app")
         .password(&tb.env_of("app1")["POSTGRES_PASSWORD"])
         .database("sandbox")
-        .application_name("breakglass carol@other-laptop run abc");
-    let mut other = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+        .application_name("breakglass mallory@attacker run abc");
+    let mut attacker = sqlx::ConnectOptions::connect(&opts).await.unwrap();
     sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
         .bind(format!("breakglass:{}", v.name))
-        .execute(&mut other)
+        .execute(&mut attacker)
         .await
         .unwrap();
+
+    // Another console (carol's) holds the lock on the deployment's first host.
+    let holder = json!({
+        "operator": "carol@other-laptop", "deployment": v.name, "run_id": "c4a01",
+        "action": "lock-accounts", "pid": 1, "since": "2026-12-02T03:00:00Z"
+    });
+    let file = format!("~/.breakglass/locks/{}.lock", v.name);
+    let take = format!("mkdir -p ~/.breakglass/locks && printf '%s' '{holder}' > {file}");
+    assert!(v.engine.exec(&v.name, "app1", &take).await.unwrap().success());
 
     let (events, seen) = recording();
     let engine: Engine = v.engine.clone();
     let (name, spec) = (
         v.name.clone(),
-        ActionSpec::RevokeTokens {
+        ActionSpec::RevokeTokens(RevokeTokens {
             scope: TokenScope::User(u.name.clone()),
-        },
+        }),
     );
     let task = tokio::spawn(async move {
         engine
-            .run_action(&name, &spec, Some(&name), events, Cancel::default())
+            .run_action(&name, confirmed(&spec, Some(&name)), events, Cancel::default())
             .await
     });
     let mut holder = None;
-    // Up to 60 s: before it waits, the run connects, reads the .env and plans (slow on
-    // a cold, loaded CI machine).
     for _ in 0..600 {
         holder = seen.lock().unwrap().iter().find_map(|e| match e {
             ActionEvent::Waiting { holder } => Some(holder.clone()),
@@ -679,14 +713,82 @@ async fn a_second_responder_is_told_who_holds_the_deployment_and_waits() {
             task.await
         );
     };
-    assert!(holder.contains("carol@other-laptop"), "{holder}");
+    assert!(
+        holder.contains("carol@other-laptop") && holder.contains("c4a01"),
+        "{holder}"
+    );
+    assert!(
+        !holder.contains("mallory"),
+        "the database's session names mean nothing: {holder}"
+    );
     assert!(!task.is_finished(), "it waits while the other holds the lock");
-    sqlx::query("SELECT pg_advisory_unlock_all()")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    assert!(
+        v.engine
+            .exec(&v.name, "app1", &format!("rm {file}"))
+            .await
+            .unwrap()
+            .success()
+    );
     let report = task.await.unwrap().unwrap();
     assert_eq!(report.changed, 1);
+    // Released: the lock file is gone, and the attacker's advisory lock never mattered.
+    let left = v
+        .engine
+        .exec(&v.name, "app1", &format!("test -e {file}"))
+        .await
+        .unwrap();
+    assert!(!left.success(), "the run released its lock");
+    drop(attacker);
+}
+
+/// A lock wait gives up after its timeout and says who holds it; a stale lock (its
+/// console died) can be broken on the record, a live one cannot.
+#[tokio::test]
+async fn a_lock_wait_times_out_and_a_stale_lock_is_broken_on_the_record() {
+    let v = variant("lockstale", |t| t).await;
+    let file = format!("~/.breakglass/locks/{}.lock", v.name);
+    let holder = json!({
+        "operator": "dave@gone", "deployment": v.name, "run_id": "dead1",
+        "action": "isolate", "pid": 1, "since": "2026-12-02T03:00:00Z"
+    });
+    let take = format!("mkdir -p ~/.breakglass/locks && printf '%s' '{holder}' > {file}");
+    assert!(v.engine.exec(&v.name, "app1", &take).await.unwrap().success());
+    let spec = ActionSpec::ExpireSessions(ExpireSessions { user: None });
+    let mut request = confirmed(&spec, Some(&v.name));
+    request.lock_wait = Duration::from_secs(1);
+    let e = v
+        .engine
+        .run_action(&v.name, request, quiet(), Cancel::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "lock.timeout", "{e}");
+    assert!(e.to_string().contains("dave@gone"), "{e}");
+    let e = v.engine.break_lock(&v.name, &v.name).await.unwrap_err();
+    assert!(e.to_string().contains("live"), "a fresh lock is not broken: {e}");
+    // Ten minutes without a heartbeat: stale.
+    let age = format!("touch -d '10 minutes ago' {file}");
+    assert!(v.engine.exec(&v.name, "app1", &age).await.unwrap().success());
+    assert_eq!(
+        v.engine.break_lock(&v.name, "wrong").await.unwrap_err().code(),
+        "action.confirmation_required"
+    );
+    let broken = v.engine.break_lock(&v.name, &v.name).await.unwrap();
+    assert_eq!(broken.operator, "dave@gone");
+    let kinds: Vec<String> = v
+        .engine
+        .journal()
+        .await
+        .unwrap()
+        .entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.ends_with(&["lock.breaking".into(), "lock.broken".into()]),
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -755,9 +857,9 @@ async fn an_incident_exports_as_markdown_and_html() {
     let u = test_user("report");
     run(
         &v,
-        &ActionSpec::RevokeTokens {
+        &ActionSpec::RevokeTokens(RevokeTokens {
             scope: TokenScope::User(u.name.clone()),
-        },
+        }),
     )
     .await;
     v.engine
@@ -899,9 +1001,9 @@ async fn each_builtin_profiles_actions_are_seen_by_the_app() {
             assert_eq!(me_with_token(&u.token).await, 200, "{app}");
             let r = run(
                 &v,
-                &ActionSpec::RevokeTokens {
+                &ActionSpec::RevokeTokens(RevokeTokens {
                     scope: TokenScope::User(u.name.clone()),
-                },
+                }),
             )
             .await;
             assert_eq!((r.changed, r.verified), (1, true), "{app}");
@@ -911,10 +1013,10 @@ async fn each_builtin_profiles_actions_are_seen_by_the_app() {
                 "{app}: the revoked token is refused"
             );
         }
-        let lock = ActionSpec::LockAccounts {
+        let lock = ActionSpec::LockAccounts(LockAccounts {
             scope: LockScope::User(u.name.clone()),
             duration_secs: Some(600),
-        };
+        });
         let r = run(&v, &lock).await;
         assert_eq!((r.changed, r.verified), (1, true), "{app}");
         assert_eq!(
@@ -922,9 +1024,9 @@ async fn each_builtin_profiles_actions_are_seen_by_the_app() {
             423,
             "{app}: locked out"
         );
-        let unlock = ActionSpec::UnlockAccounts {
+        let unlock = ActionSpec::UnlockAccounts(UnlockAccounts {
             scope: LockScope::User(u.name.clone()),
-        };
+        });
         assert_eq!(run(&v, &unlock).await.changed, 1, "{app}");
         assert_eq!(login(&u.name, &u.password).await.status(), 200, "{app}: back in");
     }
@@ -975,7 +1077,7 @@ async fn each_builtin_profiles_actions_are_seen_by_the_app() {
     };
     assert_eq!(me().await, 200, "the session works before");
 
-    let spec = ActionSpec::ExpireSessions { user: None };
+    let spec = ActionSpec::ExpireSessions(ExpireSessions { user: None });
     let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
     assert!(plan.count >= 1, "{plan:?}");
     let report = run(&v, &spec).await;
