@@ -1026,7 +1026,7 @@ async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
 
 async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
     let journal = engine(cli).await?.journal().await?;
-    let who = breakglass::engine::connect::operator();
+    let who = breakglass::engine::journal::operator();
     match cmd {
         IncidentCmd::Open { title } => {
             let inc = journal.open_incident(title, &who).await?;

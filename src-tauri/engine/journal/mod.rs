@@ -8,6 +8,7 @@
 //! Callers pass plans, counts, names and outcomes: never a secret value. The engine's
 //! tests scan the database for the deployment's secrets after every action.
 
+mod operator;
 mod report;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,7 @@ use sqlx::sqlite::SqlitePool;
 use crate::engine::state::now_rfc3339;
 use crate::engine::{Error, Result};
 
+pub use operator::operator;
 pub use report::{render_html, render_markdown};
 
 /// The hash before the first entry.
