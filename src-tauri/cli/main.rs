@@ -214,8 +214,17 @@ enum JournalCmd {
         #[arg(long)]
         incident: Option<i64>,
     },
-    /// Check the hash chain: finds edited, inserted and deleted entries.
-    Verify,
+    /// Check the journal: hash chain, MACs, the head file and the incidents table. Prints
+    /// each problem with its kind; exits non-zero on any.
+    Verify {
+        /// The head pasted into the ticket earlier, as `SEQ:HASH` (or the whole line
+        /// `journal head` printed): also checks that the journal still holds it, which
+        /// catches a truncation back to an older head file that no local check can.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Option<String>,
+    },
+    /// The journal's last entry, one line for pasting into the incident's ticket.
+    Head,
     /// An incident's report, as Markdown (default) or HTML.
     Export {
         incident: i64,
@@ -1129,21 +1138,53 @@ async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
                 }
             }
         }
-        JournalCmd::Verify => {
-            let v = journal.verify().await?;
+        JournalCmd::Verify { expect } => {
+            let v = match expect {
+                Some(text) => {
+                    let (seq, hash) = parse_pasted_head(text)?;
+                    journal.verify_against(seq, &hash).await?
+                }
+                None => journal.verify().await?,
+            };
             if cli.json {
                 print_json(&v)?;
-            } else if v.ok {
-                println!("journal ok: {} entries, chain intact", v.entries);
+            } else {
+                if v.ok {
+                    println!(
+                        "journal ok: {} entries; hash chain, MACs, head file and incidents check out",
+                        v.entries
+                    );
+                }
+                if let Some(h) = &v.head {
+                    println!("{}", display_safe(h.line().as_bytes()));
+                }
+                for n in &v.notes {
+                    println!("note: {}", display_safe(n.as_bytes()));
+                }
             }
             if !v.ok {
                 for p in &v.problems {
-                    eprintln!("{p}");
+                    eprintln!("{}", display_safe(p.to_string().as_bytes()));
                 }
                 return Err(ErrorReport {
                     code: "journal.tampered".into(),
                     message: format!("{} problem(s) in the journal", v.problems.len()),
                 });
+            }
+        }
+        JournalCmd::Head => {
+            let head = journal.head().await?;
+            if cli.json {
+                print_json(&head)?;
+            } else {
+                println!("{}", display_safe(head.line().as_bytes()));
+            }
+            let v = journal.verify().await?;
+            if !v.ok {
+                eprintln!(
+                    "warning: the journal does not verify ({} problem(s)); see `breakglass journal verify`",
+                    v.problems.len()
+                );
             }
         }
         JournalCmd::Export { incident, format } => {
@@ -1156,11 +1197,11 @@ async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
                     message: format!("no incident {incident}"),
                 })?;
             let entries = journal.entries(Some(*incident)).await?;
-            let ok = journal.verify().await?.ok;
+            let v = journal.verify().await?;
             let text = if format == "html" {
-                breakglass::engine::journal::render_html(inc, &entries, ok)
+                breakglass::engine::journal::render_html(inc, &entries, &v)
             } else {
-                breakglass::engine::journal::render_markdown(inc, &entries, ok)
+                breakglass::engine::journal::render_markdown(inc, &entries, &v)
             };
             print!("{text}");
         }
@@ -1168,9 +1209,33 @@ async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
     Ok(())
 }
 
+/// `SEQ:HASH`, or the line `journal head` prints (`… seq 42 sha256 <hash> at …`).
+fn parse_pasted_head(text: &str) -> Result<(i64, String), ErrorReport> {
+    let bad = || ErrorReport {
+        code: "journal.head".into(),
+        message: "--expect takes SEQ:HASH or the line `breakglass journal head` printed".into(),
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (seq, hash) = match words.iter().position(|w| *w == "seq") {
+        Some(i) if words.get(i + 2) == Some(&"sha256") => (
+            *words.get(i + 1).ok_or_else(bad)?,
+            *words.get(i + 3).ok_or_else(bad)?,
+        ),
+        _ => {
+            let (a, b) = text.trim().split_once(':').ok_or_else(bad)?;
+            (a.trim(), b.trim())
+        }
+    };
+    let seq: i64 = seq.parse().map_err(|_| bad())?;
+    if seq < 0 || hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
+}
+
 async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
     let journal = engine(cli).await?.journal().await?;
-    let who = breakglass::engine::connect::operator();
+    let who = breakglass::engine::journal::operator();
     match cmd {
         IncidentCmd::Open { title } => {
             let inc = journal.open_incident(title, &who).await?;

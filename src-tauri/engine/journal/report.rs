@@ -1,8 +1,29 @@
 //! An incident's report, for handing over: a timeline of who did what to which
-//! deployment, each step's outcome, and what was verified, as Markdown or HTML. Text
-//! from the journal (names, messages from servers) is escaped for the format.
+//! deployment, each step's outcome, and what was verified, as Markdown or HTML. Every
+//! report carries the journal's head (to compare with the one pasted into the ticket) and
+//! the verification with each problem by kind. Text from the journal (names, messages
+//! from servers) is escaped for the format.
 
-use super::{Entry, Incident};
+use super::{Entry, Incident, Verification};
+
+/// One line on the journal as a whole: "verified, untampered" only if it is.
+fn chain_status(v: &Verification) -> String {
+    if v.ok {
+        format!(
+            "verified, untampered ({} entries, hash chain, MACs, head file and incidents checked)",
+            v.entries
+        )
+    } else {
+        format!("BROKEN: {} problem(s) found", v.problems.len())
+    }
+}
+
+fn head_line(v: &Verification) -> String {
+    match &v.head {
+        Some(h) => format!("seq {} sha256 {} at {}", h.seq, h.hash, h.at),
+        None => "empty journal".into(),
+    }
+}
 
 fn summary(e: &Entry) -> String {
     let b = &e.body;
@@ -59,9 +80,20 @@ fn html_escape(s: &str) -> String {
         .collect()
 }
 
-pub fn render_markdown(incident: &Incident, entries: &[Entry], chain_ok: bool) -> String {
+/// `verification` is of the whole journal ([`super::Journal::verify`]).
+pub fn render_markdown(incident: &Incident, entries: &[Entry], verification: &Verification) -> String {
+    let mut problems = String::new();
+    for p in &verification.problems {
+        problems += &format!("- **{}**: {}\n", p.kind, md_escape(&p.detail()));
+    }
+    for n in &verification.notes {
+        problems += &format!("- note: {}\n", md_escape(n));
+    }
+    if !problems.is_empty() {
+        problems.push('\n');
+    }
     let mut out = format!(
-        "# Incident {}: {}\n\nOpened {} by {}{}.\n\nJournal chain: {}.\n\n| # | time (UTC) | who | deployment | what |\n|---|---|---|---|---|\n",
+        "# Incident {}: {}\n\nOpened {} by {}{}.\n\nJournal: {}.\n\nJournal head: {}\n\n{problems}| # | time (UTC) | who | deployment | what |\n|---|---|---|---|---|\n",
         incident.id,
         md_escape(&incident.title),
         incident.opened_at,
@@ -71,11 +103,12 @@ pub fn render_markdown(incident: &Incident, entries: &[Entry], chain_ok: bool) -
             .as_ref()
             .map(|c| format!(", closed {c}"))
             .unwrap_or_default(),
-        if chain_ok {
-            "verified, untampered"
+        if verification.ok {
+            chain_status(verification)
         } else {
-            "**BROKEN: entries were altered**"
-        }
+            format!("**{}**", chain_status(verification))
+        },
+        head_line(verification),
     );
     for e in entries {
         out += &format!(
@@ -90,7 +123,22 @@ pub fn render_markdown(incident: &Incident, entries: &[Entry], chain_ok: bool) -
     out
 }
 
-pub fn render_html(incident: &Incident, entries: &[Entry], chain_ok: bool) -> String {
+/// `verification` is of the whole journal ([`super::Journal::verify`]).
+pub fn render_html(incident: &Incident, entries: &[Entry], verification: &Verification) -> String {
+    let mut problems = String::new();
+    for p in &verification.problems {
+        problems += &format!(
+            "<li class=\"bad\"><strong>{}</strong>: {}</li>\n",
+            p.kind,
+            html_escape(&p.detail())
+        );
+    }
+    for n in &verification.notes {
+        problems += &format!("<li>note: {}</li>\n", html_escape(n));
+    }
+    if !problems.is_empty() {
+        problems = format!("<ul>\n{problems}</ul>\n");
+    }
     let mut rows = String::new();
     for e in entries {
         let class = if e.kind == "action.verified" && e.body.get("ok").and_then(|v| v.as_bool()) != Some(true)
@@ -114,7 +162,8 @@ pub fn render_html(incident: &Incident, entries: &[Entry], chain_ok: bool) -> St
          <title>Incident {id}: {title}</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}\
          table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left}}\
          .bad{{color:#b00}}</style></head><body>\n<h1>Incident {id}: {title}</h1>\n\
-         <p>Opened {opened} by {by}{closed}. Journal chain: {chain}.</p>\n\
+         <p>Opened {opened} by {by}{closed}. Journal: {chain}.</p>\n\
+         <p>Journal head: <code>{head}</code></p>\n{problems}\
          <table><thead><tr><th>#</th><th>time (UTC)</th><th>who</th><th>deployment</th><th>what</th></tr></thead>\n\
          <tbody>\n{rows}</tbody></table></body></html>\n",
         id = incident.id,
@@ -126,16 +175,21 @@ pub fn render_html(incident: &Incident, entries: &[Entry], chain_ok: bool) -> St
             .as_ref()
             .map(|c| format!(", closed {}", html_escape(c)))
             .unwrap_or_default(),
-        chain = if chain_ok {
-            "verified, untampered"
+        chain = if verification.ok {
+            html_escape(&chain_status(verification))
         } else {
-            "<strong class=\"bad\">BROKEN: entries were altered</strong>"
+            format!(
+                "<strong class=\"bad\">{}</strong>",
+                html_escape(&chain_status(verification))
+            )
         },
+        head = html_escape(&head_line(verification)),
     )
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Head, Problem, ProblemKind};
     use super::*;
 
     #[test]
@@ -158,13 +212,57 @@ mod tests {
             body: serde_json::json!({"step": 1, "description": "lock <img src=x onerror=alert(1)>", "outcome": "ok\n| injected |"}),
             prev_hash: String::new(),
             hash: String::new(),
+            mac: None,
         };
-        let html = render_html(&inc, std::slice::from_ref(&e), true);
+        let ok = Verification {
+            entries: 1,
+            ok: true,
+            head: Some(Head {
+                seq: 1,
+                hash: "ab12".into(),
+                at: "t".into(),
+            }),
+            problems: vec![],
+            notes: vec![],
+        };
+        let html = render_html(&inc, std::slice::from_ref(&e), &ok);
         assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
-        let md = render_markdown(&inc, &[e], true);
+        assert!(html.contains("verified, untampered") && html.contains("seq 1 sha256 ab12 at t"));
+        let md = render_markdown(&inc, std::slice::from_ref(&e), &ok);
         assert!(
             !md.contains("<script>") && md.contains("\\| injected \\|"),
             "{md}"
         );
+        assert!(md.contains("verified, untampered") && md.contains("seq 1 sha256 ab12 at t"));
+    }
+
+    #[test]
+    fn problems_are_listed_by_kind_and_escaped() {
+        let inc = Incident {
+            id: 1,
+            title: "t".into(),
+            opened_at: "t".into(),
+            opened_by: "a".into(),
+            closed_at: None,
+        };
+        let bad = Verification {
+            entries: 3,
+            ok: false,
+            head: None,
+            problems: vec![Problem {
+                kind: ProblemKind::TailTruncated,
+                seq: Some(7),
+                message: "<b>gone</b>".into(),
+            }],
+            notes: vec![],
+        };
+        for text in [render_markdown(&inc, &[], &bad), render_html(&inc, &[], &bad)] {
+            assert!(!text.contains("untampered"), "{text}");
+            assert!(
+                text.contains("tail_truncated") && text.contains("entry 7"),
+                "{text}"
+            );
+            assert!(!text.contains("<b>"), "{text}");
+        }
     }
 }
