@@ -60,7 +60,10 @@ export async function reviewAudit(deployment, onError) {
 export async function showJournal(onError) {
   try {
     const [entries, v] = await api.journal();
-    $("#journal-chain").textContent = v.ok ? `chain intact · ${v.entries} entries` : `CHAIN BROKEN: ${v.problems.join("; ")}`;
+    const head = v.head ? ` · head seq ${v.head.seq} sha256 ${v.head.hash}` : "";
+    $("#journal-chain").textContent = v.ok
+      ? `chain intact · ${v.entries} entries${head}`
+      : `JOURNAL TAMPERED: ${v.problems.map((p) => `${p.kind.replaceAll("_", " ")}: ${p.message}`).join("; ")}`;
     $("#journal-chain").className = v.ok ? "ok" : "bad";
     $("#journal-table tbody").replaceChildren(
       ...entries.slice(-30).reverse().map((e) =>

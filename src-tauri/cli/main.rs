@@ -1067,7 +1067,7 @@ async fn act(cli: &Cli, deployment: &str, spec: ActionSpec, run: &RunArgs) -> Re
             confirm = Some(Confirmation::new(typed, Some(plan.digest.clone())));
         }
         let mut request = RunRequest::new(spec.clone(), confirm.clone());
-        request.lock_wait = (*run.lock_wait).into();
+        request.lock_wait = *run.lock_wait;
         match engine
             .run_action(deployment, request, events.clone(), cancel.clone())
             .await

@@ -82,6 +82,8 @@ struct Running(std::sync::Mutex<std::collections::HashMap<String, Cancel>>);
 /// Runs an action; its events stream to the page that started it over `on_event` (a
 /// channel of that page's own), so no other window sees them. `plan_digest` is the
 /// digest of the plan the person confirmed.
+// Tauri passes a command's arguments one by one, as the page names them.
+#[allow(clippy::too_many_arguments)]
 #[tauri::command]
 async fn run_action(
     engine: tauri::State<'_, Engine>,

@@ -356,19 +356,9 @@ pub async fn trust(
     Ok(key)
 }
 
-/// Who is acting, for trust records and the journal: `user@machine`.
+/// Who is acting, for trust records: the journal's operator (OS account @ host).
 pub fn operator() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    if host.is_empty() {
-        user
-    } else {
-        format!("{user}@{host}")
-    }
+    crate::engine::journal::operator()
 }
 
 /// Pins from an OpenSSH `known_hosts` file, for every host of the profile that pins

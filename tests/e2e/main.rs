@@ -393,8 +393,14 @@ async fn a_running_action_is_cancelled_from_the_window() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert!(!kinds.iter().any(|k| k == "action.planned"), "no run began: {kinds:?}");
-    v.engine.exec(&v.name, "app1", &format!("rm -f {file}")).await.unwrap();
+    assert!(
+        !kinds.iter().any(|k| k == "action.planned"),
+        "no run began: {kinds:?}"
+    );
+    v.engine
+        .exec(&v.name, "app1", &format!("rm -f {file}"))
+        .await
+        .unwrap();
 }
 
 /// The audit trail in the window: the tables name the brute-forcing IPs and the success

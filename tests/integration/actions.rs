@@ -66,7 +66,7 @@ async fn run(v: &Variant, spec: &ActionSpec) -> breakglass::engine::actions::Run
     v.engine
         .run_action(
             &v.name,
-            confirmed(&spec, Some(&v.name)),
+            confirmed(spec, Some(&v.name)),
             quiet(),
             Cancel::default(),
         )
@@ -193,7 +193,7 @@ async fn the_journal_shows_an_edited_entry() {
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE journal SET body = replace(body, '1 token', '0 token') WHERE kind = 'action.step'")
+    sqlx::query("UPDATE journal SET body = replace(body, '1 token', '0 token') WHERE kind = 'action.step.done'")
         .execute(&pool)
         .await
         .unwrap();

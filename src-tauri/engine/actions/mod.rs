@@ -442,7 +442,7 @@ impl Engine {
         let run = runner::Run::new(
             journal,
             Box::new(lock),
-            crate::engine::connect::operator(),
+            crate::engine::journal::operator(),
             events,
             cancel,
         );
@@ -467,6 +467,6 @@ impl Engine {
         let profile = self.profile(deployment).await?;
         let store = lock::SshLock::new(self.clone(), &profile)?;
         let journal = self.journal().await?;
-        lock::break_stale(&store, &journal, deployment, &crate::engine::connect::operator()).await
+        lock::break_stale(&store, &journal, deployment, &crate::engine::journal::operator()).await
     }
 }

@@ -130,7 +130,7 @@ impl Step for Close {
                 .append(
                     ctx.deployment(),
                     &self.run_id,
-                    &crate::engine::connect::operator(),
+                    &crate::engine::journal::operator(),
                     "action.finished",
                     serde_json::json!({
                         "action": self.action,
