@@ -9,6 +9,7 @@ use breakglass::engine::actions::{
     LockAccounts, LockScope, Plan, Restore, RevokeTokens, RunRequest, StepStatus, TokenScope, Undo,
     UnlockAccounts,
 };
+use breakglass::engine::exec::{HostRun, Targets};
 use breakglass::engine::secret::Sensitive;
 use breakglass::engine::ssh::SshError;
 use breakglass::engine::ssh::output::{display_safe, shell_quote};
@@ -54,11 +55,25 @@ enum Command {
     },
     /// Forget a local trust decision (the next connection asks again).
     Forget { deployment: String, host: String },
-    /// Run a command on one host and print what it printed (escape sequences made visible).
+    /// Run a command on one host, or on many in parallel (--all, --role R, --host H…),
+    /// over the held connections; output prefixed by host when there are several, escape
+    /// sequences made visible; exits non-zero when any host failed. Journaled (the
+    /// command, each exit status and an output digest, never the output).
     Exec {
         deployment: String,
-        host: String,
-        #[arg(trailing_var_arg = true, required = true)]
+        /// One host (or use --all, --role, --host).
+        host: Option<String>,
+        /// Every host of the deployment.
+        #[arg(long, conflicts_with_all = ["role", "hosts", "host"])]
+        all: bool,
+        /// The hosts with this role (web, worker, db, proxy).
+        #[arg(long, conflicts_with_all = ["hosts", "host"])]
+        role: Option<String>,
+        /// These hosts (repeat the flag).
+        #[arg(long = "host", conflicts_with = "host")]
+        hosts: Vec<String>,
+        /// The command, after `--`.
+        #[arg(last = true, required = true)]
         command: Vec<String>,
     },
     /// Containers of a host: list, inspect, logs, exec.
@@ -460,30 +475,29 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
         Command::Exec {
             deployment,
             host,
+            all,
+            role,
+            hosts,
             command,
         } => {
+            let targets = match (host, all, role) {
+                (Some(h), _, _) => Targets::Hosts(vec![h.clone()]),
+                (None, true, _) => Targets::All,
+                (None, false, Some(r)) => Targets::Role(r.clone()),
+                (None, false, None) if !hosts.is_empty() => Targets::Hosts(hosts.clone()),
+                (None, false, None) => {
+                    return Err(ErrorReport {
+                        code: "argument.invalid".into(),
+                        message: "name a host, or use --all, --role ROLE or --host HOST".into(),
+                    });
+                }
+            };
             let words: Vec<String> = command.iter().map(|w| shell_quote(w)).collect();
-            let out = engine(&cli)
+            let runs = engine(&cli)
                 .await?
-                .exec(deployment, host, &words.join(" "))
+                .exec_on(deployment, &targets, &words.join(" "))
                 .await?;
-            print!("{}", display_safe(&out.stdout));
-            eprint!("{}", display_safe(&out.stderr));
-            if out.truncated {
-                eprintln!("[output truncated]");
-            }
-            if !out.success() {
-                return Err(ErrorReport {
-                    code: "remote.exit_status".into(),
-                    message: format!(
-                        "the command exited with {}",
-                        out.status
-                            .map(|s| s.to_string())
-                            .or(out.signal.clone())
-                            .unwrap_or_else(|| "no status".into())
-                    ),
-                });
-            }
+            print_exec(&runs, cli.json)?;
         }
         Command::Docker(cmd) => docker_cmd(&cli, cmd).await?,
         Command::Secret(cmd) => secret_cmd(&cli, cmd).await?,
@@ -732,11 +746,7 @@ async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorReport> {
             command,
         } => {
             let argv: Vec<&str> = command.iter().map(String::as_str).collect();
-            let out = engine
-                .docker(deployment, host)
-                .await?
-                .exec(container, &argv, 4 * 1024 * 1024)
-                .await?;
+            let out = engine.docker_exec(deployment, host, container, &argv).await?;
             print!("{}", out.output);
             if out.exit_code != Some(0) {
                 return Err(ErrorReport {
@@ -855,6 +865,74 @@ async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> Result<Stri
         });
     }
     Ok(fingerprint)
+}
+
+/// One host: its output as it printed it (made safe). Several: each line prefixed by
+/// its host, then a summary of exit statuses. An error when any host failed.
+fn print_exec(runs: &[HostRun], json: bool) -> Result<(), ErrorReport> {
+    use std::io::Write;
+    let failed: Vec<&HostRun> = runs.iter().filter(|r| !r.ok()).collect();
+    let why = |r: &HostRun| match (&r.error, r.status, &r.signal) {
+        (Some(e), _, _) => format!("[{}] {}", e.code, e.message),
+        (None, Some(s), _) => format!("exit {s}"),
+        (None, None, Some(sig)) => format!("signal {sig}"),
+        (None, None, None) => "no exit status".into(),
+    };
+    if json {
+        print_json(&runs)?;
+    } else if let [one] = runs {
+        print!("{}", one.stdout_text);
+        eprint!("{}", one.stderr_text);
+        if one.truncated {
+            eprintln!("[output truncated]");
+        }
+    } else {
+        let mut out = std::io::stdout().lock();
+        for r in runs {
+            for line in r.stdout_text.lines() {
+                let _ = writeln!(out, "{:<10}| {line}", r.host);
+            }
+            for line in r.stderr_text.lines() {
+                let _ = writeln!(out, "{:<10}! {line}", r.host);
+            }
+            if r.truncated {
+                let _ = writeln!(out, "{:<10}! [output truncated]", r.host);
+            }
+        }
+        drop(out);
+        eprintln!(
+            "{} host(s): {} ok, {} failed{}",
+            runs.len(),
+            runs.len() - failed.len(),
+            failed.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    failed
+                        .iter()
+                        .map(|r| format!("{}: {}", r.host, why(r)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            }
+        );
+    }
+    match failed.as_slice() {
+        [] => Ok(()),
+        [one] if runs.len() == 1 => Err(match &one.error {
+            Some(e) => e.clone(),
+            None => ErrorReport {
+                code: "remote.exit_status".into(),
+                message: format!("the command exited with {}", why(one).trim_start_matches("exit ")),
+            },
+        }),
+        many => Err(ErrorReport {
+            code: "remote.exit_status".into(),
+            message: format!("{} of {} host(s) failed", many.len(), runs.len()),
+        }),
+    }
 }
 
 fn print_status(st: &DeploymentStatus) {

@@ -139,6 +139,20 @@ async fn journal_entries(engine: tauri::State<'_, Engine>) -> CmdResult<(Vec<Ent
     Ok((j.entries(None).await?, j.verify().await?))
 }
 
+/// The invoke handler for every command of `commands.in` (the one list).
+macro_rules! with_commands {
+    ($($c:ident),* $(,)?) => {
+        fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$($c),*]
+        }
+
+        /// The commands, by name (checked against what the page calls).
+        #[cfg(test)]
+        const COMMANDS: &[&str] = &[$(stringify!($c)),*];
+    };
+}
+include!("commands.in");
+
 /// Opens the window; returns when it is closed.
 pub fn run() -> ExitCode {
     let engine = match tauri::async_runtime::block_on(Engine::open_default()) {
@@ -151,27 +165,39 @@ pub fn run() -> ExitCode {
     let result = tauri::Builder::default()
         .manage(engine)
         .manage(Running::default())
-        .invoke_handler(tauri::generate_handler![
-            list_deployments,
-            show_deployment,
-            deployment_status,
-            trust_host,
-            secret_status,
-            secret_set,
-            secret_delete,
-            plan_action,
-            run_action,
-            cancel_action,
-            interrupted_runs,
-            audit_review,
-            journal_entries
-        ])
+        .invoke_handler(handler())
         .run(tauri::generate_context!());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: the window failed: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The page calls only listed commands, and every listed command is called.
+    #[test]
+    fn the_page_calls_exactly_the_listed_commands() {
+        let api = include_str!("../../ui/api.js");
+        let mut called: Vec<&str> = api
+            .split("invoke(\"")
+            .skip(1) // what comes before the first call
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        called.sort_unstable();
+        called.dedup();
+        let mut listed = super::COMMANDS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(called, listed);
+        let capability = include_str!("../../capabilities/default.json");
+        for c in super::COMMANDS {
+            assert!(
+                capability.contains(&format!("\"allow-{}\"", c.replace('_', "-"))),
+                "{c}"
+            );
         }
     }
 }

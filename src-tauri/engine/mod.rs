@@ -11,6 +11,7 @@ pub mod db;
 pub mod docker;
 pub mod envfile;
 pub mod error;
+pub mod exec;
 pub mod http;
 pub mod journal;
 pub mod keychain;

@@ -376,6 +376,7 @@ async fn a_running_action_is_cancelled_from_the_window() {
     let progress = s.wait_text("#progress", "carol@other-laptop", 30).await;
     assert!(progress.contains("waiting"), "{progress}");
     let cancel = s.wait_for("#action-cancel", 1).await;
+    s.scroll_into_view(&cancel[0]).await;
     s.screenshot(&screenshot_path("contain-waiting.png")).await;
     s.click(&cancel[0]).await;
     let outcome = s.wait_text("#outcome", "cancelled", 20).await;

@@ -151,6 +151,19 @@ impl Session {
         .await;
     }
 
+    /// Scrolls an element into view (for a screenshot), without clicking it.
+    pub async fn scroll_into_view(&self, e: &Element) {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({
+                "script": "arguments[0].scrollIntoView({block: 'center'})",
+                "args": [{ ELEMENT_KEY: e.0 }],
+            })),
+        )
+        .await;
+    }
+
     /// An attribute's value, `None` when absent.
     pub async fn attribute(&self, e: &Element, name: &str) -> Option<String> {
         let v = self
