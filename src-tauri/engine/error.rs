@@ -134,6 +134,47 @@ pub enum Error {
 
     #[error("cannot find a per-user data directory; set BREAKGLASS_DATA_DIR")]
     NoDataDir,
+
+    #[error("cannot read the terminal or standard input: {source}")]
+    Stdin {
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot write JSON output: {source}")]
+    Output {
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("{what} exited with {status}")]
+    ExitStatus { what: String, status: String },
+
+    #[error("in the container, the command exited with {status}")]
+    ContainerExitStatus { status: String },
+
+    #[error("the action ran, but verification failed: {detail}")]
+    VerifyFailed { detail: String },
+
+    #[error("{problems} problem(s) in the journal: it was altered (each is listed above)")]
+    JournalTampered { problems: usize },
+
+    #[error("no incident {id} in this console's journal")]
+    UnknownIncident { id: i64 },
+
+    #[error("the value is empty: nothing stored")]
+    EmptySecret,
+
+    #[error(
+        "{host} presents an unknown key {fingerprint}; not a terminal: pass --fingerprint {fingerprint} after checking it out of band"
+    )]
+    HostKeyNotConfirmed { host: String, fingerprint: String },
+
+    #[error("not trusted; nothing changed")]
+    NotTrusted,
+
+    #[error("--expect takes SEQ:HASH or the line `breakglass journal head` printed")]
+    BadPastedHead,
 }
 
 /// The large error types are boxed so that `Result<T>` stays small on the happy path.
@@ -189,6 +230,17 @@ impl Error {
             Error::State { .. } => "state.database",
             Error::Migrate { .. } => "state.migration",
             Error::NoDataDir => "state.no_data_dir",
+            Error::Stdin { .. } => "io.stdin",
+            Error::Output { .. } => "output.json",
+            Error::ExitStatus { .. } => "remote.exit_status",
+            Error::ContainerExitStatus { .. } => "docker.exit_status",
+            Error::VerifyFailed { .. } => "action.verify_failed",
+            Error::JournalTampered { .. } => "journal.tampered",
+            Error::UnknownIncident { .. } => "incident.unknown",
+            Error::EmptySecret => "secret.empty",
+            Error::HostKeyNotConfirmed { .. } => "ssh.host_key_unknown",
+            Error::NotTrusted => "ssh.not_trusted",
+            Error::BadPastedHead => "journal.head",
         }
     }
 }

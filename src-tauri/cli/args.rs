@@ -1,0 +1,325 @@
+//! The command line's arguments: every subcommand and flag (clap), and their mapping to
+//! engine types. Nothing here runs anything.
+
+use std::path::PathBuf;
+
+use breakglass::engine::actions::{IsolateMode, LockScope};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "breakglass",
+    version,
+    about = "Incident-response console for self-hosted web applications"
+)]
+pub(crate) struct Cli {
+    /// Where the local state lives (default: the per-user data directory).
+    #[arg(long, global = true, env = "BREAKGLASS_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Manage the deployments the console knows.
+    #[command(subcommand)]
+    Deployment(DeploymentCmd),
+    /// List known deployments (same as `deployment list`).
+    Deployments,
+    /// Check a deployment profile file without adding it.
+    Check { file: PathBuf },
+    /// Every host, its containers, the database and the app's /health, in parallel.
+    Status { deployment: String },
+    /// Trust a host's key (first contact). Without --fingerprint, shows the key and asks.
+    Trust {
+        deployment: String,
+        host: String,
+        /// The SHA256 fingerprint to trust, as `ssh-keygen -l` prints it (for scripts).
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+    /// Forget a local trust decision (the next connection asks again).
+    Forget { deployment: String, host: String },
+    /// Run a command on one host, or on many in parallel (--all, --role R, --host H…),
+    /// over the held connections; output prefixed by host when there are several, escape
+    /// sequences made visible; exits non-zero when any host failed. Journaled (the
+    /// command, each exit status and an output digest, never the output).
+    Exec {
+        deployment: String,
+        /// One host (or use --all, --role, --host).
+        host: Option<String>,
+        /// Every host of the deployment.
+        #[arg(long, conflicts_with_all = ["role", "hosts", "host"])]
+        all: bool,
+        /// The hosts with this role (web, worker, db, proxy).
+        #[arg(long, conflicts_with_all = ["hosts", "host"])]
+        role: Option<String>,
+        /// These hosts (repeat the flag).
+        #[arg(long = "host", conflicts_with = "host")]
+        hosts: Vec<String>,
+        /// The command, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Containers of a host: list, inspect, logs, exec.
+    #[command(subcommand)]
+    Docker(DockerCmd),
+    /// Credentials in the OS keychain (values are read from the terminal or stdin, never argv).
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Check that the deployment's database answers through the SSH tunnel.
+    Db { deployment: String },
+    /// Revoke API tokens: --all, --user U, --id N or --since TIME.
+    RevokeTokens {
+        deployment: String,
+        #[command(flatten)]
+        scope: TokenScopeArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Lock accounts: --all-non-admin or --user U, for --for DURATION (default: until unlocked).
+    Lock {
+        deployment: String,
+        #[command(flatten)]
+        scope: LockScopeArgs,
+        /// How long, like 2h or 30m.
+        #[arg(long = "for")]
+        duration: Option<humantime::Duration>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Unlock accounts: --all-non-admin or --user U.
+    Unlock {
+        deployment: String,
+        #[command(flatten)]
+        scope: LockScopeArgs,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Expire sessions (all, or --user U where sessions are a table).
+    ExpireSessions {
+        deployment: String,
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Isolate a container: --mode stop | pause | disconnect.
+    Isolate {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(long, value_enum, default_value = "stop")]
+        mode: ModeArg,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Undo an isolation (start, unpause, or reconnect --network N…).
+    Restore {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(long, value_enum, default_value = "stop")]
+        mode: ModeArg,
+        /// With --mode disconnect: the networks to reconnect to (default: those this
+        /// console's journal recorded for the disconnect).
+        #[arg(long = "network")]
+        networks: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Undo a run from the journal (its done steps, last first), or close an interrupted one.
+    Undo {
+        deployment: String,
+        /// The run's id (`breakglass journal list`, or the interrupted-run notice).
+        run_id: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Runs that started and never finished (the console was killed or lost power).
+    Interrupted,
+    /// Break another console's stale lock on a deployment (journaled; never a live lock).
+    LockBreak {
+        deployment: String,
+        /// The deployment's name, typed.
+        #[arg(long)]
+        confirm: String,
+    },
+    /// Review the audit trail: failed logins by IP, successes after failures, admin actions, new tokens.
+    Audit {
+        deployment: String,
+        /// How far back, like 24h or 7d.
+        #[arg(long, default_value = "24h")]
+        since: humantime::Duration,
+    },
+    /// The action journal: list, verify, export an incident.
+    #[command(subcommand)]
+    Journal(JournalCmd),
+    /// Incidents group journal entries for the hand-over report.
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct RunArgs {
+    /// Show the plan and stop (changes nothing).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// The deployment's name, typed, to allow a destructive run without a prompt.
+    #[arg(long)]
+    pub(crate) confirm: Option<String>,
+    /// With --confirm: the digest of the plan you confirm (from --dry-run --json); the
+    /// run stops if the live plan differs.
+    #[arg(long, requires = "confirm")]
+    pub(crate) plan: Option<String>,
+    /// How long to wait for another responder's lock, like 30s or 5m.
+    #[arg(long, default_value = "2m")]
+    pub(crate) lock_wait: humantime::Duration,
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct TokenScopeArgs {
+    #[arg(long)]
+    pub(crate) all: bool,
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    #[arg(long)]
+    pub(crate) id: Option<i64>,
+    /// Tokens created since this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct LockScopeArgs {
+    #[arg(long)]
+    pub(crate) all_non_admin: bool,
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    Stop,
+    Pause,
+    Disconnect,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum JournalCmd {
+    /// Every entry (or one incident's).
+    List {
+        #[arg(long)]
+        incident: Option<i64>,
+    },
+    /// Check the journal: hash chain, MACs, the head file and the incidents table. Prints
+    /// each problem with its kind; exits non-zero on any.
+    Verify {
+        /// The head pasted into the ticket earlier, as `SEQ:HASH` (or the whole line
+        /// `journal head` printed): also checks that the journal still holds it, which
+        /// catches a truncation back to an older head file that no local check can.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect: Option<String>,
+    },
+    /// The journal's last entry, one line for pasting into the incident's ticket.
+    Head,
+    /// An incident's report, as Markdown (default) or HTML.
+    Export {
+        incident: i64,
+        #[arg(long, value_parser = ["md", "html"], default_value = "md")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum IncidentCmd {
+    /// Open an incident: later journal entries belong to it.
+    Open { title: String },
+    /// Close an incident.
+    Close { id: i64 },
+    /// List incidents.
+    List,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DockerCmd {
+    /// List the containers of one host (or every host with --all-hosts).
+    Ps {
+        deployment: String,
+        host: Option<String>,
+    },
+    /// One container, in detail (environment variable names only, never values).
+    Inspect {
+        deployment: String,
+        host: String,
+        container: String,
+    },
+    /// The last lines of a container's logs.
+    Logs {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(long, default_value_t = 100)]
+        tail: usize,
+        /// Keep following new lines.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Run a command (argv, no shell) in a container.
+    Exec {
+        deployment: String,
+        host: String,
+        container: String,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SecretCmd {
+    /// Store or replace a value (prompted without echo, or read from stdin).
+    Set { deployment: String, name: String },
+    /// Whether a value is stored (the value is never shown).
+    Status { deployment: String, name: String },
+    /// Delete a value.
+    Delete { deployment: String, name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeploymentCmd {
+    /// Validate a profile file and add (or refresh) its deployment.
+    Add { file: PathBuf },
+    /// List known deployments.
+    List,
+    /// Show one deployment.
+    Show { name: String },
+    /// Forget a deployment (its profile file is left alone).
+    Remove { name: String },
+    /// Pin host keys from an OpenSSH known_hosts file for hosts that pin nothing yet.
+    ImportPins {
+        name: String,
+        #[arg(long, default_value = "~/.ssh/known_hosts")]
+        known_hosts: String,
+    },
+}
+
+pub(crate) fn lock_scope(s: &LockScopeArgs) -> LockScope {
+    match &s.user {
+        Some(u) => LockScope::User(u.clone()),
+        None => LockScope::AllNonAdmin,
+    }
+}
+
+pub(crate) fn mode_of(m: ModeArg) -> IsolateMode {
+    match m {
+        ModeArg::Stop => IsolateMode::Stop,
+        ModeArg::Pause => IsolateMode::Pause,
+        ModeArg::Disconnect => IsolateMode::Disconnect,
+    }
+}

@@ -1,0 +1,463 @@
+//! The bodies of the subcommands that do more than one engine call: actions (lock,
+//! plan, typed confirmation, run, Ctrl-C), docker, secrets, trust, the journal and
+//! incidents. Terminal interaction (prompts, Ctrl-C) lives here; logic lives in the engine.
+
+use breakglass::engine::actions::{ActionEvent, ActionSpec, Cancel, Confirmation, RunRequest, StepStatus};
+use breakglass::engine::secret::Sensitive;
+use breakglass::engine::ssh::SshError;
+use breakglass::engine::ssh::output::display_safe;
+use breakglass::engine::{Engine, Error, ErrorReport};
+
+use crate::args::{Cli, DockerCmd, IncidentCmd, JournalCmd, RunArgs, SecretCmd};
+use crate::engine;
+use crate::print::{print_interrupted, print_json, print_plan};
+
+pub(crate) async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorReport> {
+    let engine = engine(cli).await?;
+    match cmd {
+        DockerCmd::Ps { deployment, host } => {
+            let hosts = match host {
+                Some(h) => vec![h.clone()],
+                None => engine
+                    .profile(deployment)
+                    .await?
+                    .hosts
+                    .iter()
+                    .map(|h| h.name.get_ref().clone())
+                    .collect(),
+            };
+            let mut all = Vec::new();
+            for h in hosts {
+                all.extend(engine.docker(deployment, &h).await?.containers().await?);
+            }
+            if cli.json {
+                print_json(&all)?;
+            } else {
+                println!(
+                    "{:<8} {:<12} {:<10} {:<10} {:<10} {:>8}  IMAGE",
+                    "HOST", "NAME", "SERVICE", "STATE", "HEALTH", "RESTARTS"
+                );
+                for c in all {
+                    println!(
+                        "{:<8} {:<12} {:<10} {:<10} {:<10} {:>8}  {}",
+                        c.host,
+                        display_safe(c.name.as_bytes()),
+                        display_safe(c.compose_service.unwrap_or_default().as_bytes()),
+                        c.state,
+                        c.health,
+                        c.restart_count,
+                        display_safe(c.image.as_bytes())
+                    );
+                }
+            }
+        }
+        DockerCmd::Inspect {
+            deployment,
+            host,
+            container,
+        } => {
+            let c = engine.docker(deployment, host).await?.inspect(container).await?;
+            print_json(&c)?;
+        }
+        DockerCmd::Logs {
+            deployment,
+            host,
+            container,
+            tail,
+            follow,
+        } => {
+            let docker = engine.docker(deployment, host).await?;
+            let (text, truncated) = docker.logs(container, *tail, 4 * 1024 * 1024).await?;
+            print!("{text}");
+            if truncated {
+                eprintln!("[logs truncated]");
+            }
+            if *follow {
+                docker
+                    .follow_logs(container, |chunk| {
+                        print!("{chunk}");
+                        true
+                    })
+                    .await?;
+            }
+        }
+        DockerCmd::Exec {
+            deployment,
+            host,
+            container,
+            command,
+        } => {
+            let argv: Vec<&str> = command.iter().map(String::as_str).collect();
+            let out = engine.docker_exec(deployment, host, container, &argv).await?;
+            print!("{}", out.output);
+            if out.exit_code != Some(0) {
+                return Err(Error::ContainerExitStatus {
+                    status: out.exit_code.map_or("no status".into(), |c| c.to_string()),
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn secret_cmd(cli: &Cli, cmd: &SecretCmd) -> Result<(), ErrorReport> {
+    let engine = engine(cli).await?;
+    let kc = engine.keychain();
+    match cmd {
+        SecretCmd::Set { deployment, name } => {
+            let value = read_secret(&format!("Value for {deployment}/{name} (not shown): "))?;
+            let existed = kc.is_set(deployment, name).await?;
+            kc.set(deployment, name, value).await?;
+            println!(
+                "{} {deployment}/{name} in the keychain.",
+                if existed { "Replaced" } else { "Stored" }
+            );
+        }
+        SecretCmd::Status { deployment, name } => {
+            let set = kc.is_set(deployment, name).await?;
+            if cli.json {
+                print_json(&serde_json::json!({ "deployment": deployment, "name": name, "set": set }))?;
+            } else {
+                println!("{deployment}/{name}: {}", if set { "set" } else { "not set" });
+            }
+        }
+        SecretCmd::Delete { deployment, name } => {
+            let deleted = kc.delete(deployment, name).await?;
+            println!(
+                "{deployment}/{name}: {}",
+                if deleted { "deleted" } else { "was not set" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A secret from the terminal without echo, or from stdin when it is not a terminal.
+pub(crate) fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorReport> {
+    use std::io::IsTerminal;
+    let io = |source| Error::Stdin { source };
+    let mut value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).map_err(io)?
+    } else {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s).map_err(io)?;
+        s
+    };
+    while value.ends_with('\n') || value.ends_with('\r') {
+        value.pop();
+    }
+    if value.is_empty() {
+        return Err(Error::EmptySecret.into());
+    }
+    Ok(Sensitive::new(value))
+}
+
+/// First contact: show the key the server presents and ask for an explicit yes.
+pub(crate) async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> Result<String, ErrorReport> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let fingerprint = match engine.connect_fresh(deployment, host).await {
+        Err(breakglass::engine::Error::Ssh(e)) => match *e {
+            SshError::HostKeyUnknown {
+                fingerprint,
+                key_type,
+                ..
+            } => {
+                println!("{host} presents a {key_type} key:\n\n    {fingerprint}\n");
+                fingerprint
+            }
+            other => return Err(other.into()),
+        },
+        Err(e) => return Err(e.into()),
+        Ok(s) => {
+            s.close().await;
+            let fp = s.host_key().fingerprint.clone();
+            println!("{host} is already pinned to {fp}.");
+            return Ok(fp);
+        }
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::HostKeyNotConfirmed {
+            host: host.to_owned(),
+            fingerprint,
+        }
+        .into());
+    }
+    print!("Compare it with `ssh-keygen -lf` on the server. Type yes to trust it: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| Error::Stdin { source })?;
+    if answer.trim() != "yes" {
+        return Err(Error::NotTrusted.into());
+    }
+    Ok(fingerprint)
+}
+
+/// Reads one line from the terminal.
+pub(crate) fn read_line(prompt: &str) -> Result<String, ErrorReport> {
+    use std::io::{BufRead, Write};
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    let mut typed = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut typed)
+        .map_err(|source| Error::Stdin { source })?;
+    Ok(typed.trim().to_owned())
+}
+
+/// lock → plan → (confirm) → run → verify, printing each event as it comes. The plan a
+/// person confirms is bound to the run by its digest: if the live plan differs under
+/// the lock, the new plan is shown and asked for again.
+pub(crate) async fn act(
+    cli: &Cli,
+    deployment: &str,
+    spec: ActionSpec,
+    run: &RunArgs,
+) -> Result<(), ErrorReport> {
+    use std::io::IsTerminal;
+    let engine = engine(cli).await?;
+    let interrupted = engine.interrupted_runs().await?;
+    for r in interrupted.iter().filter(|r| r.deployment == deployment) {
+        print_interrupted(r, &mut std::io::stderr());
+    }
+    let mut plan = engine.plan_action(deployment, &spec).await?;
+    if run.dry_run {
+        if cli.json {
+            print_json(&plan)?;
+        } else {
+            print_plan(&plan);
+            println!("(dry run: nothing changed)");
+        }
+        return Ok(());
+    }
+    let json = cli.json;
+    let events: breakglass::engine::actions::Events = std::sync::Arc::new(move |e: ActionEvent| {
+        if json {
+            println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            return;
+        }
+        match e {
+            // Shown before the confirmation already; under the lock it is the same plan
+            // (the digest says so) or the run stops.
+            ActionEvent::Planned { .. } => {}
+            ActionEvent::Waiting { holder } => println!("waiting: held by {holder}"),
+            ActionEvent::Step {
+                step,
+                description,
+                status,
+                detail,
+            } => {
+                let detail = display_safe(detail.as_bytes());
+                let description = display_safe(description.as_bytes());
+                match status {
+                    StepStatus::Started => println!("  [{step}] {description} …"),
+                    StepStatus::Done => println!("  [{step}] done: {detail}"),
+                    StepStatus::Failed => println!("  [{step}] FAILED: {detail}"),
+                    StepStatus::Undoing => println!("  [{step}] undoing …"),
+                    StepStatus::Undone => println!("  [{step}] undone: {detail}"),
+                    StepStatus::UndoFailed => println!("  [{step}] UNDO FAILED: {detail}"),
+                }
+            }
+            ActionEvent::Verified { ok, detail } => println!(
+                "verify: {} ({})",
+                if ok { "ok" } else { "FAILED" },
+                display_safe(detail.as_bytes())
+            ),
+            ActionEvent::Finished { outcome } => println!("{}", display_safe(outcome.as_bytes())),
+        }
+    });
+    // First Ctrl-C: finish the current step, then undo. Second: stop now.
+    let cancel = Cancel::default();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if on_ctrl_c.is_cancelled() {
+                eprintln!("stopping now; the journal records where");
+            } else {
+                eprintln!("cancelling after the current step, then undoing (Ctrl-C again: stop now)…");
+            }
+            on_ctrl_c.escalate();
+        }
+    });
+    let interactive = run.confirm.is_none() && std::io::stdin().is_terminal();
+    let mut confirm = run
+        .confirm
+        .clone()
+        .map(|typed| Confirmation::new(typed, run.plan.clone()));
+    loop {
+        if interactive && plan.destructive && !plan.nothing_to_do() {
+            print_plan(&plan);
+            let typed = read_line(&format!(
+                "Type the deployment's name ({deployment}) to go ahead: "
+            ))?;
+            confirm = Some(Confirmation::new(typed, Some(plan.digest.clone())));
+        }
+        let mut request = RunRequest::new(spec.clone(), confirm.clone());
+        request.lock_wait = *run.lock_wait;
+        match engine
+            .run_action(deployment, request, events.clone(), cancel.clone())
+            .await
+        {
+            Ok(report) => {
+                if !report.verified {
+                    return Err(Error::VerifyFailed {
+                        detail: report.verify_detail,
+                    }
+                    .into());
+                }
+                return Ok(());
+            }
+            Err(breakglass::engine::Error::PlanChanged { plan: live }) if interactive => {
+                eprintln!("The live plan changed since it was shown; here is the new one.");
+                plan = *live;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), ErrorReport> {
+    let journal = engine(cli).await?.journal().await?;
+    match cmd {
+        JournalCmd::List { incident } => {
+            let entries = journal.entries(*incident).await?;
+            if cli.json {
+                print_json(&entries)?;
+            } else {
+                for e in entries {
+                    println!(
+                        "{:>5} {} {:<24} {:<12} {:<22} {}",
+                        e.seq,
+                        e.at,
+                        display_safe(e.operator.as_bytes()),
+                        display_safe(e.deployment.as_bytes()),
+                        e.kind,
+                        display_safe(e.body.to_string().as_bytes())
+                    );
+                }
+            }
+        }
+        JournalCmd::Verify { expect } => {
+            let v = match expect {
+                Some(text) => {
+                    let (seq, hash) = parse_pasted_head(text)?;
+                    journal.verify_against(seq, &hash).await?
+                }
+                None => journal.verify().await?,
+            };
+            if cli.json {
+                print_json(&v)?;
+            } else {
+                if v.ok {
+                    println!(
+                        "journal ok: {} entries; hash chain, MACs, head file and incidents check out",
+                        v.entries
+                    );
+                }
+                if let Some(h) = &v.head {
+                    println!("{}", display_safe(h.line().as_bytes()));
+                }
+                for n in &v.notes {
+                    println!("note: {}", display_safe(n.as_bytes()));
+                }
+            }
+            if !v.ok {
+                for p in &v.problems {
+                    eprintln!("{}", display_safe(p.to_string().as_bytes()));
+                }
+                return Err(Error::JournalTampered {
+                    problems: v.problems.len(),
+                }
+                .into());
+            }
+        }
+        JournalCmd::Head => {
+            let head = journal.head().await?;
+            if cli.json {
+                print_json(&head)?;
+            } else {
+                println!("{}", display_safe(head.line().as_bytes()));
+            }
+            let v = journal.verify().await?;
+            if !v.ok {
+                eprintln!(
+                    "warning: the journal does not verify ({} problem(s)); see `breakglass journal verify`",
+                    v.problems.len()
+                );
+            }
+        }
+        JournalCmd::Export { incident, format } => {
+            let incidents = journal.incidents().await?;
+            let inc = incidents
+                .iter()
+                .find(|i| i.id == *incident)
+                .ok_or(Error::UnknownIncident { id: *incident })?;
+            let entries = journal.entries(Some(*incident)).await?;
+            let v = journal.verify().await?;
+            let text = if format == "html" {
+                breakglass::engine::journal::render_html(inc, &entries, &v)
+            } else {
+                breakglass::engine::journal::render_markdown(inc, &entries, &v)
+            };
+            print!("{text}");
+        }
+    }
+    Ok(())
+}
+
+/// `SEQ:HASH`, or the line `journal head` prints (`… seq 42 sha256 <hash> at …`).
+pub(crate) fn parse_pasted_head(text: &str) -> Result<(i64, String), ErrorReport> {
+    let bad = || ErrorReport::from(Error::BadPastedHead);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (seq, hash) = match words.iter().position(|w| *w == "seq") {
+        Some(i) if words.get(i + 2) == Some(&"sha256") => (
+            *words.get(i + 1).ok_or_else(bad)?,
+            *words.get(i + 3).ok_or_else(bad)?,
+        ),
+        _ => {
+            let (a, b) = text.trim().split_once(':').ok_or_else(bad)?;
+            (a.trim(), b.trim())
+        }
+    };
+    let seq: i64 = seq.parse().map_err(|_| bad())?;
+    if seq < 0 || hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
+}
+
+pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
+    let journal = engine(cli).await?.journal().await?;
+    let who = breakglass::engine::journal::operator();
+    match cmd {
+        IncidentCmd::Open { title } => {
+            let inc = journal.open_incident(title, &who).await?;
+            println!("Incident {} opened: {}", inc.id, inc.title);
+        }
+        IncidentCmd::Close { id } => {
+            journal.close_incident(*id, &who).await?;
+            println!("Incident {id} closed.");
+        }
+        IncidentCmd::List => {
+            let list = journal.incidents().await?;
+            if cli.json {
+                print_json(&list)?;
+            } else {
+                for i in list {
+                    println!(
+                        "{:>4} {} {:<10} {}",
+                        i.id,
+                        i.opened_at,
+                        if i.closed_at.is_some() { "closed" } else { "open" },
+                        display_safe(i.title.as_bytes())
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
