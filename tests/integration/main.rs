@@ -10,6 +10,7 @@ mod testbed;
 mod actions;
 mod database;
 mod docker;
+mod exec;
 mod keychain;
 mod local_state;
 mod smoke;
