@@ -6,7 +6,7 @@
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::sql::{Val, args, count, q, query_err, sample};
+use super::sql::{Statement, Val, count, q, sample};
 use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
 use crate::engine::profiles::app::{SessionMeans, Sessions};
 use crate::engine::{Error, Result};
@@ -123,10 +123,11 @@ async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Planned> {
             )
             .await?;
             let target = from.replacen("FROM ", "", 1);
-            let step = Delete {
+            let step = Statement {
                 description: format!("delete {n} row(s) of {table}, in one transaction"),
                 sql: format!("WITH r AS (DELETE FROM {target} RETURNING 1) SELECT count(*) FROM r"),
                 vals,
+                outcome: "session(s) deleted",
             };
             Ok(Planned::new(
                 Plan {
@@ -176,35 +177,6 @@ impl Step for Unlink {
             }
             Ok(StepDone {
                 detail: format!("{n} key(s) unlinked"),
-                changed: n,
-            })
-        })
-    }
-}
-
-/// One DELETE in one transaction (a failure rolls it back whole).
-struct Delete {
-    description: String,
-    sql: String,
-    vals: Vec<Val>,
-}
-
-impl Step for Delete {
-    fn description(&self) -> String {
-        self.description.clone()
-    }
-
-    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
-        Box::pin(async move {
-            let db = ctx.db().await?;
-            let mut tx = db.pool.begin().await.map_err(query_err)?;
-            let n: i64 = sqlx::query_scalar_with(super::sql::audited(&self.sql), args(&self.vals)?)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(query_err)?;
-            tx.commit().await.map_err(query_err)?;
-            Ok(StepDone {
-                detail: format!("{n} session(s) deleted"),
                 changed: n,
             })
         })

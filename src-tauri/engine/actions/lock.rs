@@ -106,6 +106,14 @@ pub struct Guard {
     pub waited: bool,
 }
 
+impl Drop for Guard {
+    /// A guard dropped without `release` (its run was dropped mid-way) stops refreshing,
+    /// so its lock goes stale instead of living as long as the process.
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
 impl Guard {
     pub async fn release(self) {
         self.heartbeat.abort();

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::future::BoxFuture;
 
-use super::sql::{Val, args, count, q, query_err, sample};
-use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
+use super::sql::{Statement, Val, count, q, sample};
+use super::{Action, Ctx, Plan, Planned, Verdict};
 use crate::engine::{Error, Result};
 
 /// The request: lock accounts for `duration_secs` (absent: until unlocked).
@@ -128,14 +128,18 @@ async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Optio
         &format!(" SET {} = {value} WHERE ", q(&u.locked_until)),
         1,
     );
-    let step = Update {
+    let step = Statement {
         description: format!(
             "set {} on {n} row(s) of {}, in one transaction",
             u.locked_until, u.table
         ),
         sql: format!("WITH r AS (UPDATE {target} AND {cond} RETURNING 1) SELECT count(*) FROM r"),
         vals,
-        lock,
+        outcome: if lock {
+            "account(s) locked"
+        } else {
+            "account(s) unlocked"
+        },
     };
     Ok(Planned::new(
         Plan {
@@ -151,36 +155,6 @@ async fn plan_with(ctx: &Ctx<'_>, scope: &LockScope, lock: bool, duration: Optio
         },
         vec![Box::new(step)],
     ))
-}
-
-/// One UPDATE in one transaction (a failure rolls it back whole).
-struct Update {
-    description: String,
-    sql: String,
-    vals: Vec<Val>,
-    lock: bool,
-}
-
-impl Step for Update {
-    fn description(&self) -> String {
-        self.description.clone()
-    }
-
-    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
-        Box::pin(async move {
-            let db = ctx.db().await?;
-            let mut tx = db.pool.begin().await.map_err(query_err)?;
-            let n: i64 = sqlx::query_scalar_with(super::sql::audited(&self.sql), args(&self.vals)?)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(query_err)?;
-            tx.commit().await.map_err(query_err)?;
-            Ok(StepDone {
-                detail: format!("{n} account(s) {}", if self.lock { "locked" } else { "unlocked" }),
-                changed: n,
-            })
-        })
-    }
 }
 
 /// After a lock, no account in scope may still log in; after an unlock, none may still

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::future::BoxFuture;
 
-use super::sql::{Val, count, q, query_err, sample};
-use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
+use super::sql::{Statement, Val, count, q, sample};
+use super::{Action, Ctx, Plan, Planned, Verdict};
 use crate::engine::{Error, Result};
 
 /// The request: which tokens.
@@ -112,13 +112,16 @@ async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Planned> {
         &format!(" SET {} = false WHERE ", q(&t.active)),
         1,
     );
-    let step = Revoke {
+    // Not undoable on purpose: re-activating leaked tokens is never what a responder
+    // wants, and a failure rolls the one transaction back whole.
+    let step = Statement {
         description: format!(
             "set {} = false on {n} row(s) of {}, in one transaction",
             t.active, t.table
         ),
         sql: format!("WITH r AS (UPDATE {target} RETURNING 1) SELECT count(*) FROM r"),
         vals,
+        outcome: "token(s) revoked",
     };
     Ok(Planned::new(
         Plan {
@@ -134,35 +137,4 @@ async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Planned> {
         },
         vec![Box::new(step)],
     ))
-}
-
-/// One UPDATE in one transaction. Not undoable on purpose: re-activating leaked tokens
-/// is never what a responder wants, and a failure rolls the transaction back whole.
-struct Revoke {
-    description: String,
-    sql: String,
-    vals: Vec<Val>,
-}
-
-impl Step for Revoke {
-    fn description(&self) -> String {
-        self.description.clone()
-    }
-
-    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
-        Box::pin(async move {
-            let db = ctx.db().await?;
-            let mut tx = db.pool.begin().await.map_err(query_err)?;
-            let n: i64 =
-                sqlx::query_scalar_with(super::sql::audited(&self.sql), super::sql::args(&self.vals)?)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(query_err)?;
-            tx.commit().await.map_err(query_err)?;
-            Ok(StepDone {
-                detail: format!("{n} token(s) revoked"),
-                changed: n,
-            })
-        })
-    }
 }

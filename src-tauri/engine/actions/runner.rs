@@ -474,9 +474,13 @@ pub struct InterruptedStep {
 /// Runs with a plan and no end whose console process is gone.
 pub async fn interrupted(journal: &Journal) -> Result<Vec<Interrupted>> {
     let entries = journal.entries(None).await?;
+    let mut runs: std::collections::HashMap<&str, Vec<&Entry>> = std::collections::HashMap::new();
+    for e in &entries {
+        runs.entry(e.run_id.as_str()).or_default().push(e);
+    }
     let mut out = Vec::new();
     for planned in entries.iter().filter(|e| e.kind == "action.planned") {
-        let of_run: Vec<&Entry> = entries.iter().filter(|e| e.run_id == planned.run_id).collect();
+        let of_run = runs.get(planned.run_id.as_str()).map_or(&[][..], Vec::as_slice);
         if of_run.iter().any(|e| e.kind == "action.finished") {
             continue;
         }
@@ -484,7 +488,7 @@ pub async fn interrupted(journal: &Journal) -> Result<Vec<Interrupted>> {
         if still_running(stamp) {
             continue;
         }
-        out.push(describe_run(planned, &of_run));
+        out.push(describe_run(planned, of_run));
     }
     Ok(out)
 }

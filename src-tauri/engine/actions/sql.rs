@@ -67,3 +67,38 @@ pub async fn sample(db: &RemoteDb, sql: &str, vals: &[Val]) -> Result<Vec<String
         .await
         .map_err(query_err)
 }
+
+/// A step that is one SQL statement (`WITH r AS (… RETURNING 1) SELECT count(*) FROM r`)
+/// in one transaction: a failure rolls it back whole, so it never needs an undo for
+/// itself. `outcome` names what the count counts (`token(s) revoked`).
+pub struct Statement {
+    pub description: String,
+    pub sql: String,
+    pub vals: Vec<Val>,
+    pub outcome: &'static str,
+}
+
+impl super::Step for Statement {
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a super::Ctx<'_>,
+    ) -> futures_util::future::BoxFuture<'a, Result<super::StepDone>> {
+        Box::pin(async move {
+            let db = ctx.db().await?;
+            let mut tx = db.pool.begin().await.map_err(query_err)?;
+            let n: i64 = sqlx::query_scalar_with(audited(&self.sql), args(&self.vals)?)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err)?;
+            tx.commit().await.map_err(query_err)?;
+            Ok(super::StepDone {
+                detail: format!("{n} {}", self.outcome),
+                changed: n,
+            })
+        })
+    }
+}
