@@ -100,23 +100,46 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// One run's journal entries: the start before anything runs, the end after.
+struct Record {
+    journal: crate::engine::journal::Journal,
+    operator: String,
+    run_id: String,
+}
+
+impl Record {
+    async fn start(engine: &Engine, deployment: &str, kind: &str, body: serde_json::Value) -> Result<Self> {
+        let r = Record {
+            journal: engine.journal().await?,
+            operator: crate::engine::journal::operator(),
+            run_id: hex::encode(rand::random::<[u8; 8]>()),
+        };
+        r.journal
+            .append(deployment, &r.run_id, &r.operator, kind, body)
+            .await?;
+        Ok(r)
+    }
+
+    async fn finish(&self, deployment: &str, kind: &str, body: serde_json::Value) -> Result<()> {
+        self.journal
+            .append(deployment, &self.run_id, &self.operator, kind, body)
+            .await
+            .map(|_| ())
+    }
+}
+
 impl Engine {
     /// Runs `command` on every selected host in parallel; journaled before and after.
     pub async fn exec_on(&self, deployment: &str, targets: &Targets, command: &str) -> Result<Vec<HostRun>> {
         let profile = self.profile(deployment).await?;
         let hosts = targets.resolve(&profile)?;
-        let journal = self.journal().await?;
-        let operator = crate::engine::journal::operator();
-        let run_id = hex::encode(rand::random::<[u8; 8]>());
-        journal
-            .append(
-                deployment,
-                &run_id,
-                &operator,
-                "exec.started",
-                serde_json::json!({ "hosts": hosts, "command": command }),
-            )
-            .await?;
+        let record = Record::start(
+            self,
+            deployment,
+            "exec.started",
+            serde_json::json!({ "hosts": hosts, "command": command }),
+        )
+        .await?;
         let runs = futures_util::future::join_all(hosts.iter().map(|host| async move {
             let started = Instant::now();
             let result = self.exec(deployment, host, command).await;
@@ -164,11 +187,9 @@ impl Engine {
                 })
             })
             .collect();
-        journal
-            .append(
+        record
+            .finish(
                 deployment,
-                &run_id,
-                &operator,
                 "exec.finished",
                 serde_json::json!({ "hosts": summary }),
             )
@@ -187,18 +208,13 @@ impl Engine {
         argv: &[&str],
     ) -> Result<crate::engine::docker::ContainerExec> {
         let docker = self.docker(deployment, host).await?;
-        let journal = self.journal().await?;
-        let operator = crate::engine::journal::operator();
-        let run_id = hex::encode(rand::random::<[u8; 8]>());
-        journal
-            .append(
-                deployment,
-                &run_id,
-                &operator,
-                "docker_exec.started",
-                serde_json::json!({ "host": host, "container": container, "argv": argv }),
-            )
-            .await?;
+        let record = Record::start(
+            self,
+            deployment,
+            "docker_exec.started",
+            serde_json::json!({ "host": host, "container": container, "argv": argv }),
+        )
+        .await?;
         let result = docker.exec(container, argv, 4 * 1024 * 1024).await;
         let body = match &result {
             Ok(out) => serde_json::json!({
@@ -208,9 +224,7 @@ impl Engine {
             }),
             Err(e) => serde_json::json!({ "error": e.code() }),
         };
-        journal
-            .append(deployment, &run_id, &operator, "docker_exec.finished", body)
-            .await?;
+        record.finish(deployment, "docker_exec.finished", body).await?;
         Ok(result?)
     }
 }
