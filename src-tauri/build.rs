@@ -7,8 +7,8 @@
 
 #[cfg(feature = "desktop")]
 macro_rules! with_commands {
-    ($($c:ident),* $(,)?) => {
-        const COMMANDS: &[&str] = &[$(stringify!($c)),*];
+    ($($name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $(, streams $event:ty)?;)*) => {
+        const COMMANDS: &[&str] = &[$(stringify!($name)),*];
     };
 }
 #[cfg(feature = "desktop")]

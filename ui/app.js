@@ -1,4 +1,4 @@
-import { api } from "./api.js";
+import { api, pageError } from "./api.js";
 import { h, $ } from "./dom.js";
 import { initContain, showContain } from "./contain.js";
 import { reviewAudit, showJournal } from "./audit.js";
@@ -81,7 +81,7 @@ function hostState(hs) {
 function renderStatus(st) {
   $("#status-meta").textContent = `checked in ${Math.round(st.took_ms)} ms`;
   for (const hs of st.hosts) {
-    const row = document.querySelector(`#hosts tr[data-host="${CSS.escape(hs.name)}"]`);
+    const row = $(`#hosts tr[data-host="${CSS.escape(hs.name)}"]`);
     if (!row) continue;
     const cells = [...row.children].slice(0, 4);
     if (hs.host_key && !row.dataset.pinned) {
@@ -90,7 +90,7 @@ function renderStatus(st) {
     }
     row.replaceChildren(...cells, h("td", { class: "state" }, hostState(hs)));
     if (hs.host_key_problem && hs.host_key_problem.kind === "changed") {
-      showError({ code: "ssh.host_key_changed", message: hs.error.message });
+      showError(pageError("ssh.host_key_changed", hs.error.message));
     }
   }
   const containers = st.hosts.flatMap((hs) => hs.containers);
@@ -188,7 +188,7 @@ function closeSecretForm() {
 async function saveSecret(ev) {
   ev.preventDefault();
   if (!$("#secret-entry").value.trim() || !$("#secret-value").value) {
-    showError({ code: "argument.invalid", message: "an entry name and a value are both needed" });
+    showError(pageError("argument.invalid", "an entry name and a value are both needed"));
     return;
   }
   const entry = $("#secret-entry").value.trim();
@@ -280,7 +280,7 @@ async function start() {
 }
 
 // A fault in the page itself is shown like any other error, never swallowed.
-window.addEventListener("error", (e) => showError({ code: "ui.error", message: e.message }));
-window.addEventListener("unhandledrejection", (e) => showError(e.reason && e.reason.code ? e.reason : { code: "ui.error", message: String(e.reason) }));
+window.addEventListener("error", (e) => showError(pageError("ui.error", e.message)));
+window.addEventListener("unhandledrejection", (e) => showError(e.reason && e.reason.code ? e.reason : pageError("ui.error", String(e.reason))));
 
 start();

@@ -59,7 +59,7 @@ export async function reviewAudit(deployment, onError) {
 
 export async function showJournal(onError) {
   try {
-    const [entries, v] = await api.journal();
+    const { entries, verification: v } = await api.journal();
     const head = v.head ? ` · head seq ${v.head.seq} sha256 ${v.head.hash}` : "";
     $("#journal-chain").textContent = v.ok
       ? `chain intact · ${v.entries} entries${head}`

@@ -1,14 +1,23 @@
 // The Contain panel: build an action, show its plan, require the deployment's name typed
 // back for a destructive run, stream the run's steps, show the verification.
 
-import { api } from "./api.js";
+import { api, isError, pageError } from "./api.js";
 import { h, $ } from "./dom.js";
 
 const SCOPES = {
-  "revoke-tokens": [["all", "every active token"], ["user", "one user's tokens"], ["id", "one token by id"], ["created-since", "created since (RFC 3339 time)"]],
+  "revoke-tokens": [["all", "every active token"], ["user", "one user's tokens"], ["id", "one token by id"], ["created-since", "created since (2h, or a time with its zone)"]],
   "lock-accounts": [["all-non-admin", "every non-admin account"], ["user", "one user"]],
   "unlock-accounts": [["all-non-admin", "every non-admin account"], ["user", "one user"]],
   "expire-sessions": [["all", "every session"], ["user", "one user's sessions"]],
+};
+
+/** How the window names whom verify asked (the engine's `Vantage::phrase`).
+ * @type {Record<import("./bindings").Vantage, string>} */
+const VANTAGE = {
+  app: "verified by the app itself",
+  database: "verified in the database only",
+  redis: "verified in Redis only",
+  docker: "verified by the Docker Engine",
 };
 
 let deployment = null;
@@ -30,7 +39,7 @@ function syncFields() {
     sel.dataset.kind = kind;
   }
   const scope = sel.value;
-  for (const label of document.querySelectorAll("#contain [data-for]")) {
+  for (const label of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll("#contain [data-for]"))) {
     const fors = label.dataset.for.split(" ");
     const needsValue = ["user", "id", "created-since"].includes(scope) && scopes.length > 0;
     label.hidden = !(fors.includes(kind) || (fors.includes("scope-value") && needsValue));
@@ -45,6 +54,11 @@ function resetPlan() {
   $("#action-run").disabled = true;
 }
 
+/**
+ * The request the form describes, in the engine's own shape (`ActionSpec`, generated
+ * from the Rust types: `tsc -p ui` refuses a field or a scope the engine does not know).
+ * @returns {import("./bindings").ActionSpec}
+ */
 function buildSpec() {
   const kind = $("#action-kind").value;
   const scope = $("#action-scope").value;
@@ -52,38 +66,47 @@ function buildSpec() {
   const mode = $("#action-mode").value;
   const host = $("#action-host").value.trim();
   const container = $("#action-container").value.trim();
+  /** @param {string} v @param {string} what */
   const need = (v, what) => {
-    if (!v) throw { code: "argument.invalid", message: `${what} is required` };
+    if (!v) throw pageError("argument.invalid", `${what} is required`);
     return v;
   };
+  /** @returns {import("./bindings").TokenScope} */
+  const tokenScope = () => {
+    if (scope === "all") return { kind: "all" };
+    if (scope === "id") {
+      const id = Number(need(value, "A token id"));
+      if (!Number.isInteger(id)) throw pageError("argument.invalid", "a token id is a whole number");
+      return { kind: "id", value: id };
+    }
+    if (scope === "user") return { kind: "user", value: need(value, "A user name") };
+    return { kind: "created-since", value: need(value, "A time") };
+  };
+  /** @returns {import("./bindings").LockScope} */
+  const lockScope = () => (scope === "user" ? { kind: "user", value: need(value, "A user name") } : { kind: "all-non-admin" });
+  /** @returns {import("./bindings").IsolateMode} */
+  const isolateMode = () => mode;
   switch (kind) {
     case "revoke-tokens":
-      if (scope === "all") return { action: kind, scope: { kind: "all" } };
-      if (scope === "id") {
-        const id = Number(need(value, "A token id"));
-        if (!Number.isInteger(id)) throw { code: "argument.invalid", message: "a token id is a whole number" };
-        return { action: kind, scope: { kind: "id", value: id } };
-      }
-      return { action: kind, scope: { kind: scope, value: need(value, scope === "user" ? "A user name" : "A time") } };
-    case "lock-accounts":
-    case "unlock-accounts": {
-      const s = scope === "user" ? { kind: "user", value: need(value, "A user name") } : { kind: "all-non-admin" };
-      if (kind === "unlock-accounts") return { action: kind, scope: s };
+      return { action: "revoke-tokens", scope: tokenScope() };
+    case "lock-accounts": {
       const d = $("#action-duration").value.trim();
       const secs = d ? parseDuration(d) : null;
-      if (d && secs === null) throw { code: "argument.invalid", message: "a duration looks like 30m, 2h or 1d" };
-      return { action: kind, scope: s, duration_secs: secs };
+      if (d && secs === null) throw pageError("argument.invalid", "a duration looks like 30m, 2h or 1d");
+      return { action: "lock-accounts", scope: lockScope(), duration_secs: secs };
     }
+    case "unlock-accounts":
+      return { action: "unlock-accounts", scope: lockScope() };
     case "expire-sessions":
-      return { action: kind, user: scope === "user" ? need(value, "A user name") : null };
+      return { action: "expire-sessions", user: scope === "user" ? need(value, "A user name") : null };
     case "isolate":
-      return { action: kind, host: need(host, "The host"), container: need(container, "The container"), mode };
+      return { action: "isolate", host: need(host, "The host"), container: need(container, "The container"), mode: isolateMode() };
     case "restore":
-      return { action: kind, host: need(host, "The host"), container: need(container, "The container"), mode, networks: [] };
+      return { action: "restore", host: need(host, "The host"), container: need(container, "The container"), mode: isolateMode(), networks: [] };
     case "undo":
-      return { action: kind, run_id: need($("#action-run-id").value.trim(), "The run id") };
+      return { action: "undo", run_id: need($("#action-run-id").value.trim(), "The run id") };
   }
-  throw { code: "argument.invalid", message: "unknown action" };
+  throw pageError("argument.invalid", "unknown action");
 }
 
 async function plan() {
@@ -97,6 +120,7 @@ async function plan() {
     $("#plan-summary").textContent = p.count === 0 ? `Nothing to do: ${p.summary}` : p.summary;
     $("#plan-sample").replaceChildren(...p.sample.map((s) => h("li", {}, s)));
     $("#plan-steps").replaceChildren(...p.steps.map((s) => h("li", {}, s)));
+    $("#plan-warnings").replaceChildren(...p.warnings.map((w) => h("li", {}, `Warning: ${w}`)));
     $("#confirm-name").textContent = deployment;
     $("#confirm-row").hidden = p.count === 0;
     $("#plan").hidden = false;
@@ -118,7 +142,7 @@ function describeEvent(event) {
     return [event.status, `${event.description}: ${event.status.replace("_", " ")}${event.detail ? " — " + event.detail : ""}`];
   }
   if (event.event === "waiting") return ["warn", `waiting: held by ${event.holder}`];
-  if (event.event === "verified") return [event.ok ? "ok" : "bad", `verify: ${event.ok ? "ok" : "FAILED"} (${event.detail})`];
+  if (event.event === "verified") return [event.ok ? "ok" : "bad", `verify: ${event.ok ? "ok" : "FAILED"}${event.by ? ", " + VANTAGE[event.by] : ""} (${event.detail})`];
   if (event.event === "finished") return ["", event.outcome];
   return null;
 }
@@ -144,7 +168,7 @@ async function run() {
     out.className = "outcome " + (report.verified ? "ok" : "bad");
     out.hidden = false;
   } catch (e) {
-    if (e && e.code === "action.plan_changed") {
+    if (isError(e, "action.plan_changed")) {
       // The live state moved since the plan was shown: show the new plan, ask again.
       runningKey = null;
       cancelBtn.hidden = true;

@@ -15,4 +15,5 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-export const $ = (sel) => document.querySelector(sel);
+/** The element a selector names (any: the page knows which kind of element it is). */
+export const $ = (sel) => /** @type {any} */ (document.querySelector(sel));

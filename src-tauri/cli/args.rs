@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use breakglass::engine::actions::{IsolateMode, LockScope};
+use breakglass::engine::when::Since;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -152,9 +153,10 @@ pub(crate) enum Command {
     /// Review the audit trail: failed logins by IP, successes after failures, admin actions, new tokens.
     Audit {
         deployment: String,
-        /// How far back, like 24h or 7d.
-        #[arg(long, default_value = "24h")]
-        since: humantime::Duration,
+        /// How far back: a duration like 24h or 7d, or a time with its zone
+        /// (2026-11-22T03:00:00Z).
+        #[arg(long, default_value = "24h", value_parser = since_arg)]
+        since: Since,
     },
     /// The action journal: list, verify, export an incident.
     #[command(subcommand)]
@@ -190,8 +192,9 @@ pub(crate) struct TokenScopeArgs {
     pub(crate) user: Option<String>,
     #[arg(long)]
     pub(crate) id: Option<i64>,
-    /// Tokens created since this RFC 3339 time.
-    #[arg(long)]
+    /// Tokens created since: a duration like 2h, or a time with its zone
+    /// (2026-11-22T03:00:00Z or +02:00; a time without a zone is refused).
+    #[arg(long, value_parser = since_text)]
     pub(crate) since: Option<String>,
 }
 
@@ -322,4 +325,15 @@ pub(crate) fn mode_of(m: ModeArg) -> IsolateMode {
         ModeArg::Pause => IsolateMode::Pause,
         ModeArg::Disconnect => IsolateMode::Disconnect,
     }
+}
+
+/// `--since`: a duration back from now or a zoned time, checked as the engine checks it.
+fn since_arg(text: &str) -> Result<Since, String> {
+    Since::parse(text).map_err(|e| e.to_string())
+}
+
+/// `--since` passed on to the engine as typed (after the same check), so that the plan
+/// a person saw and the one the run makes say the same.
+fn since_text(text: &str) -> Result<String, String> {
+    since_arg(text).map(|_| text.trim().to_owned())
 }

@@ -4,9 +4,8 @@
 
 use breakglass::engine::actions::{ActionEvent, ActionSpec, Cancel, Confirmation, RunRequest, StepStatus};
 use breakglass::engine::secret::Sensitive;
-use breakglass::engine::ssh::SshError;
 use breakglass::engine::ssh::output::display_safe;
-use breakglass::engine::{Engine, Error, ErrorReport};
+use breakglass::engine::{Engine, Error, ErrorReport, HostKeyProbe};
 
 use crate::args::{Cli, DockerCmd, IncidentCmd, JournalCmd, RunArgs, SecretCmd};
 use crate::engine;
@@ -16,35 +15,27 @@ pub(crate) async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorRe
     let engine = engine(cli).await?;
     match cmd {
         DockerCmd::Ps { deployment, host } => {
-            let hosts = match host {
-                Some(h) => vec![h.clone()],
-                None => engine
-                    .profile(deployment)
-                    .await?
-                    .hosts
-                    .iter()
-                    .map(|h| h.name.get_ref().clone())
-                    .collect(),
-            };
-            let mut all = Vec::new();
-            for h in hosts {
-                all.extend(engine.docker(deployment, &h).await?.containers().await?);
-            }
+            let all = engine.containers(deployment, host.as_deref()).await?;
             if cli.json {
                 print_json(&all)?;
             } else {
-                println!(
+                outln!(
                     "{:<8} {:<12} {:<10} {:<10} {:<10} {:>8}  IMAGE",
-                    "HOST", "NAME", "SERVICE", "STATE", "HEALTH", "RESTARTS"
+                    "HOST",
+                    "NAME",
+                    "SERVICE",
+                    "STATE",
+                    "HEALTH",
+                    "RESTARTS"
                 );
                 for c in all {
-                    println!(
+                    outln!(
                         "{:<8} {:<12} {:<10} {:<10} {:<10} {:>8}  {}",
-                        c.host,
+                        display_safe(c.host.as_bytes()),
                         display_safe(c.name.as_bytes()),
                         display_safe(c.compose_service.unwrap_or_default().as_bytes()),
-                        c.state,
-                        c.health,
+                        display_safe(c.state.as_bytes()),
+                        display_safe(c.health.as_bytes()),
                         c.restart_count,
                         display_safe(c.image.as_bytes())
                     );
@@ -68,15 +59,16 @@ pub(crate) async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorRe
         } => {
             let docker = engine.docker(deployment, host).await?;
             let (text, truncated) = docker.logs(container, *tail, 4 * 1024 * 1024).await?;
-            print!("{text}");
+            out!("{text}");
             if truncated {
-                eprintln!("[logs truncated]");
+                errln!("[logs truncated]");
             }
             if *follow {
                 docker
                     .follow_logs(container, |chunk| {
-                        print!("{chunk}");
-                        true
+                        out!("{chunk}");
+                        // Following stops when the reader is gone (`| head`).
+                        !crate::print::stdout_closed()
                     })
                     .await?;
             }
@@ -89,7 +81,7 @@ pub(crate) async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorRe
         } => {
             let argv: Vec<&str> = command.iter().map(String::as_str).collect();
             let out = engine.docker_exec(deployment, host, container, &argv).await?;
-            print!("{}", out.output);
+            out!("{}", out.output);
             if out.exit_code != Some(0) {
                 return Err(Error::ContainerExitStatus {
                     status: out.exit_code.map_or("no status".into(), |c| c.to_string()),
@@ -107,11 +99,10 @@ pub(crate) async fn secret_cmd(cli: &Cli, cmd: &SecretCmd) -> Result<(), ErrorRe
     match cmd {
         SecretCmd::Set { deployment, name } => {
             let value = read_secret(&format!("Value for {deployment}/{name} (not shown): "))?;
-            let existed = kc.is_set(deployment, name).await?;
-            kc.set(deployment, name, value).await?;
-            println!(
+            let stored = kc.store(deployment, name, value).await?;
+            outln!(
                 "{} {deployment}/{name} in the keychain.",
-                if existed { "Replaced" } else { "Stored" }
+                if stored.replaced { "Replaced" } else { "Stored" }
             );
         }
         SecretCmd::Status { deployment, name } => {
@@ -119,12 +110,12 @@ pub(crate) async fn secret_cmd(cli: &Cli, cmd: &SecretCmd) -> Result<(), ErrorRe
             if cli.json {
                 print_json(&serde_json::json!({ "deployment": deployment, "name": name, "set": set }))?;
             } else {
-                println!("{deployment}/{name}: {}", if set { "set" } else { "not set" });
+                outln!("{deployment}/{name}: {}", if set { "set" } else { "not set" });
             }
         }
         SecretCmd::Delete { deployment, name } => {
             let deleted = kc.delete(deployment, name).await?;
-            println!(
+            outln!(
                 "{deployment}/{name}: {}",
                 if deleted { "deleted" } else { "was not set" }
             );
@@ -156,24 +147,17 @@ pub(crate) fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorReport
 /// First contact: show the key the server presents and ask for an explicit yes.
 pub(crate) async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> Result<String, ErrorReport> {
     use std::io::{BufRead, IsTerminal, Write};
-    let fingerprint = match engine.connect_fresh(deployment, host).await {
-        Err(breakglass::engine::Error::Ssh(e)) => match *e {
-            SshError::HostKeyUnknown {
-                fingerprint,
-                key_type,
-                ..
-            } => {
-                println!("{host} presents a {key_type} key:\n\n    {fingerprint}\n");
-                fingerprint
-            }
-            other => return Err(other.into()),
-        },
-        Err(e) => return Err(e.into()),
-        Ok(s) => {
-            s.close().await;
-            let fp = s.host_key().fingerprint.clone();
-            println!("{host} is already pinned to {fp}.");
-            return Ok(fp);
+    let fingerprint = match engine.probe_host_key(deployment, host).await? {
+        HostKeyProbe::Pinned { fingerprint } => {
+            outln!("{host} is already pinned to {fingerprint}.");
+            return Ok(fingerprint);
+        }
+        HostKeyProbe::Unknown {
+            fingerprint,
+            key_type,
+        } => {
+            outln!("{host} presents a {key_type} key:\n\n    {fingerprint}\n");
+            fingerprint
         }
     };
     if !std::io::stdin().is_terminal() {
@@ -183,7 +167,7 @@ pub(crate) async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> 
         }
         .into());
     }
-    print!("Compare it with `ssh-keygen -lf` on the server. Type yes to trust it: ");
+    out!("Compare it with `ssh-keygen -lf` on the server. Type yes to trust it: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -199,7 +183,7 @@ pub(crate) async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> 
 /// Reads one line from the terminal.
 pub(crate) fn read_line(prompt: &str) -> Result<String, ErrorReport> {
     use std::io::{BufRead, Write};
-    print!("{prompt}");
+    out!("{prompt}");
     let _ = std::io::stdout().flush();
     let mut typed = String::new();
     std::io::stdin()
@@ -222,7 +206,7 @@ pub(crate) async fn act(
     let engine = engine(cli).await?;
     let interrupted = engine.interrupted_runs().await?;
     for r in interrupted.iter().filter(|r| r.deployment == deployment) {
-        print_interrupted(r, &mut std::io::stderr());
+        print_interrupted(r, &mut crate::print::Out { stderr: true });
     }
     let mut plan = engine.plan_action(deployment, &spec).await?;
     if run.dry_run {
@@ -230,21 +214,21 @@ pub(crate) async fn act(
             print_json(&plan)?;
         } else {
             print_plan(&plan);
-            println!("(dry run: nothing changed)");
+            outln!("(dry run: nothing changed)");
         }
         return Ok(());
     }
     let json = cli.json;
     let events: breakglass::engine::actions::Events = std::sync::Arc::new(move |e: ActionEvent| {
         if json {
-            println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&e).unwrap_or_default());
             return;
         }
         match e {
             // Shown before the confirmation already; under the lock it is the same plan
             // (the digest says so) or the run stops.
             ActionEvent::Planned { .. } => {}
-            ActionEvent::Waiting { holder } => println!("waiting: held by {holder}"),
+            ActionEvent::Waiting { holder } => outln!("waiting: held by {}", display_safe(holder.as_bytes())),
             ActionEvent::Step {
                 step,
                 description,
@@ -254,20 +238,21 @@ pub(crate) async fn act(
                 let detail = display_safe(detail.as_bytes());
                 let description = display_safe(description.as_bytes());
                 match status {
-                    StepStatus::Started => println!("  [{step}] {description} …"),
-                    StepStatus::Done => println!("  [{step}] done: {detail}"),
-                    StepStatus::Failed => println!("  [{step}] FAILED: {detail}"),
-                    StepStatus::Undoing => println!("  [{step}] undoing …"),
-                    StepStatus::Undone => println!("  [{step}] undone: {detail}"),
-                    StepStatus::UndoFailed => println!("  [{step}] UNDO FAILED: {detail}"),
+                    StepStatus::Started => outln!("  [{step}] {description} …"),
+                    StepStatus::Done => outln!("  [{step}] done: {detail}"),
+                    StepStatus::Failed => outln!("  [{step}] FAILED: {detail}"),
+                    StepStatus::Undoing => outln!("  [{step}] undoing …"),
+                    StepStatus::Undone => outln!("  [{step}] undone: {detail}"),
+                    StepStatus::UndoFailed => outln!("  [{step}] UNDO FAILED: {detail}"),
                 }
             }
-            ActionEvent::Verified { ok, detail } => println!(
-                "verify: {} ({})",
+            ActionEvent::Verified { ok, detail, by } => outln!(
+                "verify: {}{} ({})",
                 if ok { "ok" } else { "FAILED" },
+                by.map(|v| format!(", {}", v.phrase())).unwrap_or_default(),
                 display_safe(detail.as_bytes())
             ),
-            ActionEvent::Finished { outcome } => println!("{}", display_safe(outcome.as_bytes())),
+            ActionEvent::Finished { outcome } => outln!("{}", display_safe(outcome.as_bytes())),
         }
     });
     // First Ctrl-C: finish the current step, then undo. Second: stop now.
@@ -276,9 +261,9 @@ pub(crate) async fn act(
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
             if on_ctrl_c.is_cancelled() {
-                eprintln!("stopping now; the journal records where");
+                errln!("stopping now; the journal records where");
             } else {
-                eprintln!("cancelling after the current step, then undoing (Ctrl-C again: stop now)…");
+                errln!("cancelling after the current step, then undoing (Ctrl-C again: stop now)…");
             }
             on_ctrl_c.escalate();
         }
@@ -312,7 +297,7 @@ pub(crate) async fn act(
                 return Ok(());
             }
             Err(breakglass::engine::Error::PlanChanged { plan: live }) if interactive => {
-                eprintln!("The live plan changed since it was shown; here is the new one.");
+                errln!("The live plan changed since it was shown; here is the new one.");
                 plan = *live;
             }
             Err(e) => return Err(e.into()),
@@ -329,13 +314,13 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
                 print_json(&entries)?;
             } else {
                 for e in entries {
-                    println!(
+                    outln!(
                         "{:>5} {} {:<24} {:<12} {:<22} {}",
                         e.seq,
-                        e.at,
+                        display_safe(e.at.as_bytes()),
                         display_safe(e.operator.as_bytes()),
                         display_safe(e.deployment.as_bytes()),
-                        e.kind,
+                        display_safe(e.kind.as_bytes()),
                         display_safe(e.body.to_string().as_bytes())
                     );
                 }
@@ -353,21 +338,21 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
                 print_json(&v)?;
             } else {
                 if v.ok {
-                    println!(
+                    outln!(
                         "journal ok: {} entries; hash chain, MACs, head file and incidents check out",
                         v.entries
                     );
                 }
                 if let Some(h) = &v.head {
-                    println!("{}", display_safe(h.line().as_bytes()));
+                    outln!("{}", display_safe(h.line().as_bytes()));
                 }
                 for n in &v.notes {
-                    println!("note: {}", display_safe(n.as_bytes()));
+                    outln!("note: {}", display_safe(n.as_bytes()));
                 }
             }
             if !v.ok {
                 for p in &v.problems {
-                    eprintln!("{}", display_safe(p.to_string().as_bytes()));
+                    errln!("{}", display_safe(p.to_string().as_bytes()));
                 }
                 return Err(Error::JournalTampered {
                     problems: v.problems.len(),
@@ -380,11 +365,11 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
             if cli.json {
                 print_json(&head)?;
             } else {
-                println!("{}", display_safe(head.line().as_bytes()));
+                outln!("{}", display_safe(head.line().as_bytes()));
             }
             let v = journal.verify().await?;
             if !v.ok {
-                eprintln!(
+                errln!(
                     "warning: the journal does not verify ({} problem(s)); see `breakglass journal verify`",
                     v.problems.len()
                 );
@@ -403,7 +388,7 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
             } else {
                 breakglass::engine::journal::render_markdown(inc, &entries, &v)
             };
-            print!("{text}");
+            out!("{text}");
         }
     }
     Ok(())
@@ -436,11 +421,15 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
     match cmd {
         IncidentCmd::Open { title } => {
             let inc = journal.open_incident(title, &who).await?;
-            println!("Incident {} opened: {}", inc.id, inc.title);
+            outln!(
+                "Incident {} opened: {}",
+                inc.id,
+                display_safe(inc.title.as_bytes())
+            );
         }
         IncidentCmd::Close { id } => {
             journal.close_incident(*id, &who).await?;
-            println!("Incident {id} closed.");
+            outln!("Incident {id} closed.");
         }
         IncidentCmd::List => {
             let list = journal.incidents().await?;
@@ -448,10 +437,10 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
                 print_json(&list)?;
             } else {
                 for i in list {
-                    println!(
+                    outln!(
                         "{:>4} {} {:<10} {}",
                         i.id,
-                        i.opened_at,
+                        display_safe(i.opened_at.as_bytes()),
                         if i.closed_at.is_some() { "closed" } else { "open" },
                         display_safe(i.title.as_bytes())
                     );

@@ -2,9 +2,11 @@
 //! holds the subcommands' bodies and `print` the output; every operation is an engine
 //! call, the same one the window makes.
 
+// First, so that its `outln!`, `out!` and `errln!` are in scope in the others.
+#[macro_use]
+mod print;
 mod args;
 mod commands;
-mod print;
 
 use std::process::ExitCode;
 
@@ -13,7 +15,7 @@ use breakglass::engine::actions::{
     UnlockAccounts,
 };
 use breakglass::engine::exec::Targets;
-use breakglass::engine::ssh::output::shell_quote;
+use breakglass::engine::ssh::output::{display_safe, shell_quote};
 use breakglass::engine::{Engine, Error, ErrorReport};
 use clap::Parser;
 
@@ -26,21 +28,43 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     let json = cli.json;
     match runtime.block_on(run(cli)) {
+        Ok(()) if print::degraded() => ExitCode::from(EXIT_DEGRADED),
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {
             if json {
-                println!("{}", serde_json::json!({ "error": report }));
+                outln!("{}", serde_json::json!({ "error": report }));
             } else {
-                eprintln!("error [{}]: {}", report.code, report.message);
+                errln!(
+                    "error [{}]: {}",
+                    report.code,
+                    display_safe(report.detail.as_bytes())
+                );
             }
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&report))
         }
+    }
+}
+
+/// It ran, and what it found is not all good: a host down or a check failing (`status`),
+/// a verification that failed, a command that failed on a host, a tampered journal.
+const EXIT_DEGRADED: u8 = 1;
+/// It could not run: bad input, an unknown deployment, a host unreachable, a refusal.
+const EXIT_ERROR: u8 = 2;
+
+/// The exit status of an error (docs: README, "Exit codes").
+fn exit_code(report: &ErrorReport) -> u8 {
+    use breakglass::engine::error::ErrorCode as C;
+    match report.code {
+        C::ActionVerifyFailed | C::JournalTampered | C::RemoteExitStatus | C::DockerExitStatus => {
+            EXIT_DEGRADED
+        }
+        _ => EXIT_ERROR,
     }
 }
 
@@ -58,7 +82,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&p.summary())?;
             } else {
-                println!(
+                outln!(
                     "{}: ok, deployment {:?} with {} host(s)",
                     file.display(),
                     p.name(),
@@ -71,11 +95,11 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&list)?;
             } else if list.is_empty() {
-                println!("No deployments yet. Add one with `breakglass deployment add FILE`.");
+                outln!("No deployments yet. Add one with `breakglass deployment add FILE`.");
             } else {
                 for d in list {
                     let hosts: Vec<_> = d.summary.hosts.iter().map(|h| h.name.as_str()).collect();
-                    println!(
+                    outln!(
                         "{:<20} {:<10} {}",
                         d.summary.name,
                         d.summary.app_profile,
@@ -89,7 +113,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&d)?;
             } else {
-                println!(
+                outln!(
                     "Added deployment {:?} ({} host(s)) from {}",
                     d.summary.name,
                     d.summary.hosts.len(),
@@ -103,16 +127,16 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&s)?;
             } else {
-                println!("{} (app profile {})", s.name, s.app_profile);
+                outln!("{} (app profile {})", s.name, s.app_profile);
                 if let Some(url) = &s.public_url {
-                    println!("  public URL  {url}");
+                    outln!("  public URL  {url}");
                 }
                 for h in &s.hosts {
                     let pin = h
                         .host_key
                         .as_deref()
                         .unwrap_or("not pinned: trust on first connection");
-                    println!(
+                    outln!(
                         "  host {:<10} {}:{:<6} [{}]  {}",
                         h.name,
                         h.address,
@@ -125,6 +149,9 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
         }
         Command::Status { deployment } => {
             let st = engine(&cli).await?.status(deployment).await?;
+            if !st.all_good() {
+                print::set_degraded();
+            }
             if cli.json {
                 print_json(&st)?;
             } else {
@@ -145,16 +172,17 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&key)?;
             } else {
-                println!(
+                outln!(
                     "Trusted {} ({}) for {deployment}/{host}.",
-                    key.fingerprint, key.key_type
+                    key.fingerprint,
+                    key.key_type
                 );
             }
         }
         Command::Forget { deployment, host } => {
             let forgotten = engine(&cli).await?.forget_host(deployment, host).await?;
             if !cli.json {
-                println!(
+                outln!(
                     "{}",
                     if forgotten {
                         "Forgotten."
@@ -196,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
         Command::Db { deployment } => {
             let db = engine(&cli).await?.database(deployment).await?;
             let (version, rtt) = db.ping().await?;
-            println!(
+            outln!(
                 "PostgreSQL {version} answered in {:.1} ms through the SSH tunnel",
                 rtt.as_secs_f64() * 1000.0
             );
@@ -308,10 +336,10 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&runs)?;
             } else if runs.is_empty() {
-                println!("No interrupted runs.");
+                outln!("No interrupted runs.");
             } else {
                 for r in &runs {
-                    print_interrupted(r, &mut std::io::stdout());
+                    print_interrupted(r, &mut crate::print::Out { stderr: false });
                 }
             }
         }
@@ -320,13 +348,13 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&holder)?;
             } else {
-                println!("Broke the stale lock of {holder} on {deployment} (journaled).");
+                outln!("Broke the stale lock of {holder} on {deployment} (journaled).");
             }
         }
         Command::Audit { deployment, since } => {
             let review = engine(&cli)
                 .await?
-                .audit_review(deployment, std::time::Duration::from(*since).as_secs())
+                .audit_review(deployment, since.secs_before(std::time::SystemTime::now()))
                 .await?;
             if cli.json {
                 print_json(&review)?;
@@ -342,20 +370,20 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&imported)?;
             } else if imported.is_empty() {
-                println!(
+                outln!(
                     "Nothing to import: every host is pinned already or absent from {}.",
                     file.display()
                 );
             } else {
                 for (host, fp) in imported {
-                    println!("Pinned {host} to {fp} (from {})", file.display());
+                    outln!("Pinned {host} to {fp} (from {})", file.display());
                 }
             }
         }
         Command::Deployment(DeploymentCmd::Remove { name }) => {
             engine(&cli).await?.remove_deployment(name).await?;
             if !cli.json {
-                println!("Removed deployment {name:?} from the console (its profile file is untouched).");
+                outln!("Removed deployment {name:?} from the console (its profile file is untouched).");
             }
         }
     }

@@ -4,13 +4,91 @@
 
 use breakglass::engine::actions::{Interrupted, Plan};
 use breakglass::engine::exec::HostRun;
+use breakglass::engine::review::status::DeploymentStatus;
 use breakglass::engine::ssh::output::display_safe;
-use breakglass::engine::status::DeploymentStatus;
 use breakglass::engine::{Error, ErrorReport};
+
+/// Set once stdout is gone (`breakglass audit … | head`): output stops quietly, the
+/// command finishes what it was doing (an action still releases its lock and journals).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set by a command that ran but found something not all good (exit status 1).
+static DEGRADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn set_degraded() {
+    DEGRADED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub(crate) fn degraded() -> bool {
+    DEGRADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether stdout was closed by its reader.
+pub(crate) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What `outln!`/`out!` and `errln!` call: write, and on a closed pipe stop writing
+/// instead of panicking. Any other write error is ignored too: there is nowhere to say it.
+pub(crate) fn write_to(stderr: bool, args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    if !stderr && stdout_closed() {
+        return;
+    }
+    let result = if stderr {
+        let mut e = std::io::stderr().lock();
+        e.write_fmt(args)
+            .and_then(|()| if newline { e.write_all(b"\n") } else { Ok(()) })
+    } else {
+        let mut o = std::io::stdout().lock();
+        o.write_fmt(args)
+            .and_then(|()| if newline { o.write_all(b"\n") } else { Ok(()) })
+            .and_then(|()| o.flush())
+    };
+    if let Err(e) = result
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+        && !stderr
+    {
+        STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `println!` that never panics on a closed pipe.
+macro_rules! outln {
+    () => { $crate::print::write_to(false, format_args!(""), true) };
+    ($($t:tt)*) => { $crate::print::write_to(false, format_args!($($t)*), true) };
+}
+/// `print!` that never panics on a closed pipe.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::print::write_to(false, format_args!($($t)*), false) };
+}
+/// `eprintln!` that never panics on a closed pipe.
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::print::write_to(true, format_args!($($t)*), true) };
+}
+
+/// A writer for `print_interrupted` and the like that stops quietly on a closed pipe.
+pub(crate) struct Out {
+    pub(crate) stderr: bool,
+}
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_to(
+            self.stderr,
+            format_args!("{}", String::from_utf8_lossy(buf)),
+            false,
+        );
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), ErrorReport> {
     let text = serde_json::to_string_pretty(value).map_err(|source| Error::Output { source })?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -28,13 +106,13 @@ pub(crate) fn print_exec(runs: &[HostRun], json: bool) -> Result<(), ErrorReport
     if json {
         print_json(&runs)?;
     } else if let [one] = runs {
-        print!("{}", one.stdout_text);
-        eprint!("{}", one.stderr_text);
+        out!("{}", one.stdout_text);
+        write_to(true, format_args!("{}", one.stderr_text), false);
         if one.truncated {
-            eprintln!("[output truncated]");
+            errln!("[output truncated]");
         }
     } else {
-        let mut out = std::io::stdout().lock();
+        let mut out = Out { stderr: false };
         for r in runs {
             for line in r.stdout_text.lines() {
                 let _ = writeln!(out, "{:<10}| {line}", r.host);
@@ -46,8 +124,7 @@ pub(crate) fn print_exec(runs: &[HostRun], json: bool) -> Result<(), ErrorReport
                 let _ = writeln!(out, "{:<10}! [output truncated]", r.host);
             }
         }
-        drop(out);
-        eprintln!(
+        errln!(
             "{} host(s): {} ok, {} failed{}",
             runs.len(),
             runs.len() - failed.len(),
@@ -85,7 +162,9 @@ pub(crate) fn print_exec(runs: &[HostRun], json: bool) -> Result<(), ErrorReport
 }
 
 pub(crate) fn print_status(st: &DeploymentStatus) {
-    println!("{}  (checked in {:.0} ms)", st.deployment, st.took_ms);
+    // Everything below but our own numbers came from a server or a profile.
+    let safe = |t: &str| display_safe(t.as_bytes());
+    outln!("{}  (checked in {:.0} ms)", safe(&st.deployment), st.took_ms);
     for h in &st.hosts {
         let head = if h.reachable {
             format!(
@@ -96,24 +175,24 @@ pub(crate) fn print_status(st: &DeploymentStatus) {
         } else {
             "DOWN".to_owned()
         };
-        println!(
+        outln!(
             "  {:<8} {:<22} {head}  docker {}",
-            h.name,
-            h.address,
-            h.docker_version.as_deref().unwrap_or("-")
+            safe(&h.name),
+            safe(&h.address),
+            safe(h.docker_version.as_deref().unwrap_or("-"))
         );
         if let Some(e) = &h.error {
-            println!("           [{}] {}", e.code, e.message);
+            outln!("           [{}] {}", e.code, safe(&e.detail));
         }
         if let Some(e) = &h.docker_error {
-            println!("           docker: [{}] {}", e.code, e.message);
+            outln!("           docker: [{}] {}", e.code, safe(&e.detail));
         }
         for c in &h.containers {
-            println!(
+            outln!(
                 "           {:<12} {:<9} health {:<10} restarts {}",
-                display_safe(c.name.as_bytes()),
-                c.state,
-                c.health,
+                safe(&c.name),
+                safe(&c.state),
+                safe(&c.health),
                 c.restart_count
             );
         }
@@ -121,13 +200,13 @@ pub(crate) fn print_status(st: &DeploymentStatus) {
     for (what, check) in [("database", &st.database), ("app /health", &st.app_health)] {
         if let Some(c) = check {
             let mark = if c.ok { "ok  " } else { "FAIL" };
-            println!(
+            outln!(
                 "  {what:<12} {mark} {:>6.1} ms  {}",
                 c.latency_ms.unwrap_or(0.0),
-                c.detail
+                safe(&c.detail)
             );
             if let Some(e) = &c.error {
-                println!("           [{}] {}", e.code, e.message);
+                outln!("           [{}] {}", e.code, safe(&e.detail));
             }
         }
     }
@@ -135,19 +214,22 @@ pub(crate) fn print_status(st: &DeploymentStatus) {
 
 pub(crate) fn print_plan(plan: &Plan) {
     let safe = |t: &str| display_safe(t.as_bytes());
-    println!("Plan for {}: {}", safe(&plan.deployment), safe(&plan.summary));
+    outln!("Plan for {}: {}", safe(&plan.deployment), safe(&plan.summary));
     for s in &plan.sample {
-        println!("    e.g. {}", safe(s));
+        outln!("    e.g. {}", safe(s));
     }
     for (i, s) in plan.steps.iter().enumerate() {
         let undo = match plan.reversible.get(i) {
             Some(true) => "undone if a later step fails",
             _ => "cannot be undone",
         };
-        println!("  step {}: {}  ({undo})", i + 1, safe(s));
+        outln!("  step {}: {}  ({undo})", i + 1, safe(s));
+    }
+    for w in &plan.warnings {
+        outln!("  WARNING: {}", safe(w));
     }
     if plan.destructive && !plan.nothing_to_do() {
-        println!("  plan digest {}", plan.digest);
+        outln!("  plan digest {}", plan.digest);
     }
 }
 
@@ -180,16 +262,16 @@ pub(crate) fn print_interrupted(r: &Interrupted, out: &mut dyn std::io::Write) {
     );
 }
 
-pub(crate) fn print_audit(r: &breakglass::engine::audit::AuditReview) {
+pub(crate) fn print_audit(r: &breakglass::engine::review::audit::AuditReview) {
     let s = |t: &str| display_safe(t.as_bytes());
-    println!("Audit trail of {} since {}", r.deployment, r.since);
-    println!("\nFailed logins by IP:");
+    outln!("Audit trail of {} since {}", r.deployment, r.since);
+    outln!("\nFailed logins by IP:");
     for f in &r.failed_by_ip {
-        println!("  {:<40} {:>6}  {} … {}", s(&f.ip), f.failures, f.first, f.last);
+        outln!("  {:<40} {:>6}  {} … {}", s(&f.ip), f.failures, f.first, f.last);
     }
-    println!("\nSuccessful logins after failures from the same IP (within an hour):");
+    outln!("\nSuccessful logins after failures from the same IP (within an hour):");
     for x in &r.success_after_failures {
-        println!(
+        outln!(
             "  {:<40} {:<20} after {:>4} failure(s) at {}",
             s(&x.ip),
             s(&x.user),
@@ -197,12 +279,12 @@ pub(crate) fn print_audit(r: &breakglass::engine::audit::AuditReview) {
             x.at
         );
     }
-    println!("\nAdmin actions:");
+    outln!("\nAdmin actions:");
     for e in &r.admin_actions {
-        println!("  {}  {:<24} {:<20} {}", e.at, s(&e.action), s(&e.user), s(&e.ip));
+        outln!("  {}  {:<24} {:<20} {}", e.at, s(&e.action), s(&e.user), s(&e.ip));
     }
-    println!("\nNew tokens:");
+    outln!("\nNew tokens:");
     for e in &r.new_tokens {
-        println!("  {}  {:<20} {}", e.at, s(&e.user), s(&e.ip));
+        outln!("  {}  {:<20} {}", e.at, s(&e.user), s(&e.ip));
     }
 }

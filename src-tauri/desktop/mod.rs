@@ -2,154 +2,164 @@
 //! here; a command is a line that calls the engine and maps its error to `{code, message}`.
 
 use std::process::ExitCode;
-
 use std::sync::Arc;
 
 use crate::engine::actions::{
     ActionEvent, ActionSpec, Cancel, Confirmation, Events, Interrupted, Plan, RunReport, RunRequest,
 };
-use crate::engine::audit::AuditReview;
-use crate::engine::journal::{Entry, Verification};
-use crate::engine::keychain::SecretEntry;
+use crate::engine::journal::JournalView;
+use crate::engine::keychain::{SecretEntry, Stored};
 use crate::engine::profiles::DeploymentSummary;
+use crate::engine::review::audit::AuditReview;
+use crate::engine::review::status::DeploymentStatus;
 use crate::engine::secret::Sensitive;
 use crate::engine::state::{KnownDeployment, TrustedKey};
-use crate::engine::status::DeploymentStatus;
-use crate::engine::{Engine, ErrorReport};
+use crate::engine::{Engine, ErrorReport, Result};
 
 type CmdResult<T> = Result<T, ErrorReport>;
 
-#[tauri::command]
-async fn list_deployments(engine: tauri::State<'_, Engine>) -> CmdResult<Vec<KnownDeployment>> {
-    Ok(engine.deployments().await?)
-}
-
-#[tauri::command]
-async fn show_deployment(engine: tauri::State<'_, Engine>, name: String) -> CmdResult<DeploymentSummary> {
-    Ok(engine.profile(&name).await?.summary())
-}
-
-#[tauri::command]
-async fn deployment_status(engine: tauri::State<'_, Engine>, name: String) -> CmdResult<DeploymentStatus> {
-    Ok(engine.status(&name).await?)
-}
-
-#[tauri::command]
-async fn trust_host(
-    engine: tauri::State<'_, Engine>,
-    name: String,
-    host: String,
-    fingerprint: String,
-) -> CmdResult<TrustedKey> {
-    Ok(engine.trust_host(&name, &host, &fingerprint).await?)
-}
-
-/// Which keychain entries this deployment's profile uses, and whether each is set.
-#[tauri::command]
-async fn secret_status(engine: tauri::State<'_, Engine>, name: String) -> CmdResult<Vec<SecretEntry>> {
-    Ok(engine.secret_entries(&name).await?)
-}
-
-/// Stores a value. It arrives once over IPC and goes straight to the keychain; nothing
-/// returns it to the page.
-#[tauri::command]
-async fn secret_set(
-    engine: tauri::State<'_, Engine>,
-    name: String,
-    entry: String,
-    value: String,
-) -> CmdResult<()> {
-    Ok(engine
-        .keychain()
-        .set(&name, &entry, Sensitive::new(value))
-        .await?)
-}
-
-#[tauri::command]
-async fn secret_delete(engine: tauri::State<'_, Engine>, name: String, entry: String) -> CmdResult<bool> {
-    Ok(engine.keychain().delete(&name, &entry).await?)
-}
-
-#[tauri::command]
-async fn plan_action(engine: tauri::State<'_, Engine>, name: String, spec: ActionSpec) -> CmdResult<Plan> {
-    Ok(engine.plan_action(&name, &spec).await?)
+/// What every command's implementation gets: the engine, and the cancels of the runs
+/// this window started.
+struct Cx<'a> {
+    engine: &'a Engine,
+    running: &'a Running,
 }
 
 /// The cancels of the runs this window started, by the key the page gave each run.
 #[derive(Default)]
 struct Running(std::sync::Mutex<std::collections::HashMap<String, Cancel>>);
 
-/// Runs an action; its events stream to the page that started it over `on_event` (a
-/// channel of that page's own), so no other window sees them. `plan_digest` is the
-/// digest of the plan the person confirmed.
-// Tauri passes a command's arguments one by one, as the page names them.
-#[allow(clippy::too_many_arguments)]
-#[tauri::command]
-async fn run_action(
-    engine: tauri::State<'_, Engine>,
-    running: tauri::State<'_, Running>,
-    name: String,
-    spec: ActionSpec,
-    confirm: String,
-    plan_digest: Option<String>,
-    key: String,
-    on_event: tauri::ipc::Channel<ActionEvent>,
-) -> CmdResult<RunReport> {
-    let events: Events = Arc::new(move |event| {
-        let _ = on_event.send(event);
-    });
-    let cancel = Cancel::default();
-    if let Ok(mut map) = running.0.lock() {
-        map.insert(key.clone(), cancel.clone());
+/// The commands' implementations, one function per line of `commands.in`, with the
+/// same name, arguments and return type. Each is a call into the engine.
+#[cfg(test)]
+mod bindings;
+
+mod imp {
+    use super::*;
+
+    pub async fn list_deployments(cx: &Cx<'_>) -> Result<Vec<KnownDeployment>> {
+        cx.engine.deployments().await
     }
-    let request = RunRequest::new(spec, Some(Confirmation::new(confirm, plan_digest)));
-    let result = engine.run_action(&name, request, events, cancel).await;
-    if let Ok(mut map) = running.0.lock() {
-        map.remove(&key);
+
+    pub async fn show_deployment(cx: &Cx<'_>, name: String) -> Result<DeploymentSummary> {
+        Ok(cx.engine.profile(&name).await?.summary())
     }
-    Ok(result?)
+
+    pub async fn deployment_status(cx: &Cx<'_>, name: String) -> Result<DeploymentStatus> {
+        cx.engine.status(&name).await
+    }
+
+    pub async fn trust_host(
+        cx: &Cx<'_>,
+        name: String,
+        host: String,
+        fingerprint: String,
+    ) -> Result<TrustedKey> {
+        cx.engine.trust_host(&name, &host, &fingerprint).await
+    }
+
+    /// Which keychain entries this deployment's profile uses, and whether each is set.
+    pub async fn secret_status(cx: &Cx<'_>, name: String) -> Result<Vec<SecretEntry>> {
+        cx.engine.secret_entries(&name).await
+    }
+
+    /// Stores a value. It arrives once over IPC and goes straight to the keychain;
+    /// nothing returns it to the page.
+    pub async fn secret_set(cx: &Cx<'_>, name: String, entry: String, value: String) -> Result<Stored> {
+        Ok(cx
+            .engine
+            .keychain()
+            .store(&name, &entry, Sensitive::new(value))
+            .await?)
+    }
+
+    pub async fn secret_delete(cx: &Cx<'_>, name: String, entry: String) -> Result<bool> {
+        Ok(cx.engine.keychain().delete(&name, &entry).await?)
+    }
+
+    pub async fn plan_action(cx: &Cx<'_>, name: String, spec: ActionSpec) -> Result<Plan> {
+        cx.engine.plan_action(&name, &spec).await
+    }
+
+    /// Runs an action; its events stream to the page that started it (a channel of that
+    /// page's own), so no other window sees them. `plan_digest` is the digest of the
+    /// plan the person confirmed; `key` names the run for `cancel_action`.
+    pub async fn run_action(
+        cx: &Cx<'_>,
+        events: Events,
+        name: String,
+        spec: ActionSpec,
+        confirm: String,
+        plan_digest: Option<String>,
+        key: String,
+    ) -> Result<RunReport> {
+        let cancel = Cancel::default();
+        if let Ok(mut map) = cx.running.0.lock() {
+            map.insert(key.clone(), cancel.clone());
+        }
+        let request = RunRequest::new(spec, Some(Confirmation::new(confirm, plan_digest)));
+        let result = cx.engine.run_action(&name, request, events, cancel).await;
+        if let Ok(mut map) = cx.running.0.lock() {
+            map.remove(&key);
+        }
+        result
+    }
+
+    /// Cancels a run this window started: the first call lets the current step finish
+    /// and undoes, a second stops at once. `false` when no such run is going.
+    pub async fn cancel_action(cx: &Cx<'_>, key: String) -> Result<bool> {
+        let cancel = cx.running.0.lock().ok().and_then(|m| m.get(&key).cloned());
+        Ok(cancel.map(|c| c.escalate()).is_some())
+    }
+
+    /// Runs that started and never finished (shown when the window opens).
+    pub async fn interrupted_runs(cx: &Cx<'_>) -> Result<Vec<Interrupted>> {
+        cx.engine.interrupted_runs().await
+    }
+
+    pub async fn audit_review(cx: &Cx<'_>, name: String, since_secs: u64) -> Result<AuditReview> {
+        cx.engine.audit_review(&name, since_secs).await
+    }
+
+    pub async fn journal_entries(cx: &Cx<'_>) -> Result<JournalView> {
+        cx.engine.journal().await?.view().await
+    }
 }
 
-/// Cancels a run this window started: the first call lets the current step finish and
-/// undoes, a second stops at once. `false` when no such run is going.
-#[tauri::command]
-fn cancel_action(running: tauri::State<'_, Running>, key: String) -> bool {
-    let cancel = running.0.lock().ok().and_then(|m| m.get(&key).cloned());
-    cancel.map(|c| c.escalate()).is_some()
-}
-
-/// Runs that started and never finished (shown when the window opens).
-#[tauri::command]
-async fn interrupted_runs(engine: tauri::State<'_, Engine>) -> CmdResult<Vec<Interrupted>> {
-    Ok(engine.interrupted_runs().await?)
-}
-
-#[tauri::command]
-async fn audit_review(
-    engine: tauri::State<'_, Engine>,
-    name: String,
-    since_secs: u64,
-) -> CmdResult<AuditReview> {
-    Ok(engine.audit_review(&name, since_secs).await?)
-}
-
-#[tauri::command]
-async fn journal_entries(engine: tauri::State<'_, Engine>) -> CmdResult<(Vec<Entry>, Verification)> {
-    let j = engine.journal().await?;
-    Ok((j.entries(None).await?, j.verify().await?))
-}
-
-/// The invoke handler for every command of `commands.in` (the one list).
+/// The Tauri commands of `commands.in`: each takes the listed arguments (as the page
+/// names them, in camelCase), calls its implementation in `imp` and maps the error to
+/// `{code, message, detail}`. Also the invoke handler, and the list of names.
 macro_rules! with_commands {
-    ($($c:ident),* $(,)?) => {
+    ($($name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $(, streams $event:ty)?;)*) => {
+        $(
+            // Tauri passes a command's arguments one by one, as the page names them.
+            #[allow(clippy::too_many_arguments)]
+            #[tauri::command]
+            async fn $name(
+                engine: tauri::State<'_, Engine>,
+                running: tauri::State<'_, Running>,
+                $(on_event: tauri::ipc::Channel<$event>,)?
+                $($arg: $ty),*
+            ) -> CmdResult<$ret> {
+                let cx = Cx { engine: &engine, running: &running };
+                $(
+                    let events: Events = Arc::new(move |event: $event| {
+                        let _ = on_event.send(event);
+                    });
+                )?
+                Ok(imp::$name(&cx, $(with_commands!(@events events $event),)? $($arg),*).await?)
+            }
+        )*
+
         fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
-            tauri::generate_handler![$($c),*]
+            tauri::generate_handler![$($name),*]
         }
 
         /// The commands, by name (checked against what the page calls).
         #[cfg(test)]
-        const COMMANDS: &[&str] = &[$(stringify!($c)),*];
+        const COMMANDS: &[&str] = &[$(stringify!($name)),*];
     };
+    (@events $events:ident $event:ty) => { $events };
 }
 include!("commands.in");
 

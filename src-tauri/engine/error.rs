@@ -4,9 +4,117 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error code, once. The page gets the same list as a TypeScript union
+/// (`ui/bindings.d.ts`, generated from this type), so a code the page tests for and the
+/// engine no longer raises fails the page's type check.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $code:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(test, derive(ts_rs::TS))]
+        pub enum ErrorCode {
+            $($(#[$doc])* #[serde(rename = $code)] $variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // Actions
+    ActionAborted = "action.aborted",
+    ActionCancelled = "action.cancelled",
+    ActionConfirmationRequired = "action.confirmation_required",
+    ActionPlanChanged = "action.plan_changed",
+    ActionUnavailable = "action.unavailable",
+    ActionVerifyFailed = "action.verify_failed",
+    LockFailed = "lock.failed",
+    LockTimeout = "lock.timeout",
+    // Input and profiles
+    ArgumentInvalid = "argument.invalid",
+    AppProfileUnknown = "app_profile.unknown",
+    ProfileInvalid = "profile.invalid",
+    ProfileSyntax = "profile.syntax",
+    DeploymentNoDatabase = "deployment.no_database",
+    DeploymentNoEnvFile = "deployment.no_env_file",
+    DeploymentUnknown = "deployment.unknown",
+    DeploymentUnknownHost = "deployment.unknown_host",
+    // Reaching the deployment
+    SshAgent = "ssh.agent",
+    SshAuthRejected = "ssh.auth_rejected",
+    SshBadFingerprint = "ssh.bad_fingerprint",
+    SshChannel = "ssh.channel",
+    SshConfig = "ssh.config",
+    SshDisconnected = "ssh.disconnected",
+    SshHostKeyChanged = "ssh.host_key_changed",
+    SshHostKeyUnknown = "ssh.host_key_unknown",
+    SshJump = "ssh.jump",
+    SshKey = "ssh.key",
+    SshNotTrusted = "ssh.not_trusted",
+    SshProtocol = "ssh.protocol",
+    SshTimeout = "ssh.timeout",
+    SshUnreachable = "ssh.unreachable",
+    DbBadUrl = "db.bad_url",
+    DbConnect = "db.connect",
+    DbNoCredentials = "db.no_credentials",
+    DbQuery = "db.query",
+    DbTls = "db.tls",
+    DbTunnel = "db.tunnel",
+    DockerApi = "docker.api",
+    DockerExitStatus = "docker.exit_status",
+    DockerNoSuchContainer = "docker.no_such_container",
+    DockerBadName = "docker.bad_name",
+    RedisIo = "redis.io",
+    RedisProtocol = "redis.protocol",
+    RedisRefused = "redis.refused",
+    HttpUnreachable = "http.unreachable",
+    RemoteEnvFile = "remote.env_file",
+    RemoteExitStatus = "remote.exit_status",
+    RemoteRead = "remote.read",
+    // This console's own state
+    IncidentUnknown = "incident.unknown",
+    Journal = "journal",
+    JournalHead = "journal.head",
+    JournalTampered = "journal.tampered",
+    KeychainInvalidName = "keychain.invalid_name",
+    KeychainLocked = "keychain.locked",
+    KeychainNotSet = "keychain.not_set",
+    KeychainRejected = "keychain.rejected",
+    KeychainTask = "keychain.task",
+    KeychainUnavailable = "keychain.unavailable",
+    SecretEmpty = "secret.empty",
+    StateDatabase = "state.database",
+    StateMigration = "state.migration",
+    StateNoDataDir = "state.no_data_dir",
+    IoRead = "io.read",
+    IoStdin = "io.stdin",
+    OutputJson = "output.json",
+    /// Raised by the page itself (a script error), never by the engine.
+    UiError = "ui.error",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -199,64 +307,119 @@ boxed_from!(
 
 impl Error {
     /// A stable, machine-readable code for this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::Profile(e) => e.code(),
             Error::Keychain(e) => e.code(),
             Error::Ssh(e) => e.code(),
             Error::Docker(e) => e.code(),
-            Error::UnknownDeployment { .. } => "deployment.unknown",
-            Error::UnknownHost { .. } => "deployment.unknown_host",
-            Error::BadFingerprint { .. } => "ssh.bad_fingerprint",
-            Error::SshConfig { .. } => "ssh.config",
-            Error::Journal { .. } => "journal",
-            Error::UnknownAppProfile { .. } => "app_profile.unknown",
-            Error::ActionUnavailable { .. } => "action.unavailable",
-            Error::ConfirmationRequired { .. } => "action.confirmation_required",
-            Error::Cancelled => "action.cancelled",
-            Error::Aborted { .. } => "action.aborted",
-            Error::LockTimeout { .. } => "lock.timeout",
-            Error::Lock { .. } => "lock.failed",
+            Error::UnknownDeployment { .. } => ErrorCode::DeploymentUnknown,
+            Error::UnknownHost { .. } => ErrorCode::DeploymentUnknownHost,
+            Error::BadFingerprint { .. } => ErrorCode::SshBadFingerprint,
+            Error::SshConfig { .. } => ErrorCode::SshConfig,
+            Error::Journal { .. } => ErrorCode::Journal,
+            Error::UnknownAppProfile { .. } => ErrorCode::AppProfileUnknown,
+            Error::ActionUnavailable { .. } => ErrorCode::ActionUnavailable,
+            Error::ConfirmationRequired { .. } => ErrorCode::ActionConfirmationRequired,
+            Error::Cancelled => ErrorCode::ActionCancelled,
+            Error::Aborted { .. } => ErrorCode::ActionAborted,
+            Error::LockTimeout { .. } => ErrorCode::LockTimeout,
+            Error::Lock { .. } => ErrorCode::LockFailed,
             Error::Partial { source, .. } => source.code(),
-            Error::PlanChanged { .. } => "action.plan_changed",
-            Error::BadArgument { .. } => "argument.invalid",
+            Error::PlanChanged { .. } => ErrorCode::ActionPlanChanged,
+            Error::BadArgument { .. } => ErrorCode::ArgumentInvalid,
             Error::Redis(e) => e.code(),
-            Error::NoEnvFile { .. } => "deployment.no_env_file",
-            Error::NoDatabase { .. } => "deployment.no_database",
-            Error::RemoteRead { .. } => "remote.read",
-            Error::EnvFile { .. } => "remote.env_file",
+            Error::NoEnvFile { .. } => ErrorCode::DeploymentNoEnvFile,
+            Error::NoDatabase { .. } => ErrorCode::DeploymentNoDatabase,
+            Error::RemoteRead { .. } => ErrorCode::RemoteRead,
+            Error::EnvFile { .. } => ErrorCode::RemoteEnvFile,
             Error::Db(e) => e.code(),
-            Error::ReadFile { .. } => "io.read",
-            Error::State { .. } => "state.database",
-            Error::Migrate { .. } => "state.migration",
-            Error::NoDataDir => "state.no_data_dir",
-            Error::Stdin { .. } => "io.stdin",
-            Error::Output { .. } => "output.json",
-            Error::ExitStatus { .. } => "remote.exit_status",
-            Error::ContainerExitStatus { .. } => "docker.exit_status",
-            Error::VerifyFailed { .. } => "action.verify_failed",
-            Error::JournalTampered { .. } => "journal.tampered",
-            Error::UnknownIncident { .. } => "incident.unknown",
-            Error::EmptySecret => "secret.empty",
-            Error::HostKeyNotConfirmed { .. } => "ssh.host_key_unknown",
-            Error::NotTrusted => "ssh.not_trusted",
-            Error::BadPastedHead => "journal.head",
+            Error::ReadFile { .. } => ErrorCode::IoRead,
+            Error::State { .. } => ErrorCode::StateDatabase,
+            Error::Migrate { .. } => ErrorCode::StateMigration,
+            Error::NoDataDir => ErrorCode::StateNoDataDir,
+            Error::Stdin { .. } => ErrorCode::IoStdin,
+            Error::Output { .. } => ErrorCode::OutputJson,
+            Error::ExitStatus { .. } => ErrorCode::RemoteExitStatus,
+            Error::ContainerExitStatus { .. } => ErrorCode::DockerExitStatus,
+            Error::VerifyFailed { .. } => ErrorCode::ActionVerifyFailed,
+            Error::JournalTampered { .. } => ErrorCode::JournalTampered,
+            Error::UnknownIncident { .. } => ErrorCode::IncidentUnknown,
+            Error::EmptySecret => ErrorCode::SecretEmpty,
+            Error::HostKeyNotConfirmed { .. } => ErrorCode::SshHostKeyUnknown,
+            Error::NotTrusted => ErrorCode::SshNotTrusted,
+            Error::BadPastedHead => ErrorCode::JournalHead,
         }
     }
 }
 
-/// How an error crosses to the window and to `--json` output: `{code, message}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+impl Error {
+    /// What a person reads in the window: the same facts as [`Display`](std::fmt::Display),
+    /// worded without the command line's commands and flags. `Display` is for logs and
+    /// the terminal.
+    pub fn user_message(&self) -> String {
+        match self {
+            Error::UnknownDeployment { name } => {
+                format!("no deployment named {name:?} is known: add its profile first")
+            }
+            Error::ConfirmationRequired { deployment } => {
+                format!("this changes {deployment:?}: type the deployment's name to confirm")
+            }
+            Error::LockTimeout {
+                deployment,
+                holder,
+                waited_secs,
+                stale,
+            } => format!(
+                "{deployment} is locked by another responder: {holder}. Waited {waited_secs} s. {}",
+                if *stale {
+                    "The lock is stale: if that console is gone, break the lock (it is journaled)"
+                } else {
+                    "Try again when they are done"
+                }
+            ),
+            Error::HostKeyNotConfirmed { host, fingerprint } => {
+                format!("{host} presents an unknown key {fingerprint}: check it out of band, then trust it")
+            }
+            Error::Keychain(e) => match e.as_ref() {
+                crate::engine::keychain::KeychainError::NotSet { deployment, name } => format!(
+                    "no {name:?} is stored in the keychain for deployment {deployment:?}: set it under Secrets"
+                ),
+                _ => self.to_string(),
+            },
+            Error::Partial { done, source } => format!("{} ({done})", source.user_message()),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// How an error crosses to the window and to `--json` output: a stable code, the
+/// message for a person, and the full text for logs and the terminal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ErrorReport {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+    pub detail: String,
+}
+
+impl ErrorReport {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        ErrorReport {
+            code,
+            detail: message.clone(),
+            message,
+        }
+    }
 }
 
 impl From<&Error> for ErrorReport {
     fn from(e: &Error) -> Self {
         ErrorReport {
-            code: e.code().to_owned(),
-            message: e.to_string(),
+            code: e.code(),
+            message: e.user_message(),
+            detail: e.to_string(),
         }
     }
 }

@@ -179,7 +179,7 @@ impl Engine {
                     "host": r.host,
                     "status": r.status,
                     "signal": r.signal,
-                    "error": r.error.as_ref().map(|e| e.code.clone()),
+                    "error": r.error.as_ref().map(|e| e.code),
                     "stdout_sha256": digest(&r.stdout),
                     "stdout_bytes": r.stdout.len(),
                     "stderr_sha256": digest(&r.stderr),

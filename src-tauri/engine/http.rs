@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine::status::Check;
+use crate::engine::review::status::Check;
 
 /// A client with short timeouts and no redirects (a health check that redirects to a
 /// login page is not healthy).
@@ -37,10 +37,10 @@ pub async fn check_health(url: &str, path: &str) -> Check {
             ok: false,
             latency_ms,
             detail: format!("{target} did not answer"),
-            error: Some(crate::engine::ErrorReport {
-                code: "http.unreachable".into(),
-                message: e.to_string(),
-            }),
+            error: Some(crate::engine::ErrorReport::new(
+                crate::engine::error::ErrorCode::HttpUnreachable,
+                e.to_string(),
+            )),
         },
     }
 }

@@ -1,11 +1,11 @@
 //! The engine: everything Breakglass does, with no knowledge of how it is shown.
 //! The window (`desktop/`) and the command line (`cli/`) are thin layers over [`Engine`].
 //!
-//! One folder per concern: `profiles/` (deployment files), `state/` (the local database);
+//! One folder per concern: `profiles/` (deployment files), `state/` (the local database),
+//! `actions/` (what changes a deployment), `review/` (what only looks at one);
 //! small shared pieces: `secret` (values that must not be printed), `envfile` (`.env`).
 
 pub mod actions;
-pub mod audit;
 pub mod connect;
 pub mod db;
 pub mod docker;
@@ -15,12 +15,14 @@ pub mod exec;
 pub mod http;
 pub mod journal;
 pub mod keychain;
+pub mod probe;
 pub mod profiles;
 pub mod redis;
+pub mod review;
 pub mod secret;
 pub mod ssh;
 pub mod state;
-pub mod status;
+pub mod when;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,6 +30,16 @@ use std::sync::Arc;
 pub use error::{Error, ErrorReport, Result};
 use profiles::DeploymentProfile;
 use state::{KnownDeployment, State, TrustedKey};
+
+/// What a host presented when probed (see [`Engine::probe_host_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HostKeyProbe {
+    /// Already pinned, and the server presented the pinned key.
+    Pinned { fingerprint: String },
+    /// Not pinned yet: a person compares this fingerprint out of band, then trusts it.
+    Unknown { fingerprint: String, key_type: String },
+}
 
 /// The console's engine: local state, the keychain, the held connections, and the
 /// operations on deployments. Cheap to clone; clones share connections.
@@ -145,6 +157,17 @@ impl Engine {
         {
             wanted.push((keychain::DB_PASSWORD.into(), "database password".into()));
         }
+        if let Some(probe) = &profile.probe {
+            let user = probe.user.get_ref();
+            wanted.push((
+                keychain::PROBE_PASSWORD.into(),
+                format!("password of the canary account {user} (app probes)"),
+            ));
+            wanted.push((
+                keychain::PROBE_TOKEN.into(),
+                format!("an API token of the canary account {user} (app probes)"),
+            ));
+        }
         wanted.sort();
         wanted.dedup_by(|a, b| a.0 == b.0);
         let mut out = Vec::new();
@@ -165,6 +188,60 @@ impl Engine {
     pub async fn connect_fresh(&self, deployment: &str, host: &str) -> Result<ssh::Session> {
         let profile = self.profile(deployment).await?;
         connect::connect_fresh(&self.state, &self.keychain, &profile, host).await
+    }
+
+    /// What a host presents on a fresh connection, for a first-contact decision: the
+    /// key it is already pinned to, or the unknown key a person must compare out of band
+    /// before [`Engine::trust_host`]. A changed key is an error (never a choice).
+    pub async fn probe_host_key(&self, deployment: &str, host: &str) -> Result<HostKeyProbe> {
+        match self.connect_fresh(deployment, host).await {
+            Ok(s) => {
+                s.close().await;
+                Ok(HostKeyProbe::Pinned {
+                    fingerprint: s.host_key().fingerprint.clone(),
+                })
+            }
+            Err(Error::Ssh(e)) => match *e {
+                ssh::SshError::HostKeyUnknown {
+                    fingerprint,
+                    key_type,
+                    ..
+                } => Ok(HostKeyProbe::Unknown {
+                    fingerprint,
+                    key_type,
+                }),
+                other => Err(other.into()),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every container of the deployment's hosts (or of one), all hosts at once.
+    pub async fn containers(
+        &self,
+        deployment: &str,
+        host: Option<&str>,
+    ) -> Result<Vec<docker::ContainerInfo>> {
+        let hosts: Vec<String> = match host {
+            Some(h) => vec![h.to_owned()],
+            None => self
+                .profile(deployment)
+                .await?
+                .hosts
+                .iter()
+                .map(|h| h.name.get_ref().clone())
+                .collect(),
+        };
+        let lists =
+            futures_util::future::join_all(hosts.iter().map(|h| async move {
+                Ok::<_, Error>(self.docker(deployment, h).await?.containers().await?)
+            }))
+            .await;
+        let mut all = Vec::new();
+        for list in lists {
+            all.extend(list?);
+        }
+        Ok(all)
     }
 
     /// Trusts a host key explicitly (after checking the server presents it).

@@ -10,7 +10,7 @@ async fn a_query_goes_through_the_tunnel_with_credentials_from_the_remote_env() 
     let (version, _) = db.ping().await.unwrap();
     assert!(version.starts_with("15"), "{version}");
     let (user, users): (String, i64) =
-        sqlx::query_as("SELECT current_user::text, (SELECT count(*) FROM users)")
+        sqlx::query_as("SELECT current_user::text, (SELECT count(*) FROM public.users)")
             .fetch_one(&db.pool)
             .await
             .unwrap();
@@ -162,7 +162,7 @@ async fn a_server_that_is_not_postgres_fails_the_tls_opening_clearly() {
     let Err(e) = v.engine.database(&v.name).await else {
         panic!("an HTTP server is not PostgreSQL")
     };
-    assert!(matches!(e.code(), "db.tls" | "db.tunnel"), "{e}");
+    assert!(matches!(e.code().as_str(), "db.tls" | "db.tunnel"), "{e}");
     let text = e.to_string();
     for (name, secret) in testbed().secret_values() {
         assert!(!text.contains(&secret), "the error holds {name}: {text}");

@@ -181,7 +181,8 @@ async fn a_locked_keychain_is_named_as_such() {
     );
     for part in ["== status", "== set"] {
         let section = text.split(part).nth(1).unwrap().split("==").next().unwrap();
-        assert!(section.contains("rc=1"), "{part}: {section}");
+        // Exit status 2: it could not run (README, "Exit codes").
+        assert!(section.contains("rc=2"), "{part}: {section}");
         assert!(
             section.contains("[keychain.locked]") && section.contains("Unlock it"),
             "{part}: {section}"

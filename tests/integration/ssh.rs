@@ -615,7 +615,7 @@ async fn a_jump_hosts_unknown_key_is_asked_on_its_own_row() {
     let st = v.engine.status(&v.name).await.unwrap();
     let row = |n: &str| st.hosts.iter().find(|h| h.name == n).unwrap();
     match &row("app1").host_key_problem {
-        Some(breakglass::engine::status::HostKeyProblem::Unknown { fingerprint, .. }) => {
+        Some(breakglass::engine::review::status::HostKeyProblem::Unknown { fingerprint, .. }) => {
             assert_eq!(fingerprint, &app1_pin)
         }
         other => panic!("app1 asks for its own key: {other:?}"),

@@ -7,12 +7,14 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::sql::{Statement, Val, count, q, sample};
-use super::{Action, Ctx, Plan, Planned, Step, StepDone, Verdict};
+use super::{Action, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
+use crate::engine::probe::{Answer, Evidence};
 use crate::engine::profiles::app::{SessionMeans, Sessions};
 use crate::engine::{Error, Result};
 
 /// The request: expire sessions, all or one user's (table-backed sessions only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ExpireSessions {
     pub user: Option<String>,
 }
@@ -22,8 +24,49 @@ impl Action for ExpireSessions {
         Box::pin(plan(ctx, self.user.as_deref()))
     }
     fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
-        Box::pin(verify(ctx, self.user.as_deref()))
+        Box::pin(async move {
+            let verdict = verify(ctx, self.user.as_deref()).await?;
+            // The app itself: a session the canary opened before the run must be refused.
+            let evidence = match ctx.prober().await {
+                Err(why) => Evidence::None(why),
+                Ok(p) if !canary_in_scope(self.user.as_deref(), p.user()) => {
+                    Evidence::None(format!("the canary account {} is not in this scope", p.user()))
+                }
+                Ok(p) => match ctx.with_before(|b| (b.cookies.clone(), b.session.clone())) {
+                    (Some(cookies), before) => Evidence::judge(
+                        "a session the canary opened before the run",
+                        before.as_ref(),
+                        p.session(&cookies).await,
+                    ),
+                    (None, _) => Evidence::None(
+                        "the canary could not open a session before the run (no login, or no cookie set)"
+                            .into(),
+                    ),
+                },
+            };
+            Ok(verdict.with_evidence(evidence))
+        })
     }
+
+    fn probe_before<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Ok(p) = ctx.prober().await else { return };
+            if !canary_in_scope(self.user.as_deref(), p.user()) {
+                return;
+            }
+            if let Some((Answer::Accepted(_), Some(cookies))) = p.login().await {
+                let session = p.session(&cookies).await;
+                ctx.with_before(|b| {
+                    b.cookies = Some(cookies);
+                    b.session = session;
+                });
+            }
+        })
+    }
+}
+
+fn canary_in_scope(user: Option<&str>, canary: &str) -> bool {
+    user.is_none_or(|u| u == canary)
 }
 
 fn sessions<'a>(ctx: &'a Ctx<'_>) -> Result<&'a Sessions> {
@@ -105,6 +148,7 @@ async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Planned> {
                     steps: vec![],
                     reversible: vec![],
                     destructive: true,
+                    warnings: vec![],
                     digest: String::new(),
                 },
                 vec![Box::new(step)],
@@ -142,6 +186,7 @@ async fn plan(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Planned> {
                     steps: vec![],
                     reversible: vec![],
                     destructive: true,
+                    warnings: vec![],
                     digest: String::new(),
                 },
                 vec![Box::new(step)],
@@ -192,7 +237,12 @@ async fn verify(ctx: &Ctx<'_>, user: Option<&str>) -> Result<Verdict> {
         let db = ctx.db().await?;
         count(db, &format!("SELECT count(*) {from}"), &vals).await?
     };
-    Ok(Verdict::new(left == 0, format!("{left} session(s) left")))
+    let verdict = Verdict::new(left == 0, format!("{left} session(s) left"));
+    Ok(if s.means == SessionMeans::Redis {
+        verdict.by(Vantage::Redis)
+    } else {
+        verdict
+    })
 }
 
 /// `session:…(40 bytes)`: the pattern's literal prefix and the key's length, never any

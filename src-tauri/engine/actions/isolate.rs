@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::future::BoxFuture;
 
-use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Verdict};
-use crate::engine::docker::RemoteDocker;
+use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
+use crate::engine::docker::{RemoteDocker, check_name};
 use crate::engine::{Error, Result};
 
 /// The request: cut a container off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Isolate {
     pub host: String,
     pub container: String,
@@ -21,6 +22,7 @@ pub struct Isolate {
 /// The request: undo an isolation — start, unpause, or reconnect the named networks
 /// (none named: those this console's journal recorded for the disconnect).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Restore {
     pub host: String,
     pub container: String,
@@ -29,6 +31,7 @@ pub struct Restore {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum IsolateMode {
     Stop,
@@ -39,35 +42,99 @@ pub enum IsolateMode {
 struct Seen {
     state: String,
     networks: Vec<String>,
+    /// The container whose network namespace this one shares (`network_mode:
+    /// container:X`, compose `service:X`): it has X's network, none of its own.
+    shares: Option<String>,
+    /// The containers that share this one's network namespace.
+    sharers: Vec<String>,
 }
 
 async fn look(ctx: &Ctx<'_>, host: &str, container: &str) -> Result<(RemoteDocker, Seen)> {
+    check_name("container", container)?;
     let docker = ctx.engine.docker(ctx.deployment(), host).await?;
-    let c = docker
-        .client()
-        .inspect_container(
-            container,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .map_err(docker.error_for(container))?;
+    let inspect = |name: String| {
+        let docker = &docker;
+        async move {
+            docker
+                .client()
+                .inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)
+                .await
+                .map_err(docker.error_for(&name))
+        }
+    };
+    let c = inspect(container.to_owned()).await?;
     let state = c
         .state
         .and_then(|s| s.status)
         .map(|s| s.to_string())
         .unwrap_or_default();
+    let id = c.id.unwrap_or_default();
+    let name = c.name.unwrap_or_default().trim_start_matches('/').to_owned();
     let mode = c.host_config.and_then(|h| h.network_mode).unwrap_or_default();
     let mut networks: Vec<String> = c
         .network_settings
         .and_then(|n| n.networks)
         .map(|n| n.into_keys().collect())
         .unwrap_or_default();
+    let mut shares = None;
     if mode == "host" || mode == "none" {
         networks.clear();
         networks.push(format!("({mode} network mode)"));
+    } else if let Some(owner) = mode.strip_prefix("container:") {
+        // By id or by name: named as a person knows it.
+        let owner_name = futures_util::future::OptionFuture::from(
+            check_name("container", owner)
+                .is_ok()
+                .then(|| inspect(owner.to_owned())),
+        )
+        .await
+        .and_then(Result::ok)
+        .and_then(|o| o.name)
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .unwrap_or_else(|| owner.to_owned());
+        shares = Some(owner_name);
     }
     networks.sort();
-    Ok((docker, Seen { state, networks }))
+    for n in &networks {
+        if !n.starts_with('(') {
+            check_name("network", n)?;
+        }
+    }
+    // Who shares this container's namespace: every container on the host whose network
+    // mode names it (by id, short id or name).
+    let all = docker
+        .client()
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .build(),
+        ))
+        .await
+        .map_err(docker.error_for(container))?;
+    let mut sharers: Vec<String> = all
+        .into_iter()
+        .filter(|s| {
+            s.host_config
+                .as_ref()
+                .and_then(|h| h.network_mode.as_deref())
+                .and_then(|m| m.strip_prefix("container:"))
+                .is_some_and(|target| {
+                    target == name || (!target.is_empty() && target.len() >= 12 && id.starts_with(target))
+                })
+        })
+        .filter_map(|s| s.names.and_then(|n| n.into_iter().next()))
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .collect();
+    sharers.sort();
+    Ok((
+        docker,
+        Seen {
+            state,
+            networks,
+            shares,
+            sharers,
+        },
+    ))
 }
 
 fn host_mode(seen: &Seen) -> bool {
@@ -83,14 +150,19 @@ impl Action for Isolate {
         Box::pin(async move {
             let (_, seen) = look(ctx, &self.host, &self.container).await?;
             let ok = match self.mode {
-                IsolateMode::Stop => seen.state == "exited",
+                IsolateMode::Stop => seen.state == "exited" || seen.state == "dead",
                 IsolateMode::Pause => seen.state == "paused",
-                IsolateMode::Disconnect => seen.networks.is_empty(),
+                IsolateMode::Disconnect => seen.networks.is_empty() && seen.shares.is_none(),
+            };
+            let shared = match &seen.shares {
+                Some(owner) => format!(", sharing the network of {owner}"),
+                None => String::new(),
             };
             Ok(Verdict::new(
                 ok,
-                format!("{} is {} on {}", self.container, seen.state, self.host),
-            ))
+                format!("{} is {} on {}{shared}", self.container, seen.state, self.host),
+            )
+            .by(Vantage::Docker))
         })
     }
 }
@@ -105,12 +177,37 @@ async fn plan(ctx: &Ctx<'_>, req: &Isolate) -> Result<Planned> {
             change,
         })
     };
+    let mut warnings = Vec::new();
+    if !seen.sharers.is_empty() {
+        warnings.push(format!(
+            "{} share the network namespace of {container}: isolating it cuts them off too",
+            seen.sharers.join(", ")
+        ));
+    }
     let (todo, steps): (bool, Vec<Box<dyn Step>>) = match mode {
+        // A restarting container is running now and then: it is not stopped.
         IsolateMode::Stop => (
-            seen.state == "running" || seen.state == "paused",
+            matches!(seen.state.as_str(), "running" | "paused" | "restarting"),
             vec![change(Change::Stop)],
         ),
+        IsolateMode::Pause if seen.state == "restarting" => {
+            return Err(Error::ActionUnavailable {
+                reason: format!(
+                    "{container} on {host} is restarting: Docker cannot pause it between restarts; stop it"
+                ),
+            });
+        }
         IsolateMode::Pause => (seen.state == "running", vec![change(Change::Pause)]),
+        IsolateMode::Disconnect if seen.shares.is_some() => {
+            let owner = seen.shares.as_deref().unwrap_or_default();
+            return Err(Error::ActionUnavailable {
+                reason: format!(
+                    "{container} shares the network namespace of {owner} (network_mode container:{owner}): \
+                     it has no network of its own to disconnect and keeps all of {owner}'s network access. \
+                     Isolate {owner} (that cuts off every container sharing it), or stop or pause {container}"
+                ),
+            });
+        }
         IsolateMode::Disconnect => {
             if host_mode(&seen) {
                 return Err(Error::ActionUnavailable {
@@ -143,6 +240,7 @@ async fn plan(ctx: &Ctx<'_>, req: &Isolate) -> Result<Planned> {
             steps: vec![],
             reversible: vec![],
             destructive: true,
+            warnings,
             digest: String::new(),
         },
         if todo { steps } else { vec![] },
@@ -180,6 +278,10 @@ impl Step for Docker {
 
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
         Box::pin(async move {
+            check_name("container", &self.container)?;
+            if let Change::Disconnect(n) | Change::Connect(n) = &self.change {
+                check_name("network", n)?;
+            }
             let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
             let api = docker.error_for(&self.container);
             let c = docker.client();
@@ -269,7 +371,8 @@ impl Action for Restore {
                         "{container} on {host} is still not on {}",
                         missing.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
                     ),
-                ));
+                )
+                .by(Vantage::Docker));
             }
             Ok(Verdict::new(
                 seen.state == "running",
@@ -278,7 +381,8 @@ impl Action for Restore {
                     seen.state,
                     seen.networks.join(", ")
                 ),
-            ))
+            )
+            .by(Vantage::Docker))
         })
     }
 }
@@ -328,6 +432,7 @@ async fn plan_restore(ctx: &Ctx<'_>, req: &Restore) -> Result<Planned> {
             steps: vec![],
             reversible: vec![],
             destructive: true,
+            warnings: vec![],
             digest: String::new(),
         },
         steps,

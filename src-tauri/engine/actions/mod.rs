@@ -54,6 +54,13 @@ pub trait Action: Send + Sync {
     fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>>;
     /// Checks, after the steps ran, that the effect really happened.
     fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>>;
+    /// Before the steps: asks the app what it says now with the canary's credentials
+    /// (stored in the context), so that verify can tell the action's effect from a probe
+    /// that never worked. Never fails the run: a probe that cannot be made is said so at
+    /// verify. By default: nothing to ask.
+    fn probe_before<'a>(&'a self, _ctx: &'a Ctx<'_>) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// One step of a run: it does one thing, and says how it is undone (if it can be).
@@ -104,20 +111,92 @@ impl Planned {
     }
 }
 
-/// What verify found.
+/// What verify found, and whom it asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub ok: bool,
     pub detail: String,
+    pub vantage: Vantage,
+}
+
+/// Whom verify asked. The database and Redis are what the leaked `.env` opens, so a
+/// verify that asked only them says so; the app, asked as a client with the canary
+/// account, is another witness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Vantage {
+    /// The app itself (a probe), besides the system the action changed.
+    App,
+    /// Only the database the action changed.
+    Database,
+    /// Only the Redis the action changed.
+    Redis,
+    /// The Docker Engine of the host (the container's own state).
+    Docker,
+}
+
+impl Vantage {
+    /// How the outcome names it: `verified in the database only`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Vantage::App => "verified by the app itself",
+            Vantage::Database => "verified in the database only",
+            Vantage::Redis => "verified in Redis only",
+            Vantage::Docker => "verified by the Docker Engine",
+        }
+    }
 }
 
 impl Verdict {
+    /// A verdict from the database alone (the usual start: probes add to it).
     pub fn new(ok: bool, detail: impl Into<String>) -> Self {
         Verdict {
             ok,
             detail: detail.into(),
+            vantage: Vantage::Database,
         }
     }
+
+    pub fn by(mut self, vantage: Vantage) -> Self {
+        self.vantage = vantage;
+        self
+    }
+
+    /// Adds what the app said. A credential still accepted fails the verdict whatever
+    /// the database says; a refusal makes the app a witness; anything else is said and
+    /// leaves the verdict to the database alone.
+    pub fn with_evidence(mut self, evidence: crate::engine::probe::Evidence) -> Self {
+        use crate::engine::probe::Evidence;
+        match evidence {
+            Evidence::Refused(m) => {
+                self.vantage = Vantage::App;
+                self.detail = format!("{}; {m}", self.detail);
+            }
+            Evidence::StillAccepted(m) => {
+                self.ok = false;
+                self.vantage = Vantage::App;
+                self.detail = format!("{}; {m}", self.detail);
+            }
+            Evidence::Inconclusive(m) => {
+                self.detail = format!("{}; app probe inconclusive: {m}", self.detail)
+            }
+            Evidence::None(m) => self.detail = format!("{}; no app probe: {m}", self.detail),
+        }
+        self
+    }
+}
+
+/// What the app said before the steps ran (see [`Action::probe_before`]).
+#[derive(Default)]
+pub struct ProbeBefore {
+    /// Whether the canary is in the action's scope (`None`: not looked at).
+    pub in_scope: Option<bool>,
+    pub token: Option<crate::engine::probe::Answer>,
+    pub login: Option<crate::engine::probe::Answer>,
+    pub session: Option<crate::engine::probe::Answer>,
+    /// The cookies of the canary's login before the run (for the session probe).
+    pub cookies: Option<crate::engine::secret::Sensitive<String>>,
 }
 
 /// The action registry: one line per action — its name, its variant of [`ActionSpec`]
@@ -128,6 +207,7 @@ macro_rules! registry {
         /// What to do. Serializable, so the window sends the same value the CLI builds:
         /// `{"action": "<name>", ...the request's fields}`.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(test, derive(ts_rs::TS))]
         #[serde(tag = "action")]
         pub enum ActionSpec {
             $(#[serde(rename = $name)] $variant($ty),)*
@@ -160,6 +240,7 @@ registry! {
 
 /// The exact preview of a run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Plan {
     pub action: String,
     pub deployment: String,
@@ -175,6 +256,11 @@ pub struct Plan {
     #[serde(default)]
     pub reversible: Vec<bool>,
     pub destructive: bool,
+    /// What a person must know before confirming that the counts do not say: settings
+    /// on the database role that change behaviour, a container sharing another's
+    /// network, duplicated `.env` keys… Text from the deployment: print it safely.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// SHA-256 of everything above: a confirmation names the plan it confirms.
     #[serde(default)]
     pub digest: String,
@@ -194,7 +280,8 @@ impl Plan {
             self.sample,
             self.steps,
             self.reversible,
-            self.destructive
+            self.destructive,
+            self.warnings
         ]);
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
@@ -219,6 +306,7 @@ impl Confirmation {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Started,
@@ -232,6 +320,7 @@ pub enum StepStatus {
 
 /// Streamed to the CLI and the window while an action runs.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum ActionEvent {
     Planned {
@@ -249,6 +338,8 @@ pub enum ActionEvent {
     Verified {
         ok: bool,
         detail: String,
+        /// Whom verify asked.
+        by: Option<Vantage>,
     },
     Finished {
         outcome: String,
@@ -260,6 +351,7 @@ pub type Events = Arc<dyn Fn(ActionEvent) + Send + Sync>;
 
 /// The outcome of a run.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RunReport {
     pub run_id: String,
     pub plan: Plan,
@@ -272,6 +364,8 @@ pub struct RunReport {
     pub verify_detail: String,
     /// Steps that ran and were undone after a failure or a cancel.
     pub undone: usize,
+    /// Whom verify asked (`None`: it did not run).
+    pub verified_by: Option<Vantage>,
 }
 
 /// Cancels a run. The first cancel lets the current step finish, then undoes what was
@@ -336,8 +430,14 @@ pub struct Ctx<'a> {
     /// One database connection pool for the whole run (plan, run, verify): the `.env` is
     /// read and the tunnel opened once, on first use.
     db: tokio::sync::OnceCell<crate::engine::db::RemoteDb>,
+    /// What opening the database found that the plan must show (role settings).
+    db_warnings: std::sync::OnceLock<Vec<String>>,
     /// Likewise one Redis connection (for the actions that need one).
     redis: tokio::sync::OnceCell<tokio::sync::Mutex<crate::engine::redis::Redis>>,
+    /// The app prober (or why there is none), made on first use.
+    prober: tokio::sync::OnceCell<std::result::Result<crate::engine::probe::Prober, String>>,
+    /// What the app said before the steps.
+    pub before: std::sync::Mutex<ProbeBefore>,
 }
 
 impl<'a> Ctx<'a> {
@@ -347,8 +447,45 @@ impl<'a> Ctx<'a> {
             profile,
             app,
             db: tokio::sync::OnceCell::new(),
+            db_warnings: std::sync::OnceLock::new(),
             redis: tokio::sync::OnceCell::new(),
+            prober: tokio::sync::OnceCell::new(),
+            before: std::sync::Mutex::default(),
         }
+    }
+
+    /// The app prober of this deployment, or why there is none.
+    pub async fn prober(&self) -> std::result::Result<&crate::engine::probe::Prober, String> {
+        let made = self
+            .prober
+            .get_or_init(|| async {
+                match crate::engine::probe::Prober::for_deployment(self.engine, self.profile, self.app).await
+                {
+                    Ok(p) => p,
+                    Err(e) => Err(format!("the keychain could not be read: {e}")),
+                }
+            })
+            .await;
+        made.as_ref().map_err(Clone::clone)
+    }
+
+    /// Runs `f` on what the app said before the steps.
+    pub fn with_before<T>(&self, f: impl FnOnce(&mut ProbeBefore) -> T) -> T {
+        match self.before.lock() {
+            Ok(mut b) => f(&mut b),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Plans an action in this context: its own plan, plus what the context found that
+    /// a person must see before confirming (the digest covers both).
+    pub async fn plan(&self, action: &dyn Action) -> Result<Planned> {
+        let mut planned = action.plan(self).await?;
+        if let Some(w) = self.db_warnings.get() {
+            planned.plan.warnings.extend(w.iter().cloned());
+        }
+        planned.plan.digest = planned.plan.compute_digest();
+        Ok(planned)
     }
 
     pub fn deployment(&self) -> &str {
@@ -358,7 +495,21 @@ impl<'a> Ctx<'a> {
     /// The deployment's database, opened on first use and shared by every phase.
     pub async fn db(&self) -> Result<&crate::engine::db::RemoteDb> {
         self.db
-            .get_or_try_init(|| self.engine.database(self.deployment()))
+            .get_or_try_init(|| async {
+                let db = self.engine.database(self.deployment()).await?;
+                let settings = db.role_settings().await?;
+                let _ = self.db_warnings.set(
+                    settings
+                        .into_iter()
+                        .map(|s| {
+                            format!(
+                                "database setting for {s} (the console pins its own session; the app runs with it)"
+                            )
+                        })
+                        .collect(),
+                );
+                Ok(db)
+            })
             .await
     }
 
@@ -424,7 +575,7 @@ impl Engine {
         let profile = self.profile(deployment).await?;
         let app = self.app_profile(deployment).await?;
         let ctx = Ctx::new(self, &profile, &app);
-        Ok(spec.action().plan(&ctx).await?.plan)
+        Ok(ctx.plan(spec.action()).await?.plan)
     }
 
     /// lock → plan → confirm → run → verify, journaled as it goes.

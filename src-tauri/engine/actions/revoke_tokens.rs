@@ -7,21 +7,25 @@ use futures_util::future::BoxFuture;
 
 use super::sql::{Statement, Val, count, q, sample};
 use super::{Action, Ctx, Plan, Planned, Verdict};
+use crate::engine::probe::Evidence;
+use crate::engine::when::Since;
 use crate::engine::{Error, Result};
 
 /// The request: which tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RevokeTokens {
     pub scope: TokenScope,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
 pub enum TokenScope {
     All,
     User(String),
     Id(i64),
-    /// An RFC 3339 time (`2026-11-22T03:00:00Z`).
+    /// A duration back from now (`2h`) or a time with its zone (`2026-11-22T03:00:00Z`).
     CreatedSince(String),
 }
 
@@ -35,15 +39,20 @@ fn scope_sql(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<(String, Vec<Val>)> {
     Ok(match scope {
         TokenScope::All => (base, vec![]),
         TokenScope::Id(id) => (format!("{base} AND t.{} = $1", q(&t.id)), vec![Val::Int(*id)]),
-        TokenScope::CreatedSince(since) => {
-            humantime::parse_rfc3339_weak(since).map_err(|_| Error::BadArgument {
-                message: format!("expected a time like 2026-11-22T03:00:00Z, found {since:?}"),
-            })?;
-            (
+        TokenScope::CreatedSince(since) => match Since::parse(since)? {
+            // Back from the database's now: the same text plans the same way.
+            Since::Ago(d) => (
+                format!(
+                    "{base} AND t.{} >= pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
+                    q(&t.created_at)
+                ),
+                vec![Val::Int(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))],
+            ),
+            Since::At(text, _) => (
                 format!("{base} AND t.{} >= $1::timestamptz", q(&t.created_at)),
-                vec![Val::Text(since.clone())],
-            )
-        }
+                vec![Val::Text(text)],
+            ),
+        },
         TokenScope::User(name) => {
             let u = ctx
                 .app
@@ -72,11 +81,42 @@ impl Action for RevokeTokens {
         Box::pin(async move {
             let (from, vals) = scope_sql(ctx, &self.scope)?;
             let left = count(ctx.db().await?, &format!("SELECT count(*) {from}"), &vals).await?;
-            Ok(Verdict::new(
-                left == 0,
-                format!("{left} active token(s) left in scope"),
-            ))
+            let verdict = Verdict::new(left == 0, format!("{left} active token(s) left in scope"));
+            // The app itself, asked with the canary's token: it must be refused.
+            let evidence = match ctx.prober().await {
+                Err(why) => Evidence::None(why),
+                Ok(p) if !canary_in_scope(&self.scope, p.user()) => Evidence::None(format!(
+                    "the canary account {} has no token in this scope",
+                    p.user()
+                )),
+                Ok(p) => {
+                    let before = ctx.with_before(|b| b.token.clone());
+                    Evidence::judge("the canary's API token", before.as_ref(), p.token().await)
+                }
+            };
+            Ok(verdict.with_evidence(evidence))
         })
+    }
+
+    fn probe_before<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Ok(p) = ctx.prober().await
+                && canary_in_scope(&self.scope, p.user())
+            {
+                let answer = p.token().await;
+                ctx.with_before(|b| b.token = answer);
+            }
+        })
+    }
+}
+
+/// Whether the canary's token is among those this scope revokes: all of them, or its
+/// user's. (A token id or a creation time says nothing about whose token it is.)
+fn canary_in_scope(scope: &TokenScope, canary: &str) -> bool {
+    match scope {
+        TokenScope::All => true,
+        TokenScope::User(u) => u == canary,
+        TokenScope::Id(_) | TokenScope::CreatedSince(_) => false,
     }
 }
 
@@ -133,6 +173,7 @@ async fn plan(ctx: &Ctx<'_>, scope: &TokenScope) -> Result<Planned> {
             steps: vec![],
             reversible: vec![],
             destructive: true,
+            warnings: vec![],
             digest: String::new(),
         },
         vec![Box::new(step)],

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::lock::{self, Holder, LockStore};
 use super::{
     ActionEvent, ActionSpec, Cancel, Confirmation, Ctx, Events, Plan, Planned, RunReport, RunRequest,
-    StepStatus,
+    StepStatus, Vantage,
 };
 use crate::engine::journal::{Entry, Journal};
 use crate::engine::state::now_rfc3339;
@@ -125,7 +125,7 @@ impl Run {
         let deployment = ctx.deployment();
         let action = request.action;
         // Planned once, under the lock: what runs is what this plan says.
-        let planned = action.plan(ctx).await?;
+        let planned = ctx.plan(action).await?;
         let plan = planned.plan.clone();
         (self.events)(ActionEvent::Planned { plan: plan.clone() });
         let mut report = RunReport {
@@ -136,16 +136,33 @@ impl Run {
             verified: false,
             verify_detail: String::new(),
             undone: 0,
+            verified_by: None,
         };
         if plan.nothing_to_do() {
+            // "Nothing to do" is a claim about the live system like any other: verify
+            // checks it (read-only), from the app's side where a probe applies, so a
+            // database shaped to look contained does not end the run as done.
+            let (ok, detail, vantage) = match action.verify(ctx, &plan).await {
+                Ok(v) => (v.ok, v.detail, Some(v.vantage)),
+                Err(e) => (false, format!("could not verify: {e}"), None),
+            };
             self.note(
                 deployment,
                 "action.nothing_to_do",
-                serde_json::json!({ "action": plan.action, "summary": plan.summary, "digest": plan.digest }),
+                serde_json::json!({
+                    "action": plan.action, "summary": plan.summary, "digest": plan.digest,
+                    "verified": ok, "verify_detail": detail, "verified_by": vantage,
+                }),
             )
             .await?;
-            report.outcome = "nothing to do".into();
-            report.verified = true;
+            report.outcome = if ok {
+                "nothing to do".into()
+            } else {
+                "nothing to do by the plan, but verification failed".into()
+            };
+            report.verified = ok;
+            report.verify_detail = detail;
+            report.verified_by = vantage;
             (self.events)(ActionEvent::Finished {
                 outcome: report.outcome.clone(),
             });
@@ -175,30 +192,33 @@ impl Run {
         )
         .await?;
 
+        action.probe_before(ctx).await;
         let (done, stop) = self.steps(ctx, &planned).await?;
         report.changed = done.iter().map(|d| d.changed).sum();
         let result = match stop {
             None => {
-                let (ok, detail) = match action.verify(ctx, &plan).await {
-                    Ok(v) => (v.ok, v.detail),
-                    Err(e) => (false, format!("could not verify: {e}")),
+                let (ok, detail, vantage) = match action.verify(ctx, &plan).await {
+                    Ok(v) => (v.ok, v.detail, Some(v.vantage)),
+                    Err(e) => (false, format!("could not verify: {e}"), None),
                 };
                 (self.events)(ActionEvent::Verified {
                     ok,
                     detail: detail.clone(),
+                    by: vantage,
                 });
                 self.note(
                     deployment,
                     "action.verified",
-                    serde_json::json!({ "ok": ok, "detail": detail }),
+                    serde_json::json!({ "ok": ok, "detail": detail, "by": vantage }),
                 )
                 .await?;
                 report.verified = ok;
                 report.verify_detail = detail;
-                report.outcome = if ok {
-                    "done".into()
-                } else {
-                    "done, but verification failed".into()
+                report.verified_by = vantage;
+                report.outcome = match (ok, vantage) {
+                    (true, Some(v @ (Vantage::Database | Vantage::Redis))) => format!("done, {}", v.phrase()),
+                    (true, _) => "done".into(),
+                    (false, _) => "done, but verification failed".into(),
                 };
                 Ok(())
             }
@@ -450,6 +470,7 @@ fn still_running(stamp: &str) -> bool {
 
 /// A run that started and never finished.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Interrupted {
     pub run_id: String,
     pub deployment: String,
@@ -463,6 +484,7 @@ pub struct Interrupted {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct InterruptedStep {
     pub step: u64,
     pub description: String,

@@ -7,11 +7,12 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::runner::describe_run;
-use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Verdict};
+use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::{Error, Result};
 
 /// The request: undo the run with this id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Undo {
     pub run_id: String,
 }
@@ -26,16 +27,26 @@ impl Action for Undo {
             let (undos, _) = read(ctx, &self.run_id).await?;
             let mut details = Vec::new();
             let mut ok = true;
+            // Whom every part asked: the weakest claim is the one the whole can make.
+            let mut vantage = None;
             for spec in &undos {
                 let planned = spec.action().plan(ctx).await?;
                 let v = spec.action().verify(ctx, &planned.plan).await?;
                 ok &= v.ok;
                 details.push(v.detail);
+                vantage = match (vantage, v.vantage) {
+                    (None, v) | (Some(Vantage::App), v) => Some(v),
+                    (Some(w), _) => Some(w),
+                };
             }
             if details.is_empty() {
                 details.push("nothing needed undoing".into());
             }
-            Ok(Verdict::new(ok, details.join("; ")))
+            let verdict = Verdict::new(ok, details.join("; "));
+            Ok(match vantage {
+                Some(v) => verdict.by(v),
+                None => verdict,
+            })
         })
     }
 }
@@ -102,6 +113,7 @@ async fn plan(ctx: &Ctx<'_>, run_id: &str) -> Result<Planned> {
             steps: vec![],
             reversible: vec![],
             destructive: true,
+            warnings: vec![],
             digest: String::new(),
         },
         steps,

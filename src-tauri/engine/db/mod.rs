@@ -11,6 +11,7 @@
 mod tls;
 mod tunnel;
 
+use crate::engine::error::ErrorCode;
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
@@ -45,14 +46,14 @@ pub enum DbError {
 }
 
 impl DbError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DbError::NoCredentials { .. } => "db.no_credentials",
-            DbError::BadUrl { .. } => "db.bad_url",
-            DbError::Tunnel(_) => "db.tunnel",
-            DbError::Tls { .. } => "db.tls",
-            DbError::Connect { .. } => "db.connect",
-            DbError::Query(_) => "db.query",
+            DbError::NoCredentials { .. } => ErrorCode::DbNoCredentials,
+            DbError::BadUrl { .. } => ErrorCode::DbBadUrl,
+            DbError::Tunnel(_) => ErrorCode::DbTunnel,
+            DbError::Tls { .. } => ErrorCode::DbTls,
+            DbError::Connect { .. } => ErrorCode::DbConnect,
+            DbError::Query(_) => ErrorCode::DbQuery,
         }
     }
 }
@@ -95,6 +96,21 @@ impl DbCredentials {
     }
 }
 
+/// The `search_path` of every console session: the system catalog first, nothing an app
+/// role can create objects in.
+const PINNED_SEARCH_PATH: &str = "pg_catalog, pg_temp";
+
+/// Run on every new connection, after the server applied the role's and the database's
+/// own settings: the catalog first in `search_path`; row security off, so that a policy
+/// hiding rows from this role fails a query instead of making it count 0; writes
+/// allowed (an action must not fail half way on a read-only default); bounded waits.
+const PIN_SESSION: &str = "SET search_path = pg_catalog, pg_temp; \
+     SET row_security = off; \
+     SET default_transaction_read_only = off; \
+     SET statement_timeout = '300s'; \
+     SET lock_timeout = '30s'; \
+     SET idle_in_transaction_session_timeout = '300s'";
+
 /// A pool of connections through a tunnel; dropping it closes both.
 pub struct RemoteDb {
     pub pool: PgPool,
@@ -131,6 +147,25 @@ impl RemoteDb {
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(std::time::Duration::from_secs(15))
+            // Whoever holds the app's credentials can attach settings to its role or
+            // database (`ALTER ROLE … SET search_path = decoy, public`). Every connection
+            // pins the ones the console's SQL depends on, after the role's own settings
+            // were applied, and checks they took.
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::raw_sql(PIN_SESSION).execute(&mut *conn).await?;
+                    let path: String = sqlx::query_scalar("SELECT pg_catalog.current_setting('search_path')")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if path != PINNED_SEARCH_PATH {
+                        return Err(sqlx::Error::Protocol(format!(
+                            "the server kept search_path = {:?} after it was pinned",
+                            crate::engine::ssh::output::display_safe(path.as_bytes())
+                        )));
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await
             .map_err(|source| DbError::Connect {
@@ -144,10 +179,33 @@ impl RemoteDb {
         })
     }
 
+    /// The settings the role or the database carries (`ALTER ROLE/DATABASE … SET`), as
+    /// `role chat in every database: search_path=decoy, public`. The console pins what
+    /// its own SQL depends on, but a setting there changes how the app behaves too, and
+    /// may be the attacker's: a plan shows them. The text is the server's: print it safely.
+    pub async fn role_settings(&self) -> Result<Vec<String>, DbError> {
+        sqlx::query_scalar(
+            "SELECT CASE WHEN s.setrole = 0 THEN 'every role' \
+                         ELSE 'role ' || pg_catalog.quote_ident(r.rolname) END \
+                 || CASE WHEN s.setdatabase = 0 THEN ' in every database' ELSE ' in this database' END \
+                 || ': ' || c.cfg \
+             FROM pg_catalog.pg_db_role_setting s \
+             LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole \
+             CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(cfg) \
+             WHERE s.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)) \
+               AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database \
+                                         WHERE datname = pg_catalog.current_database())) \
+             ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(DbError::Query)
+    }
+
     /// `(version, round-trip)` of a trivial query.
     pub async fn ping(&self) -> Result<(String, std::time::Duration), DbError> {
         let t = std::time::Instant::now();
-        let v: String = sqlx::query_scalar("SELECT current_setting('server_version')")
+        let v: String = sqlx::query_scalar("SELECT pg_catalog.current_setting('server_version')")
             .fetch_one(&self.pool)
             .await
             .map_err(DbError::Query)?;

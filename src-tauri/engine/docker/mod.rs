@@ -8,6 +8,7 @@
 
 mod transport;
 
+use crate::engine::error::ErrorCode;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,13 +31,40 @@ pub enum DockerError {
     },
     #[error("{host}: no container named {name:?}")]
     NoSuchContainer { host: String, name: String },
+    /// A name that is not a Docker name: it would change the API path it goes into.
+    #[error(
+        "{what} {name:?} is not a Docker name (letters, digits, '_', '.', '-', starting with a letter or digit)"
+    )]
+    BadName { what: &'static str, name: String },
+}
+
+/// Checks a container or network name (or id) before it goes into an API path: Docker's
+/// own rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (a container's may start with `/`), at most
+/// 255 bytes. `../`, `?`, `#`, `%` and spaces never reach a URL.
+pub fn check_name(what: &'static str, name: &str) -> Result<(), DockerError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let ok = !bare.is_empty()
+        && bare.len() <= 255
+        && bare.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DockerError::BadName {
+            what,
+            name: display_safe(name.as_bytes()),
+        })
+    }
 }
 
 impl DockerError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DockerError::Api { .. } => "docker.api",
-            DockerError::NoSuchContainer { .. } => "docker.no_such_container",
+            DockerError::Api { .. } => ErrorCode::DockerApi,
+            DockerError::NoSuchContainer { .. } => ErrorCode::DockerNoSuchContainer,
+            DockerError::BadName { .. } => ErrorCode::DockerBadName,
         }
     }
 }
@@ -51,6 +79,7 @@ pub struct RemoteDocker {
 
 /// A container as the console lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ContainerInfo {
     pub host: String,
     pub name: String,
@@ -172,6 +201,7 @@ impl RemoteDocker {
 
     /// One container, by name or id.
     pub async fn inspect(&self, name: &str) -> Result<ContainerInfo, DockerError> {
+        check_name("container", name)?;
         let c = self
             .docker
             .inspect_container(name, None::<InspectContainerOptions>)
@@ -242,6 +272,7 @@ impl RemoteDocker {
 
     /// The last `tail` lines of a container's logs, display-safe and capped.
     pub async fn logs(&self, name: &str, tail: usize, cap: usize) -> Result<(String, bool), DockerError> {
+        check_name("container", name)?;
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -266,6 +297,7 @@ impl RemoteDocker {
         name: &str,
         mut line: impl FnMut(String) -> bool,
     ) -> Result<(), DockerError> {
+        check_name("container", name)?;
         let opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -284,6 +316,7 @@ impl RemoteDocker {
 
     /// Runs a command in a container (argv, no shell) and collects its output.
     pub async fn exec(&self, name: &str, argv: &[&str], cap: usize) -> Result<ContainerExec, DockerError> {
+        check_name("container", name)?;
         use bollard::exec::{CreateExecOptions, StartExecResults};
         let created = self
             .docker
@@ -323,5 +356,42 @@ fn describe_state(status: &str, exit_code: Option<i64>, started: Option<&str>) -
         ("running", _) => format!("running since {}", started.unwrap_or("?")),
         ("exited", Some(code)) => format!("exited with code {code}"),
         (s, _) => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::check_name;
+
+    #[test]
+    fn only_docker_names_reach_an_api_path() {
+        for ok in [
+            "web1",
+            "/web1",
+            "app_web.1",
+            "a-b",
+            "0123456789ab",
+            "sandbox_default",
+        ] {
+            assert!(check_name("container", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/",
+            "../../containers/x",
+            "web1?force=true",
+            "web1#x",
+            "web 1",
+            "%2e%2e",
+            "-web",
+            ".hidden",
+            "web1/../x",
+            "\u{1b}[31m",
+            &"a".repeat(256),
+        ] {
+            let e = check_name("network", bad).unwrap_err();
+            assert_eq!(e.code(), "docker.bad_name", "{bad:?}");
+            assert!(!e.to_string().contains('\u{1b}'), "{e}");
+        }
     }
 }

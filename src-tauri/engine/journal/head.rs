@@ -20,6 +20,7 @@ use crate::engine::{Error, Result};
 /// The last entry of the journal, as pasted into a ticket: `seq`, `hash` and `at` name it
 /// (`seq` 0 and [`super::GENESIS`] for an empty journal).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Head {
     pub seq: i64,
     pub hash: String,

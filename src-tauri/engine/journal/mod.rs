@@ -40,6 +40,7 @@ pub use verify::{Problem, ProblemKind, Verification};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Entry {
     pub seq: i64,
     pub incident: Option<i64>,
@@ -50,6 +51,7 @@ pub struct Entry {
     pub run_id: String,
     /// `action.planned`, `action.step`, `action.verified`, `action.finished`, `incident.opened`…
     pub kind: String,
+    #[cfg_attr(test, ts(type = "unknown"))]
     pub body: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
@@ -66,6 +68,14 @@ pub struct Incident {
     pub opened_at: String,
     pub opened_by: String,
     pub closed_at: Option<String>,
+}
+
+/// The journal as the window shows it: every entry, and what verifying them found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct JournalView {
+    pub entries: Vec<Entry>,
+    pub verification: Verification,
 }
 
 /// The key that authenticates journal entries and the head. It lives in the OS keychain
@@ -332,6 +342,14 @@ impl Journal {
     /// if it is empty): paste [`Head::line`] into the incident's ticket, and compare later
     /// with [`Journal::verify`]'s head. Carries no MAC: the console only MACs heads it
     /// writes itself.
+    /// Every entry and the verification of the whole journal.
+    pub async fn view(&self) -> Result<JournalView> {
+        Ok(JournalView {
+            entries: self.entries(None).await?,
+            verification: self.verify().await?,
+        })
+    }
+
     pub async fn head(&self) -> Result<Head> {
         let last = sqlx::query("SELECT seq, hash, at FROM journal ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)

@@ -40,12 +40,16 @@ fn summary(e: &Entry) -> String {
             s("outcome")
         ),
         "action.verified" => format!(
-            "verify {}: {}",
+            "verify {}{}: {}",
             if b.get("ok").and_then(|v| v.as_bool()) == Some(true) {
                 "passed"
             } else {
                 "FAILED"
             },
+            b.get("by")
+                .and_then(|v| serde_json::from_value::<crate::engine::actions::Vantage>(v.clone()).ok())
+                .map(|v| format!(" ({})", v.phrase()))
+                .unwrap_or_default(),
             s("detail")
         ),
         "action.finished" => format!("{} finished: {}", s("action"), s("outcome")),
@@ -53,10 +57,13 @@ fn summary(e: &Entry) -> String {
     }
 }
 
+/// Text from outside (server messages, names, plans) as inert Markdown: every character
+/// that could start a link, an image, emphasis, code, a heading or a table cell is
+/// escaped, angle brackets become entities (no raw HTML), controls become visible.
 fn md_escape(s: &str) -> String {
     s.chars()
         .map(|c| match c {
-            '|' => "\\|".to_owned(),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '#' | '~' | '|' => format!("\\{c}"),
             '\n' | '\r' => " ".to_owned(),
             '<' => "&lt;".to_owned(),
             '>' => "&gt;".to_owned(),
@@ -96,12 +103,12 @@ pub fn render_markdown(incident: &Incident, entries: &[Entry], verification: &Ve
         "# Incident {}: {}\n\nOpened {} by {}{}.\n\nJournal: {}.\n\nJournal head: {}\n\n{problems}| # | time (UTC) | who | deployment | what |\n|---|---|---|---|---|\n",
         incident.id,
         md_escape(&incident.title),
-        incident.opened_at,
+        md_escape(&incident.opened_at),
         md_escape(&incident.opened_by),
         incident
             .closed_at
             .as_ref()
-            .map(|c| format!(", closed {c}"))
+            .map(|c| format!(", closed {}", md_escape(c)))
             .unwrap_or_default(),
         if verification.ok {
             chain_status(verification)
@@ -114,7 +121,7 @@ pub fn render_markdown(incident: &Incident, entries: &[Entry], verification: &Ve
         out += &format!(
             "| {} | {} | {} | {} | {} |\n",
             e.seq,
-            e.at,
+            md_escape(&e.at),
             md_escape(&e.operator),
             md_escape(&e.deployment),
             md_escape(&summary(e))
@@ -234,6 +241,52 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("verified, untampered") && md.contains("seq 1 sha256 ab12 at t"));
+    }
+
+    #[test]
+    fn markup_in_every_field_stays_text() {
+        let evil = "![x](http://evil.example/i.png) [click](javascript:alert(1)) <script>alert(1)</script> `code` *em* # h \u{1b}[31m";
+        let inc = Incident {
+            id: 1,
+            title: evil.into(),
+            opened_at: evil.into(),
+            opened_by: evil.into(),
+            closed_at: Some(evil.into()),
+        };
+        let e = Entry {
+            seq: 1,
+            incident: Some(1),
+            at: evil.into(),
+            operator: evil.into(),
+            deployment: evil.into(),
+            run_id: evil.into(),
+            kind: "action.verified".into(),
+            body: serde_json::json!({"ok": true, "detail": evil, "by": "database"}),
+            prev_hash: String::new(),
+            hash: String::new(),
+            mac: None,
+        };
+        let v = Verification {
+            entries: 1,
+            ok: false,
+            head: None,
+            problems: vec![Problem {
+                kind: ProblemKind::Edited,
+                seq: Some(1),
+                message: evil.into(),
+            }],
+            notes: vec![evil.into()],
+        };
+        let md = render_markdown(&inc, std::slice::from_ref(&e), &v);
+        for raw in ["](", "![", "<script", "`code`", "*em*", "\u{1b}"] {
+            assert!(!md.contains(raw), "{raw} survived in: {md}");
+        }
+        assert!(md.contains("verified in the database only"), "{md}");
+        let html = render_html(&inc, std::slice::from_ref(&e), &v);
+        for raw in ["<script", "\u{1b}", "<img"] {
+            assert!(!html.contains(raw), "{raw} survived in: {html}");
+        }
+        assert!(html.contains("verified in the database only"), "{html}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::engine::Result;
 
 /// What `verify` found.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Verification {
     pub entries: usize,
     /// No problem at all.
@@ -25,6 +26,7 @@ pub struct Verification {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Problem {
     pub kind: ProblemKind,
     /// The entry concerned, if one is.
@@ -50,6 +52,7 @@ impl std::fmt::Display for Problem {
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// An entry's content does not match its hash.

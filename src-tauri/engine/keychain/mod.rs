@@ -7,6 +7,7 @@
 //! A stored value can be set, replaced, deleted and tested for; it is never shown again.
 //! The backend is blocking D-Bus on Linux, so every call runs on the blocking pool.
 
+use crate::engine::error::ErrorCode;
 use crate::engine::secret::Sensitive;
 
 pub const SERVICE: &str = "breakglass";
@@ -17,9 +18,14 @@ pub fn ssh_password(host: &str) -> String {
     format!("ssh-password:{host}")
 }
 pub const DB_PASSWORD: &str = "db-password";
+/// The password of the deployment's canary account (profile `[probe]`).
+pub const PROBE_PASSWORD: &str = "probe-password";
+/// An API token of the deployment's canary account.
+pub const PROBE_TOKEN: &str = "probe-token";
 
 /// A keychain entry a deployment uses, and whether it is set. Never the value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SecretEntry {
     pub name: String,
     /// What the entry is for, in a person's words.
@@ -52,14 +58,14 @@ pub enum KeychainError {
 }
 
 impl KeychainError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            KeychainError::Unavailable { .. } => "keychain.unavailable",
-            KeychainError::NoStorage { .. } => "keychain.locked",
-            KeychainError::NotSet { .. } => "keychain.not_set",
-            KeychainError::InvalidName { .. } => "keychain.invalid_name",
-            KeychainError::Rejected { .. } => "keychain.rejected",
-            KeychainError::Task(_) => "keychain.task",
+            KeychainError::Unavailable { .. } => ErrorCode::KeychainUnavailable,
+            KeychainError::NoStorage { .. } => ErrorCode::KeychainLocked,
+            KeychainError::NotSet { .. } => ErrorCode::KeychainNotSet,
+            KeychainError::InvalidName { .. } => ErrorCode::KeychainInvalidName,
+            KeychainError::Rejected { .. } => ErrorCode::KeychainRejected,
+            KeychainError::Task(_) => ErrorCode::KeychainTask,
         }
     }
 }
@@ -120,6 +126,13 @@ fn map_err(e: keyring::Error) -> KeychainError {
     }
 }
 
+/// What storing a value did: `replaced` when one was already set. Never the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Stored {
+    pub replaced: bool,
+}
+
 /// One keychain call at a time per process. The Secret Service backend opens a D-Bus
 /// session per call, and status asks for a secret for every host at once; nothing says
 /// concurrent sessions from one process are safe, and calls are rare, so they queue.
@@ -144,6 +157,18 @@ impl Keychain {
     ) -> Result<(), KeychainError> {
         let e = entry(deployment, name)?;
         blocking(move || e.set_password(value.expose()).map_err(map_err)).await
+    }
+
+    /// Stores a value and says whether it replaced one (for the person who typed it).
+    pub async fn store(
+        &self,
+        deployment: &str,
+        name: &str,
+        value: Sensitive<String>,
+    ) -> Result<Stored, KeychainError> {
+        let replaced = self.is_set(deployment, name).await?;
+        self.set(deployment, name, value).await?;
+        Ok(Stored { replaced })
     }
 
     /// Reads a value at the moment of use.

@@ -24,6 +24,12 @@ pub struct AppProfile {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The schema of every table named without one (default `public`). Tables are always
+    /// named with their schema in the SQL the console runs, and the session's
+    /// `search_path` is pinned: a same-named table in another schema (put first in the
+    /// role's `search_path` by whoever holds the leaked credentials) is never used.
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// The `.env` variables that are this app's secrets.
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -31,6 +37,9 @@ pub struct AppProfile {
     pub tokens: Option<Tokens>,
     pub sessions: Option<Sessions>,
     pub audit: Option<Audit>,
+    /// How to ask the app itself whether an action took (see `engine::probe`).
+    #[serde(default)]
+    pub probes: Option<Probes>,
     /// Why an action does not apply, by area (`tokens`, `users`, `sessions`).
     #[serde(default)]
     pub unavailable: BTreeMap<String, String>,
@@ -90,6 +99,92 @@ pub struct Audit {
     pub token_created: Vec<String>,
 }
 
+fn default_schema() -> String {
+    "public".to_owned()
+}
+
+/// Requests a client makes, with the deployment's canary account, to see from the app's
+/// side whether an action took: a revoked token, a locked account or an expired session
+/// must be refused. The database an attacker can shape is then not the only witness.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probes {
+    /// `GET` this path with the canary's API token: a revoked token is refused.
+    pub token_path: Option<String>,
+    /// The header that carries the token (`Authorization`)…
+    #[serde(default = "default_token_header")]
+    pub token_header: String,
+    /// …after this prefix (`Token `, `Bearer `).
+    #[serde(default)]
+    pub token_prefix: String,
+    /// `POST` `{username_field: user, password_field: password}` as JSON to log in: a
+    /// locked account is refused; a login that works sets the session cookie.
+    pub login_path: Option<String>,
+    #[serde(default = "default_username_field")]
+    pub username_field: String,
+    #[serde(default = "default_password_field")]
+    pub password_field: String,
+    /// `GET` this path with the cookies a login set: an expired session is refused.
+    pub session_path: Option<String>,
+    /// The statuses that mean "refused" (default 401, 403, 423).
+    #[serde(default = "default_refused")]
+    pub refused: Vec<u16>,
+}
+
+fn default_token_header() -> String {
+    "Authorization".to_owned()
+}
+fn default_username_field() -> String {
+    "username".to_owned()
+}
+fn default_password_field() -> String {
+    "password".to_owned()
+}
+fn default_refused() -> Vec<u16> {
+    vec![401, 403, 423]
+}
+
+impl Probes {
+    fn validate(&self) -> Result<(), String> {
+        for (what, path) in [
+            ("token_path", &self.token_path),
+            ("login_path", &self.login_path),
+            ("session_path", &self.session_path),
+        ] {
+            if let Some(p) = path
+                && (!p.starts_with('/')
+                    || p.starts_with("//")
+                    || p.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                return Err(format!("probes.{what}: expected a path like /me, found {p:?}"));
+            }
+        }
+        if self.token_header.is_empty()
+            || !self
+                .token_header
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "probes.token_header: expected a header name like Authorization, found {:?}",
+                self.token_header
+            ));
+        }
+        if self.token_prefix.chars().any(|c| c.is_control()) {
+            return Err("probes.token_prefix: control characters are not allowed".into());
+        }
+        if self.session_path.is_some() && self.login_path.is_none() {
+            return Err("probes.session_path needs probes.login_path (a session comes from a login)".into());
+        }
+        if self.refused.is_empty() || self.refused.iter().any(|c| !(400..=599).contains(c)) {
+            return Err(
+                "probes.refused: expected HTTP error statuses (400-599), like [401, 403, 423]".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// `[a-z_][a-z0-9_]*`, or two of them joined by a dot (schema.table).
 pub fn is_identifier(s: &str) -> bool {
     let part = |p: &str| {
@@ -117,7 +212,7 @@ impl AppProfile {
     }
 
     pub fn parse(text: &str) -> Result<AppProfile, ProfileError> {
-        let p: AppProfile = toml::from_str(text).map_err(|e| ProfileError::toml(text, &e))?;
+        let mut p: AppProfile = toml::from_str(text).map_err(|e| ProfileError::toml(text, &e))?;
         let invalid = |m: String| ProfileError::at(text, None, ProfileErrorKind::Invalid, m);
         let mut idents: Vec<(&str, &str)> = Vec::new();
         if let Some(u) = &p.users {
@@ -177,14 +272,43 @@ impl AppProfile {
                 }
             }
         }
+        if let Some(probes) = &p.probes {
+            probes.validate().map_err(invalid)?;
+        }
+        idents.push(("schema", p.schema.as_str()));
         for (what, id) in idents {
-            if !is_identifier(id) {
+            if !is_identifier(id) || (what == "schema" && id.contains('.')) {
                 return Err(invalid(format!(
                     "{what}: expected an SQL identifier like users or public.users, found {id:?}"
                 )));
             }
         }
+        p.qualify_tables();
         Ok(p)
+    }
+
+    /// Names every table with its schema (`api_tokens` → `public.api_tokens`).
+    fn qualify_tables(&mut self) {
+        let schema = self.schema.clone();
+        let qualify = |t: &mut String| {
+            if !t.contains('.') {
+                *t = format!("{schema}.{t}");
+            }
+        };
+        if let Some(u) = &mut self.users {
+            qualify(&mut u.table);
+        }
+        if let Some(t) = &mut self.tokens {
+            qualify(&mut t.table);
+        }
+        if let Some(a) = &mut self.audit {
+            qualify(&mut a.table);
+        }
+        if let Some(s) = &mut self.sessions
+            && let Some(t) = &mut s.table
+        {
+            qualify(t);
+        }
     }
 
     /// The table for an area, or why the action does not apply.
@@ -219,6 +343,17 @@ mod tests {
     }
 
     #[test]
+    fn every_table_is_named_with_its_schema() {
+        let p = AppProfile::builtin("homechat").unwrap();
+        assert_eq!(p.tokens.unwrap().table, "public.api_tokens");
+        assert_eq!(p.users.unwrap().table, "public.users");
+        let text = format!("schema = \"chat\"\n{}", include_str!("apps/homechat.toml"));
+        let p = AppProfile::parse(&text).unwrap();
+        assert_eq!(p.tokens.unwrap().table, "chat.api_tokens");
+        assert_eq!(p.audit.unwrap().table, "chat.audit_logs");
+    }
+
+    #[test]
     fn identifiers_are_validated() {
         assert!(is_identifier("users") && is_identifier("public.users") && is_identifier("_x1"));
         for bad in [
@@ -238,6 +373,8 @@ mod tests {
         );
         let e = AppProfile::parse(&text).unwrap_err();
         assert!(e.message.contains("tokens.table"), "{e}");
+        let text = format!("schema = \"a.b\"\n{}", include_str!("apps/homechat.toml"));
+        assert!(AppProfile::parse(&text).is_err());
         let text = include_str!("apps/rails-jwt.toml").replace("session:*", "*");
         assert!(AppProfile::parse(&text).is_err());
     }

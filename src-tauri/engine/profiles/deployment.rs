@@ -33,6 +33,21 @@ pub struct DeploymentProfile {
     pub backups: Option<Backups>,
     #[serde(default)]
     pub services: Vec<Service>,
+    /// The canary account that verify uses to ask the app itself (the app profile's
+    /// `[probes]`).
+    #[serde(default)]
+    pub probe: Option<ProbeAccount>,
+}
+
+/// A non-admin account of the app kept only for probes: its password (`probe-password`)
+/// and an API token (`probe-token`) are in the keychain. The console logs in as it and
+/// presents its token to see, as a client would, that an action took. Actions that cover
+/// it (revoke all, lock all non-admin, expire all) cut it off too: give it a new token and
+/// unlock it when the incident is over.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeAccount {
+    pub user: Spanned<String>,
 }
 
 /// SSH settings shared by every host unless a host overrides them.
@@ -143,11 +158,19 @@ pub struct Host {
     pub env_file: Option<Spanned<String>>,
     #[serde(default = "default_docker_socket")]
     pub docker_socket: Spanned<String>,
+    /// Whether the host runs a Docker Engine (default yes). A bastion or a database
+    /// server says `docker = false`: status then does not ask, and shows no Docker error.
+    #[serde(default = "default_true")]
+    pub docker: bool,
     /// Reach this host through another host of the profile (a bastion, OpenSSH's
     /// ProxyJump): SSH to `jump`, then a `direct-tcpip` channel from there to this host's
     /// address and port. Both host keys are pinned and checked.
     #[serde(default)]
     pub jump: Option<Spanned<String>>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_docker_socket() -> Spanned<String> {
@@ -274,6 +297,7 @@ pub struct Explicit {
 
 /// Summary shown in lists: no secret, nothing that needs a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct DeploymentSummary {
     pub name: String,
     pub app_profile: String,
@@ -284,6 +308,7 @@ pub struct DeploymentSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct HostSummary {
     pub name: String,
     pub address: String,
@@ -292,6 +317,8 @@ pub struct HostSummary {
     pub host_key: Option<String>,
     /// The host it is reached through, if any.
     pub jump: Option<String>,
+    /// Whether it runs a Docker Engine.
+    pub docker: bool,
 }
 
 impl DeploymentProfile {
@@ -324,6 +351,21 @@ impl DeploymentProfile {
                 self.app_profile.span(),
                 "app_profile: expected the name of an app profile, such as \"homechat\"".into(),
             ));
+        }
+        if let Some(probe) = &self.probe {
+            let user = probe.user.get_ref();
+            if user.is_empty() || user.len() > 200 || user.chars().any(|c| c.is_control()) {
+                return Err(invalid(
+                    probe.user.span(),
+                    "probe.user: expected the name of the app's canary account".into(),
+                ));
+            }
+            if self.public_url.is_none() {
+                return Err(invalid(
+                    probe.user.span(),
+                    "probe: the app is probed at public_url, which this profile does not set".into(),
+                ));
+            }
         }
         if let Some(url) = &self.public_url {
             match reqwest::Url::parse(url.get_ref()) {
@@ -586,6 +628,7 @@ impl DeploymentProfile {
                     roles: h.roles.iter().map(|r| role_name(*r).to_owned()).collect(),
                     host_key: h.host_key.as_ref().map(|k| k.get_ref().clone()),
                     jump: h.jump.as_ref().map(|j| j.get_ref().clone()),
+                    docker: h.docker,
                 })
                 .collect(),
             services: self.services.iter().map(|s| s.name.get_ref().clone()).collect(),
@@ -749,7 +792,7 @@ name = "homechat_production"
         assert_eq!(db.server_name.unwrap().into_inner(), "db.internal");
 
         let e = err(&with("ca_file = \"/etc/ca.pem\""));
-        assert_eq!((e.code(), e.line), ("profile.invalid", 26), "{e}");
+        assert_eq!((e.code().as_str(), e.line), ("profile.invalid", 26), "{e}");
         assert!(e.message.contains("only used with tls = \"verify-full\""), "{e}");
         let e = err(&with("tls = \"require\"\nserver_name = \"db.internal\""));
         assert_eq!(e.line, 27, "{e}");
@@ -776,7 +819,11 @@ name = "homechat_production"
         assert_eq!(ok.targets()[0].jump.as_deref(), Some("db1"));
         assert_eq!(ok.summary().hosts[0].jump.as_deref(), Some("db1"));
         let e = err(&jump("web1", "nowhere", GOOD));
-        assert_eq!((e.code(), e.line, e.column), ("profile.invalid", 12, 8), "{e}");
+        assert_eq!(
+            (e.code().as_str(), e.line, e.column),
+            ("profile.invalid", 12, 8),
+            "{e}"
+        );
         assert!(e.message.contains("nowhere"), "{e}");
         let e = err(&jump("db1", "web1", &jump("web1", "db1", GOOD)));
         assert!(e.message.contains("lead in a circle"), "{e}");
@@ -793,7 +840,7 @@ name = "homechat_production"
             "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8=",
         ] {
             let e = err(&GOOD.replace("SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8", bad));
-            assert_eq!((e.code(), e.line), ("profile.invalid", 14), "{bad}: {e}");
+            assert_eq!((e.code().as_str(), e.line), ("profile.invalid", 14), "{bad}: {e}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! Errors in a deployment profile, located by file, line and column.
 
+use crate::engine::error::ErrorCode;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -54,10 +55,10 @@ impl ProfileError {
         self
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self.kind {
-            ProfileErrorKind::Syntax => "profile.syntax",
-            ProfileErrorKind::Invalid => "profile.invalid",
+            ProfileErrorKind::Syntax => ErrorCode::ProfileSyntax,
+            ProfileErrorKind::Invalid => ErrorCode::ProfileInvalid,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! SSH errors. Each says which host and what to do; none carries a secret.
 
+use crate::engine::error::ErrorCode;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
     #[error("cannot reach {host} at {addr}: {source}")]
@@ -72,19 +74,19 @@ pub enum SshError {
 }
 
 impl SshError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            SshError::Connect { .. } => "ssh.unreachable",
-            SshError::Timeout { .. } => "ssh.timeout",
-            SshError::HostKeyUnknown { .. } => "ssh.host_key_unknown",
-            SshError::HostKeyChanged { .. } => "ssh.host_key_changed",
-            SshError::AuthRejected { .. } => "ssh.auth_rejected",
-            SshError::Key { .. } => "ssh.key",
-            SshError::Agent { .. } => "ssh.agent",
-            SshError::Protocol { .. } => "ssh.protocol",
-            SshError::Channel { .. } => "ssh.channel",
-            SshError::Disconnected { .. } => "ssh.disconnected",
-            SshError::Jump { .. } => "ssh.jump",
+            SshError::Connect { .. } => ErrorCode::SshUnreachable,
+            SshError::Timeout { .. } => ErrorCode::SshTimeout,
+            SshError::HostKeyUnknown { .. } => ErrorCode::SshHostKeyUnknown,
+            SshError::HostKeyChanged { .. } => ErrorCode::SshHostKeyChanged,
+            SshError::AuthRejected { .. } => ErrorCode::SshAuthRejected,
+            SshError::Key { .. } => ErrorCode::SshKey,
+            SshError::Agent { .. } => ErrorCode::SshAgent,
+            SshError::Protocol { .. } => ErrorCode::SshProtocol,
+            SshError::Channel { .. } => ErrorCode::SshChannel,
+            SshError::Disconnected { .. } => ErrorCode::SshDisconnected,
+            SshError::Jump { .. } => ErrorCode::SshJump,
         }
     }
 }

@@ -23,6 +23,7 @@ pub struct State {
 
 /// A deployment the console knows: where its profile is and what it said when added.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct KnownDeployment {
     pub profile_path: String,
     pub added_at: String,
@@ -33,6 +34,7 @@ pub struct KnownDeployment {
 
 /// A host key an operator trusted for one host of one deployment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TrustedKey {
     pub host: String,
     pub address: String,

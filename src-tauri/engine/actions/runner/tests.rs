@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use super::super::lock::{DirLock, Holder, LockStore, break_stale};
 use super::super::{
     Action, ActionEvent, ActionSpec, Cancel, Confirmation, Ctx, Events, Plan, Planned, Step, StepDone, Undo,
-    Verdict,
+    Vantage, Verdict,
 };
 use super::{Request, Run, interrupted};
 use crate::engine::journal::{Journal, JournalKey, head_path};
@@ -44,6 +44,8 @@ struct Scripted {
     steps: Vec<Does>,
     log: Arc<Mutex<Vec<String>>>,
     cancel: Cancel,
+    /// Whom its verify says it asked.
+    vantage: Vantage,
 }
 
 struct ScriptedStep {
@@ -115,6 +117,7 @@ impl Action for Scripted {
                     steps: vec![],
                     reversible: vec![],
                     destructive: true,
+                    warnings: vec![],
                     digest: String::new(),
                 },
                 steps,
@@ -126,7 +129,7 @@ impl Action for Scripted {
         _ctx: &'a Ctx<'_>,
         _plan: &'a Plan,
     ) -> BoxFuture<'a, crate::engine::Result<Verdict>> {
-        Box::pin(async { Ok(Verdict::new(true, "scripted: all good")) })
+        Box::pin(async { Ok(Verdict::new(true, "scripted: all good").by(self.vantage)) })
     }
 }
 
@@ -187,6 +190,7 @@ impl Bench {
             steps: steps.to_vec(),
             log: log.clone(),
             cancel: cancel.clone(),
+            vantage: Vantage::App,
         };
         let run = Run::new(
             self.journal.clone(),
@@ -463,6 +467,7 @@ async fn a_confirmation_is_bound_to_the_plan_it_was_given_for() {
         steps: vec![Does::Work],
         log: Arc::default(),
         cancel: Cancel::default(),
+        vantage: Vantage::App,
     };
     let go = |confirm: Option<Confirmation>| {
         let b = &b;
@@ -502,6 +507,43 @@ async fn a_confirmation_is_bound_to_the_plan_it_was_given_for() {
     assert_eq!(digest.len(), 64);
     let report = go(Some(Confirmation::new("prod", Some(digest)))).await.unwrap();
     assert_eq!(report.outcome, "done");
+}
+
+#[tokio::test]
+async fn an_outcome_verified_only_where_the_action_wrote_says_so() {
+    let b = bench().await;
+    for (vantage, outcome) in [
+        (Vantage::Database, "done, verified in the database only"),
+        (Vantage::Redis, "done, verified in Redis only"),
+        (Vantage::App, "done"),
+        (Vantage::Docker, "done"),
+    ] {
+        let action = Scripted {
+            steps: vec![Does::Work],
+            log: Arc::default(),
+            cancel: Cancel::default(),
+            vantage,
+        };
+        let run = Run::new(
+            b.journal.clone(),
+            Box::new(b.lock()),
+            "alice".into(),
+            Arc::new(|_| {}),
+            Cancel::default(),
+        );
+        let ctx = Ctx::new(&b.engine, &b.profile, &b.app);
+        let confirm = Confirmation::new("prod", None);
+        let request = Request {
+            action: &action,
+            name: "scripted",
+            spec: serde_json::json!({ "action": "scripted" }),
+            confirm: Some(&confirm),
+            lock_wait: WAIT,
+        };
+        let report = run.execute_action(&ctx, request).await.unwrap();
+        assert_eq!(report.outcome, outcome);
+        assert_eq!(report.verified_by, Some(vantage));
+    }
 }
 
 /// The child half of the kill test: runs a plan whose third step hangs, until killed.

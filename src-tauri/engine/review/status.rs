@@ -12,6 +12,7 @@ use crate::engine::ssh::SshError;
 use crate::engine::{Engine, ErrorReport};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct DeploymentStatus {
     pub deployment: String,
     pub checked_at: String,
@@ -23,6 +24,7 @@ pub struct DeploymentStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct HostStatus {
     pub name: String,
     pub address: String,
@@ -43,6 +45,7 @@ pub struct HostStatus {
 
 /// A host key that stops the connection.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HostKeyProblem {
     /// First contact: the key needs an explicit trust.
@@ -53,11 +56,27 @@ pub enum HostKeyProblem {
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Check {
     pub ok: bool,
     pub latency_ms: Option<f64>,
     pub detail: String,
     pub error: Option<ErrorReport>,
+}
+
+impl DeploymentStatus {
+    /// Every host reachable, every Docker Engine answering, every container that has a
+    /// health check healthy, the database and the app's health answering. What `status`
+    /// exits 0 for; anything less exits 1.
+    pub fn all_good(&self) -> bool {
+        self.hosts.iter().all(|h| {
+            h.reachable
+                && h.error.is_none()
+                && h.docker_error.is_none()
+                && h.containers.iter().all(|c| c.health != "unhealthy")
+        }) && self.database.as_ref().is_none_or(|c| c.ok)
+            && self.app_health.as_ref().is_none_or(|c| c.ok)
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -158,6 +177,9 @@ impl Engine {
                 st.error = Some(crate::engine::Error::from(e).into());
                 return st;
             }
+        }
+        if !h.docker {
+            return st;
         }
         match self.docker(deployment, &h.name).await {
             Ok(docker) => {

@@ -9,7 +9,11 @@ use crate::engine::actions::{self, audited};
 use crate::engine::profiles::app::Audit;
 use crate::engine::{Engine, Error, Result};
 
+/// What the review shows for a row whose IP column is NULL.
+pub const NO_IP: &str = "(no IP recorded)";
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct FailedByIp {
     pub ip: String,
     pub failures: i64,
@@ -18,6 +22,7 @@ pub struct FailedByIp {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct SuccessAfterFailures {
     pub ip: String,
     pub at: String,
@@ -26,6 +31,7 @@ pub struct SuccessAfterFailures {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Event {
     pub at: String,
     pub action: String,
@@ -34,6 +40,7 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Bucket {
     pub hour: String,
     pub failures: i64,
@@ -41,6 +48,7 @@ pub struct Bucket {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AuditReview {
     pub deployment: String,
     pub since: String,
@@ -89,7 +97,9 @@ impl Engine {
             q(&a.created_at),
             q(&a.user_id),
         );
-        let ip_text = |alias: &str| format!("split_part({alias}.{ip}::text, '/', 1)");
+        // A row with no IP (NULL) is reported as such, never dropped and never an abort.
+        let ip_text =
+            |alias: &str| format!("coalesce(pg_catalog.split_part({alias}.{ip}::text, '/', 1), '{NO_IP}')");
         let user_name = |alias: &str| match users {
             Some(u) => format!(
                 "coalesce((SELECT x.{}::text FROM {} x WHERE x.{} = {alias}.{uid}), '#' || {alias}.{uid}::text, '?')",
@@ -99,7 +109,7 @@ impl Engine {
             ),
             None => format!("coalesce('#' || {alias}.{uid}::text, '?')"),
         };
-        let since = "now() - make_interval(secs => $1)";
+        let since = "pg_catalog.now() - pg_catalog.make_interval(secs => $1)";
 
         // The parts are independent: they run at once, each on its own connection of the
         // pool (PostgreSQL works on them in parallel).
@@ -127,7 +137,7 @@ impl Engine {
         // Admin actions and new tokens: the same listing, filtered by action name.
         let events_sql = |filter: &str| {
             format!(
-                "SELECT e.{at}::text AS at, e.{act}::text AS action, {who} AS user, coalesce({ipt}, '') AS ip
+                "SELECT e.{at}::text AS at, e.{act}::text AS action, {who} AS user, {ipt} AS ip
                  FROM {t} e WHERE e.{act} {filter} AND e.{at} >= {since} ORDER BY e.{at} DESC LIMIT 100",
                 who = user_name("e"),
                 ipt = ip_text("e")

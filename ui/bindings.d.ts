@@ -1,0 +1,317 @@
+// Generated from the Rust types by src-tauri/desktop/bindings.rs (ts-rs): do not edit.
+// `UPDATE_BINDINGS=1 cargo test bindings` rewrites it after a change to a type.
+
+/**
+ * Streamed to the CLI and the window while an action runs.
+ */
+export type ActionEvent = { "event": "planned", plan: Plan, } | { "event": "waiting", holder: string, } | { "event": "step", step: number, description: string, status: StepStatus, detail: string, } | { "event": "verified", ok: boolean, detail: string, 
+/**
+ * Whom verify asked.
+ */
+by: Vantage | null, } | { "event": "finished", outcome: string, };
+
+/**
+ * What to do. Serializable, so the window sends the same value the CLI builds:
+ * `{"action": "<name>", ...the request's fields}`.
+ */
+export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "undo" } & Undo;
+
+export type AuditReview = { deployment: string, since: string, failed_by_ip: Array<FailedByIp>, success_after_failures: Array<SuccessAfterFailures>, admin_actions: Array<Event>, new_tokens: Array<Event>, timeline: Array<Bucket>, };
+
+export type Bucket = { hour: string, failures: number, successes: number, };
+
+/**
+ * The outcome of one check.
+ */
+export type Check = { ok: boolean, latency_ms: number | null, detail: string, error: ErrorReport | null, };
+
+/**
+ * A container as the console lists it.
+ */
+export type ContainerInfo = { host: string, name: string, id: string, image: string, state: string, status: string, 
+/**
+ * `healthy`, `unhealthy`, `starting`, or `none` when it has no health check.
+ */
+health: string, compose_project: string | null, compose_service: string | null, user: string, ports: Array<string>, restart_count: number, 
+/**
+ * The names of its labels. Values are not passed on: compose fills labels from
+ * `.env` and proxies keep credentials in them (Traefik's basic-auth users).
+ */
+label_names: Array<string>, 
+/**
+ * The names of the variables in its environment; values are never read out.
+ */
+env_names: Array<string>, };
+
+export type DeploymentStatus = { deployment: string, checked_at: string, hosts: Array<HostStatus>, database: Check | null, app_health: Check | null, 
+/**
+ * Milliseconds the whole status took.
+ */
+took_ms: number, };
+
+/**
+ * Summary shown in lists: no secret, nothing that needs a connection.
+ */
+export type DeploymentSummary = { name: string, app_profile: string, description: string | null, public_url: string | null, hosts: Array<HostSummary>, services: Array<string>, };
+
+export type Entry = { seq: number, incident: number | null, at: string, operator: string, deployment: string, 
+/**
+ * Groups the entries of one action run.
+ */
+run_id: string, 
+/**
+ * `action.planned`, `action.step`, `action.verified`, `action.finished`, `incident.opened`…
+ */
+kind: string, body: unknown, prev_hash: string, hash: string, 
+/**
+ * HMAC-SHA256 under the journal key over `hash` (see `auth`); `None` for an entry
+ * written before migration 0003.
+ */
+mac: string | null, };
+
+export type ErrorCode = "action.aborted" | "action.cancelled" | "action.confirmation_required" | "action.plan_changed" | "action.unavailable" | "action.verify_failed" | "lock.failed" | "lock.timeout" | "argument.invalid" | "app_profile.unknown" | "profile.invalid" | "profile.syntax" | "deployment.no_database" | "deployment.no_env_file" | "deployment.unknown" | "deployment.unknown_host" | "ssh.agent" | "ssh.auth_rejected" | "ssh.bad_fingerprint" | "ssh.channel" | "ssh.config" | "ssh.disconnected" | "ssh.host_key_changed" | "ssh.host_key_unknown" | "ssh.jump" | "ssh.key" | "ssh.not_trusted" | "ssh.protocol" | "ssh.timeout" | "ssh.unreachable" | "db.bad_url" | "db.connect" | "db.no_credentials" | "db.query" | "db.tls" | "db.tunnel" | "docker.api" | "docker.exit_status" | "docker.no_such_container" | "docker.bad_name" | "redis.io" | "redis.protocol" | "redis.refused" | "http.unreachable" | "remote.env_file" | "remote.exit_status" | "remote.read" | "incident.unknown" | "journal" | "journal.head" | "journal.tampered" | "keychain.invalid_name" | "keychain.locked" | "keychain.not_set" | "keychain.rejected" | "keychain.task" | "keychain.unavailable" | "secret.empty" | "state.database" | "state.migration" | "state.no_data_dir" | "io.read" | "io.stdin" | "output.json" | "ui.error";
+
+/**
+ * How an error crosses to the window and to `--json` output: a stable code, the
+ * message for a person, and the full text for logs and the terminal.
+ */
+export type ErrorReport = { code: ErrorCode, message: string, detail: string, };
+
+export type Event = { at: string, action: string, user: string, ip: string, };
+
+/**
+ * The request: expire sessions, all or one user's (table-backed sessions only).
+ */
+export type ExpireSessions = { user: string | null, };
+
+export type FailedByIp = { ip: string, failures: number, first: string, last: string, };
+
+/**
+ * The last entry of the journal, as pasted into a ticket: `seq`, `hash` and `at` name it
+ * (`seq` 0 and [`super::GENESIS`] for an empty journal).
+ */
+export type Head = { seq: number, hash: string, at: string, };
+
+/**
+ * A host key that stops the connection.
+ */
+export type HostKeyProblem = { "kind": "unknown", fingerprint: string, key_type: string, } | { "kind": "changed", pinned: string, seen: string, };
+
+export type HostStatus = { name: string, address: string, roles: Array<string>, reachable: boolean, 
+/**
+ * Time to connect and authenticate, when this status opened the connection.
+ */
+connect_ms: number | null, 
+/**
+ * One SSH round trip over the held connection (no remote process is started).
+ */
+latency_ms: number | null, host_key: string | null, 
+/**
+ * Set when the host key is not trusted yet, or has changed: what to show a person.
+ */
+host_key_problem: HostKeyProblem | null, error: ErrorReport | null, docker_version: string | null, docker_error: ErrorReport | null, containers: Array<ContainerInfo>, };
+
+export type HostSummary = { name: string, address: string, port: number, roles: Array<string>, host_key: string | null, 
+/**
+ * The host it is reached through, if any.
+ */
+jump: string | null, 
+/**
+ * Whether it runs a Docker Engine.
+ */
+docker: boolean, };
+
+/**
+ * A run that started and never finished.
+ */
+export type Interrupted = { run_id: string, deployment: string, action: string, summary: string, operator: string, at: string, steps: Array<InterruptedStep>, 
+/**
+ * Whether any done step can be undone (`breakglass undo RUN`).
+ */
+undoable: boolean, };
+
+export type InterruptedStep = { step: number, description: string, 
+/**
+ * `done`, `undone`, `failed`, `started (outcome unknown)`, `not started`.
+ */
+state: string, undo: ActionSpec | null, };
+
+/**
+ * The request: cut a container off.
+ */
+export type Isolate = { host: string, container: string, mode: IsolateMode, };
+
+export type IsolateMode = "stop" | "pause" | "disconnect";
+
+/**
+ * The journal as the window shows it: every entry, and what verifying them found.
+ */
+export type JournalView = { entries: Array<Entry>, verification: Verification, };
+
+/**
+ * A deployment the console knows: where its profile is and what it said when added.
+ */
+export type KnownDeployment = { profile_path: string, added_at: string, updated_at: string, name: string, app_profile: string, description: string | null, public_url: string | null, hosts: Array<HostSummary>, services: Array<string>, };
+
+/**
+ * The request: lock accounts for `duration_secs` (absent: until unlocked).
+ */
+export type LockAccounts = { scope: LockScope, duration_secs: number | null, };
+
+export type LockScope = { "kind": "all-non-admin" } | { "kind": "user", "value": string };
+
+/**
+ * The exact preview of a run.
+ */
+export type Plan = { action: string, deployment: string, 
+/**
+ * One line a person reads before confirming.
+ */
+summary: string, 
+/**
+ * How many rows, keys or containers will change.
+ */
+count: number, 
+/**
+ * A few of them, by name.
+ */
+sample: Array<string>, 
+/**
+ * The steps, in order.
+ */
+steps: Array<string>, 
+/**
+ * For each step: whether it can be undone (a failure later undoes it).
+ */
+reversible: Array<boolean>, destructive: boolean, 
+/**
+ * What a person must know before confirming that the counts do not say: settings
+ * on the database role that change behaviour, a container sharing another's
+ * network, duplicated `.env` keys… Text from the deployment: print it safely.
+ */
+warnings: Array<string>, 
+/**
+ * SHA-256 of everything above: a confirmation names the plan it confirms.
+ */
+digest: string, };
+
+export type Problem = { kind: ProblemKind, 
+/**
+ * The entry concerned, if one is.
+ */
+seq: number | null, message: string, };
+
+export type ProblemKind = "edited" | "deleted" | "inserted" | "tail_truncated" | "rewritten" | "unauthenticated" | "head_missing" | "head_forged" | "incident_edited";
+
+/**
+ * The request: undo an isolation — start, unpause, or reconnect the named networks
+ * (none named: those this console's journal recorded for the disconnect).
+ */
+export type Restore = { host: string, container: string, mode: IsolateMode, networks: Array<string>, };
+
+/**
+ * The request: which tokens.
+ */
+export type RevokeTokens = { scope: TokenScope, };
+
+/**
+ * The outcome of a run.
+ */
+export type RunReport = { run_id: string, plan: Plan, 
+/**
+ * `nothing to do`, `done`, `done, but verification failed`, `cancelled, undone`,
+ * `failed: …, undone`, `aborted`…
+ */
+outcome: string, 
+/**
+ * What run changed (rows, keys, containers), net of what was undone.
+ */
+changed: number, verified: boolean, verify_detail: string, 
+/**
+ * Steps that ran and were undone after a failure or a cancel.
+ */
+undone: number, 
+/**
+ * Whom verify asked (`None`: it did not run).
+ */
+verified_by: Vantage | null, };
+
+/**
+ * A keychain entry a deployment uses, and whether it is set. Never the value.
+ */
+export type SecretEntry = { name: string, 
+/**
+ * What the entry is for, in a person's words.
+ */
+purpose: string, set: boolean, };
+
+export type StepStatus = "started" | "done" | "failed" | "undoing" | "undone" | "undo_failed";
+
+/**
+ * What storing a value did: `replaced` when one was already set. Never the value.
+ */
+export type Stored = { replaced: boolean, };
+
+export type SuccessAfterFailures = { ip: string, at: string, user: string, failures_before: number, };
+
+export type TokenScope = { "kind": "all" } | { "kind": "user", "value": string } | { "kind": "id", "value": number } | { "kind": "created-since", "value": string };
+
+/**
+ * A host key an operator trusted for one host of one deployment.
+ */
+export type TrustedKey = { host: string, address: string, port: number, fingerprint: string, key_type: string, trusted_at: string, trusted_by: string, };
+
+/**
+ * The request: undo the run with this id.
+ */
+export type Undo = { run_id: string, };
+
+/**
+ * The request: unlock accounts.
+ */
+export type UnlockAccounts = { scope: LockScope, };
+
+/**
+ * Whom verify asked. The database and Redis are what the leaked `.env` opens, so a
+ * verify that asked only them says so; the app, asked as a client with the canary
+ * account, is another witness.
+ */
+export type Vantage = "app" | "database" | "redis" | "docker";
+
+/**
+ * What `verify` found.
+ */
+export type Verification = { entries: number, 
+/**
+ * No problem at all.
+ */
+ok: boolean, 
+/**
+ * The journal's last entry (what to paste into a ticket); `None` if it is empty.
+ */
+head: Head | null, problems: Array<Problem>, 
+/**
+ * Benign findings that are not tampering (e.g. a head file one append behind after
+ * a crash).
+ */
+notes: Array<string>, };
+
+/** A channel of events from the engine to the page that started a command. */
+export type Channel<T> = { onmessage: (message: T) => void };
+
+/** Every command the page may invoke: its arguments, its events, what it returns. */
+export type Commands = {
+  list_deployments: { args: {  }; events: never; returns: Array<KnownDeployment> };
+  show_deployment: { args: { name: string }; events: never; returns: DeploymentSummary };
+  deployment_status: { args: { name: string }; events: never; returns: DeploymentStatus };
+  trust_host: { args: { name: string; host: string; fingerprint: string }; events: never; returns: TrustedKey };
+  secret_status: { args: { name: string }; events: never; returns: Array<SecretEntry> };
+  secret_set: { args: { name: string; entry: string; value: string }; events: never; returns: Stored };
+  secret_delete: { args: { name: string; entry: string }; events: never; returns: boolean };
+  plan_action: { args: { name: string; spec: ActionSpec }; events: never; returns: Plan };
+  run_action: { args: { name: string; spec: ActionSpec; confirm: string; planDigest: string | null; key: string; onEvent: Channel<ActionEvent> }; events: ActionEvent; returns: RunReport };
+  cancel_action: { args: { key: string }; events: never; returns: boolean };
+  interrupted_runs: { args: {  }; events: never; returns: Array<Interrupted> };
+  audit_review: { args: { name: string; sinceSecs: number }; events: never; returns: AuditReview };
+  journal_entries: { args: {  }; events: never; returns: JournalView };
+};
