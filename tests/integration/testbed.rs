@@ -123,7 +123,11 @@ impl Testbed {
 
     /// Fails if any secret value appears in any file under `dir`.
     pub fn assert_no_secret_in_dir(&self, dir: &Path) {
-        let secrets = self.secret_values();
+        self.assert_none_in_dir(&self.secret_values(), dir);
+    }
+
+    /// Fails if any of `secrets` appears in any file under `dir`.
+    pub fn assert_none_in_dir(&self, secrets: &[(String, String)], dir: &Path) {
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).unwrap() {
@@ -133,7 +137,7 @@ impl Testbed {
                     continue;
                 }
                 let bytes = std::fs::read(&p).unwrap();
-                self.assert_no_secret_in(&secrets, &bytes, &p.display().to_string());
+                self.assert_no_secret_in(secrets, &bytes, &p.display().to_string());
             }
         }
     }

@@ -76,7 +76,7 @@ async fn a_container_is_paused_and_stopped_then_restored() {
 }
 
 /// Docker on app3, through its socket (the test's own view, not the console's).
-fn docker_app3(args: &[&str]) -> Result<String, String> {
+pub(super) fn docker_app3(args: &[&str]) -> Result<String, String> {
     let sock = testbed().host("app3")["docker_socket"]
         .as_str()
         .unwrap()
@@ -95,7 +95,7 @@ fn docker_app3(args: &[&str]) -> Result<String, String> {
 }
 
 /// Removes the test's container and network, also when the test fails.
-struct Cleanup(Vec<Vec<String>>);
+pub(super) struct Cleanup(pub(super) Vec<Vec<String>>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {

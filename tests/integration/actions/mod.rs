@@ -5,6 +5,7 @@
 //! all and shows tampering.
 
 mod audit_review;
+mod cannot_be_fooled;
 mod deployment_lock;
 mod expire_sessions;
 mod isolate;
