@@ -327,7 +327,8 @@ impl Engine {
                 detail: ssh::output::display_safe(&out.stderr).trim().to_owned(),
             });
         }
-        let env = envfile::EnvFile::parse_bytes(&out.stdout).map_err(|source| Error::EnvFile {
+        // `parse_owned` zeroes the raw bytes (every secret of the file) once parsed.
+        let env = envfile::EnvFile::parse_owned(out.stdout).map_err(|source| Error::EnvFile {
             host: host.to_owned(),
             path: path.clone(),
             source: Box::new(source),
@@ -371,7 +372,7 @@ impl Engine {
                 let user = env
                     .get("POSTGRES_USER")
                     .map(|u| u.expose().clone())
-                    .ok_or(db::DbError::NoCredentials { env_file: path })?;
+                    .ok_or(db::DbError::NoCredentials { env_file: path.clone() })?;
                 db::DbCredentials {
                     user,
                     password: self.keychain.get(deployment, keychain::DB_PASSWORD).await?,
@@ -379,6 +380,14 @@ impl Engine {
             }
         };
         let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, &via).await?;
-        Ok(db::RemoteDb::connect(session, &dbp, creds).await?)
+        let mut remote = db::RemoteDb::connect(session, &dbp, creds).await?;
+        // A key set twice: the last one wins (as Docker Compose reads it), and a person
+        // confirming a plan should know which file did that.
+        remote.notes.extend(env.duplicates().iter().map(|k| {
+            format!(
+                "{k} is set more than once in {path} on {via}: the last one is used, as Docker Compose does"
+            )
+        }));
+        Ok(remote)
     }
 }

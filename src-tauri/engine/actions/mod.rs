@@ -506,6 +506,7 @@ impl<'a> Ctx<'a> {
                                 "database setting for {s} (the console pins its own session; the app runs with it)"
                             )
                         })
+                        .chain(db.notes.iter().cloned())
                         .collect(),
                 );
                 Ok(db)

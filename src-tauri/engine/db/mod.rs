@@ -114,6 +114,8 @@ const PIN_SESSION: &str = "SET search_path = pg_catalog, pg_temp; \
 /// A pool of connections through a tunnel; dropping it closes both.
 pub struct RemoteDb {
     pub pool: PgPool,
+    /// What reading the credentials found that a plan should show (duplicated keys).
+    pub notes: Vec<String>,
     _tunnel: Tunnel,
 }
 
@@ -175,6 +177,7 @@ impl RemoteDb {
             })?;
         Ok(RemoteDb {
             pool,
+            notes: Vec::new(),
             _tunnel: tunnel,
         })
     }

@@ -137,14 +137,7 @@ async fn a_null_role_is_not_an_admin_and_a_brief_lockout_is_not_a_lock() {
 
     let dry = cli(
         &v,
-        &[
-            "lock",
-            &v.name,
-            "--all-non-admin",
-            "--for",
-            "2h",
-            "--dry-run",
-        ],
+        &["lock", &v.name, "--all-non-admin", "--for", "2h", "--dry-run"],
     );
     let out = text(&dry);
     assert!(
@@ -486,4 +479,46 @@ async fn the_cli_behaves_like_a_unix_tool() {
     // An unknown deployment: it could not run.
     let unknown = cli(&v, &["status", "no-such-deployment"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+}
+
+#[tokio::test]
+async fn a_real_world_env_file_is_read_as_compose_reads_it() {
+    // app1's .env as people write them: a PEM key in double quotes over several lines,
+    // `export`, CRLF, a comment, and POSTGRES_PASSWORD set twice (the last one is real).
+    let tb = testbed();
+    let original = tb.host("app1")["env_file"].as_str().unwrap().to_owned();
+    let env = tb.env_of("app1");
+    let real_pw = env["POSTGRES_PASSWORD"].clone();
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("app.env");
+    let mut text = std::fs::read_to_string(&original).unwrap();
+    text = format!(
+        "# written by hand\r\nPOSTGRES_PASSWORD=not-the-real-one\r\nexport TLS_KEY=\"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\"\n{text}"
+    );
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("POSTGRES_PASSWORD=\"{real_pw}\" # the real one, last\n"));
+    std::fs::write(&copy, text).unwrap();
+    let (from, to) = (original.clone(), copy.display().to_string());
+    let v = variant("envreal", move |t| t.replacen(&from, &to, 1)).await;
+
+    let u = test_user("envreal");
+    let spec = ActionSpec::RevokeTokens(RevokeTokens {
+        scope: TokenScope::User(u.name.clone()),
+    });
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert_eq!(plan.count, 1);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("POSTGRES_PASSWORD is set more than once")
+                && w.contains("the last one is used")),
+        "{:?}",
+        plan.warnings
+    );
+    let report = run(&v, &spec).await;
+    assert!(report.verified, "{}", report.verify_detail);
+    assert_eq!(me_with_token(&u.token).await, 401);
+    testbed().assert_no_secret_in_dir(v.dir.path());
 }
