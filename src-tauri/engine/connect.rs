@@ -52,19 +52,27 @@ pub fn options(profile: &DeploymentProfile) -> ConnectOptions {
     }
 }
 
-/// The pin for a host: the profile's (the team's, in git) before a local trust decision.
+/// The pin for a host: the profile's (the team's, in git), or a local trust decision. If
+/// both exist and differ, neither silently wins: it is refused with both shown, as `trust`
+/// refuses the same conflict.
 pub async fn pin_for(state: &State, profile: &DeploymentProfile, host: &str) -> Result<Option<String>> {
     let from_profile = profile
         .host(host)
         .and_then(|h| h.host_key.as_ref())
         .map(|k| k.get_ref().clone());
-    if from_profile.is_some() {
-        return Ok(from_profile);
+    let local = state.trusted_key(profile.name(), host).await?;
+    match (from_profile, local) {
+        (Some(pin), Some(l)) if l.fingerprint != pin => Err(Error::PinConflict {
+            deployment: profile.name().to_owned(),
+            host: host.to_owned(),
+            profile_pin: pin,
+            local_pin: l.fingerprint,
+            trusted_by: l.trusted_by,
+            trusted_at: l.trusted_at,
+        }),
+        (Some(pin), _) => Ok(Some(pin)),
+        (None, l) => Ok(l.map(|k| k.fingerprint)),
     }
-    Ok(state
-        .trusted_key(profile.name(), host)
-        .await?
-        .map(|k| k.fingerprint))
 }
 
 async fn credential(keychain: &Keychain, deployment: &str, host: &str, auth: &Auth) -> Result<Credential> {
@@ -378,8 +386,10 @@ pub async fn import_known_hosts(
             .map_err(|e| Error::SshConfig {
                 message: format!("{}: {e}", known_hosts.display()),
             })?;
-        let Some((_, key)) = keys.first() else { continue };
-        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        if keys.is_empty() {
+            continue;
+        }
+        let fp = |k: &russh::keys::PublicKey| k.fingerprint(russh::keys::HashAlg::Sha256).to_string();
         let pinned = match &h.host_key {
             Some(pin) => Some(pin.get_ref().clone()),
             None => state
@@ -387,18 +397,31 @@ pub async fn import_known_hosts(
                 .await?
                 .map(|k| k.fingerprint),
         };
+        // A host has a key per type (ed25519, ECDSA, RSA): a pin agrees with known_hosts
+        // when any of them is the pinned one.
         match pinned {
-            Some(p) if p == fingerprint => continue,
+            Some(p) if keys.iter().any(|(_, k)| fp(k) == p) => continue,
             Some(p) => {
                 return Err(SshError::HostKeyChanged {
                     host: name.clone(),
                     pinned: p,
-                    seen: fingerprint,
+                    seen: keys.iter().map(|(_, k)| fp(k)).collect::<Vec<_>>().join(" or "),
                 }
                 .into());
             }
             None => {}
         }
+        // Nothing pinned yet: the key this console will be shown, by the order in which
+        // it asks for host key types (ed25519 first, then ECDSA, then RSA).
+        let rank = |k: &russh::keys::PublicKey| match k.algorithm().to_string().as_str() {
+            "ssh-ed25519" => 0,
+            a if a.starts_with("ecdsa") => 1,
+            _ => 2,
+        };
+        let Some((_, key)) = keys.iter().min_by_key(|(_, k)| rank(k)) else {
+            continue;
+        };
+        let fingerprint = fp(key);
         let key = TrustedKey {
             host: name.clone(),
             address: ep.address.clone(),

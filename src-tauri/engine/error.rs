@@ -62,6 +62,7 @@ error_codes! {
     SshJump = "ssh.jump",
     SshKey = "ssh.key",
     SshNotTrusted = "ssh.not_trusted",
+    SshPinConflict = "ssh.pin_conflict",
     SshProtocol = "ssh.protocol",
     SshTimeout = "ssh.timeout",
     SshUnreachable = "ssh.unreachable",
@@ -283,6 +284,20 @@ pub enum Error {
 
     #[error("--expect takes SEQ:HASH or the line `breakglass journal head` printed")]
     BadPastedHead,
+
+    #[error(
+        "REFUSED: the profile of {deployment} pins {host} to {profile_pin}, but this console trusted \
+         {local_pin} ({trusted_by}, {trusted_at}). One of them is wrong: compare with `ssh-keygen -lf` \
+         on the server, then fix the profile or `breakglass forget {deployment} {host}`"
+    )]
+    PinConflict {
+        deployment: String,
+        host: String,
+        profile_pin: String,
+        local_pin: String,
+        trusted_by: String,
+        trusted_at: String,
+    },
 }
 
 /// The large error types are boxed so that `Result<T>` stays small on the happy path.
@@ -349,6 +364,7 @@ impl Error {
             Error::HostKeyNotConfirmed { .. } => ErrorCode::SshHostKeyUnknown,
             Error::NotTrusted => ErrorCode::SshNotTrusted,
             Error::BadPastedHead => ErrorCode::JournalHead,
+            Error::PinConflict { .. } => ErrorCode::SshPinConflict,
         }
     }
 }

@@ -275,12 +275,13 @@ impl Engine {
     }
 
     /// Runs a command on a host over the held connection. If that connection turns out
-    /// to be dead before the command could start, it is replaced and the command sent once
-    /// more (it never ran, so this cannot run it twice).
+    /// to be dead before a channel for the command could even be opened, it is replaced
+    /// and the command sent once more: it was never sent, so this cannot run it twice.
+    /// Any later failure (the command may have started) is returned as it is.
     pub async fn exec(&self, deployment: &str, host: &str, command: &str) -> Result<ssh::ExecOutput> {
         let session = self.session(deployment, host).await?;
         match session.exec(command, None).await {
-            Err(ssh::SshError::Channel { .. }) if session.is_closed() => {
+            Err(ssh::SshError::ChannelOpen { .. }) if session.is_closed() => {
                 Ok(self.session(deployment, host).await?.exec(command, None).await?)
             }
             other => Ok(other?),
@@ -369,10 +370,11 @@ impl Engine {
         let creds = match dbp.credentials {
             profiles::DbCredentials::Env => db::DbCredentials::from_env(&env, &path)?,
             profiles::DbCredentials::Keychain => {
-                let user = env
-                    .get("POSTGRES_USER")
-                    .map(|u| u.expose().clone())
-                    .ok_or(db::DbError::NoCredentials { env_file: path.clone() })?;
+                let user = env.get("POSTGRES_USER").map(|u| u.expose().clone()).ok_or(
+                    db::DbError::NoCredentials {
+                        env_file: path.clone(),
+                    },
+                )?;
                 db::DbCredentials {
                     user,
                     password: self.keychain.get(deployment, keychain::DB_PASSWORD).await?,

@@ -466,6 +466,73 @@ async fn pins_can_be_imported_from_known_hosts() {
     );
 }
 
+#[tokio::test]
+async fn a_host_with_several_key_types_in_known_hosts_imports_the_right_one() {
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    // An RSA key of the same host listed first, as `ssh-keyscan` writes them.
+    let rsa = work.path().join("rsa");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&rsa)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let rsa_pub = std::fs::read_to_string(rsa.with_extension("pub")).unwrap();
+    let rsa_key = rsa_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let known = work.path().join("known_hosts");
+    let original = std::fs::read_to_string(tb.str("/known_hosts")).unwrap();
+    let port = tb.host("app1")["ssh_port"].as_u64().unwrap();
+    std::fs::write(&known, format!("[127.0.0.1]:{port} {rsa_key}\n{original}")).unwrap();
+
+    // Pinned in the profile: the ed25519 pin agrees with one of the host's keys, so
+    // nothing is refused and nothing imported (the RSA key listed first is not a "change").
+    let pinned = variant("khmulti", |t| t).await;
+    let imported = pinned.engine.import_known_hosts(&pinned.name, &known).await.unwrap();
+    assert!(imported.is_empty(), "{imported:?}");
+
+    // Unpinned: the key imported is the one the server will show (ed25519), not the
+    // first line's.
+    let fresh = variant("khmulti2", unpinned).await;
+    let imported = fresh.engine.import_known_hosts(&fresh.name, &known).await.unwrap();
+    let app1 = imported.iter().find(|(h, _)| h == "app1").unwrap();
+    assert_eq!(app1.1, tb.str("/hosts/0/host_key_fingerprint"));
+    fresh.engine.exec(&fresh.name, "app1", "true").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_profile_pin_and_a_different_local_trust_are_refused_not_silently_merged() {
+    let v = variant("pinconflict", |t| t).await;
+    let other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    v.engine
+        .state()
+        .trust_key(
+            &v.name,
+            &breakglass::engine::state::TrustedKey {
+                host: "app2".into(),
+                address: "127.0.0.1".into(),
+                port: 1,
+                fingerprint: other.into(),
+                key_type: "ssh-ed25519".into(),
+                trusted_at: "2026-12-01T00:00:00Z".into(),
+                trusted_by: "mallory@elsewhere".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let e = v.engine.exec(&v.name, "app2", "true").await.unwrap_err();
+    assert_eq!(e.code(), "ssh.pin_conflict", "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(other) && text.contains(&testbed().str("/hosts/1/host_key_fingerprint")),
+        "{text}"
+    );
+    assert!(text.contains("mallory@elsewhere"), "{text}");
+    // Forgetting the local decision leaves the team's pin in force.
+    v.engine.forget_host(&v.name, "app2").await.unwrap();
+    v.engine.exec(&v.name, "app2", "true").await.unwrap();
+}
+
 /// A host behind a bastion (OpenSSH's ProxyJump): app2 reached through app1's held
 /// connection, its own key still pinned and checked end to end.
 #[tokio::test]

@@ -558,6 +558,13 @@ impl Engine {
         if let Some(p) = AppProfile::builtin(&name) {
             return Ok(p);
         }
+        // Checked when the profile was read too; this is the one place it names a file.
+        if !crate::engine::profiles::is_app_profile_name(&name) {
+            return Err(Error::UnknownAppProfile {
+                name,
+                looked: "nowhere: the name is not a valid app profile name".into(),
+            });
+        }
         let file = self
             .state()
             .path()

@@ -18,6 +18,8 @@
 //! every action.
 
 mod auth;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod head;
 mod operator;
 mod report;

@@ -169,6 +169,17 @@ pub struct Host {
     pub jump: Option<Spanned<String>>,
 }
 
+/// An app profile's name: `[a-z0-9][a-z0-9_-]*`, at most 64 bytes. It names a file
+/// (`<data dir>/apps/<name>.toml`), so nothing in it may lead elsewhere (`../`, `/`).
+pub fn is_app_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
 fn default_true() -> bool {
     true
 }
@@ -346,10 +357,12 @@ impl DeploymentProfile {
 
         check_name(self.name.get_ref())
             .map_err(|m| invalid(self.name.span(), format!("deployment name: {m}")))?;
-        if self.app_profile.get_ref().trim().is_empty() {
+        if !is_app_profile_name(self.app_profile.get_ref()) {
             return Err(invalid(
                 self.app_profile.span(),
-                "app_profile: expected the name of an app profile, such as \"homechat\"".into(),
+                "app_profile: expected the name of an app profile, such as \"homechat\" \
+                 (lowercase letters, digits, '-' and '_'; never a path)"
+                    .into(),
             ));
         }
         if let Some(probe) = &self.probe {
@@ -829,6 +842,25 @@ name = "homechat_production"
         assert!(e.message.contains("lead in a circle"), "{e}");
         let e = err(&jump("web1", "web1", GOOD));
         assert!(e.message.contains("lead in a circle"), "{e}");
+    }
+
+    #[test]
+    fn an_app_profile_name_is_never_a_path() {
+        for bad in [
+            "../../etc/x",
+            "/etc/passwd",
+            "a/b",
+            "..",
+            "Homechat",
+            "",
+            "a.b",
+            "x y",
+        ] {
+            let text = GOOD.replacen("app_profile = \"homechat\"", &format!("app_profile = {bad:?}"), 1);
+            let e = DeploymentProfile::parse(&text).unwrap_err();
+            assert!(e.message.contains("app_profile"), "{bad:?}: {e}");
+        }
+        assert!(is_app_profile_name("my-app_2"));
     }
 
     #[test]

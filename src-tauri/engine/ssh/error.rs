@@ -60,6 +60,14 @@ pub enum SshError {
         #[source]
         source: russh::Error,
     },
+    /// The channel for a command could not be opened: the command was never sent, so it
+    /// is the one failure after which a command may be sent again.
+    #[error("{host}: cannot open a channel for a command (it was not sent): {source}")]
+    ChannelOpen {
+        host: String,
+        #[source]
+        source: russh::Error,
+    },
     #[error("{host}: the connection was closed")]
     Disconnected { host: String },
     #[error(
@@ -84,7 +92,7 @@ impl SshError {
             SshError::Key { .. } => ErrorCode::SshKey,
             SshError::Agent { .. } => ErrorCode::SshAgent,
             SshError::Protocol { .. } => ErrorCode::SshProtocol,
-            SshError::Channel { .. } => ErrorCode::SshChannel,
+            SshError::Channel { .. } | SshError::ChannelOpen { .. } => ErrorCode::SshChannel,
             SshError::Disconnected { .. } => ErrorCode::SshDisconnected,
             SshError::Jump { .. } => ErrorCode::SshJump,
         }

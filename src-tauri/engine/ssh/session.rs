@@ -321,11 +321,14 @@ impl Session {
     ) -> Result<ExecOutput, SshError> {
         let secs = self.opts.command_timeout.as_secs();
         let work = async {
+            let host = self.host.clone();
             let mut ch = self
                 .handle
                 .channel_open_session()
                 .await
-                .map_err(self.channel_err("a command"))?;
+                .map_err(|source| SshError::ChannelOpen { host, source })?;
+            // From here on the command may have reached the host: no error below is
+            // one after which it could be sent again.
             ch.exec(true, command)
                 .await
                 .map_err(self.channel_err("a command"))?;
