@@ -62,14 +62,16 @@ pub async fn pin_for(state: &State, profile: &DeploymentProfile, host: &str) -> 
         .map(|k| k.get_ref().clone());
     let local = state.trusted_key(profile.name(), host).await?;
     match (from_profile, local) {
-        (Some(pin), Some(l)) if l.fingerprint != pin => Err(Error::PinConflict {
-            deployment: profile.name().to_owned(),
-            host: host.to_owned(),
-            profile_pin: pin,
-            local_pin: l.fingerprint,
-            trusted_by: l.trusted_by,
-            trusted_at: l.trusted_at,
-        }),
+        (Some(pin), Some(l)) if l.fingerprint != pin => {
+            Err(Error::PinConflict(Box::new(crate::engine::error::PinConflict {
+                deployment: profile.name().to_owned(),
+                host: host.to_owned(),
+                profile_pin: pin,
+                local_pin: l.fingerprint,
+                trusted_by: l.trusted_by,
+                trusted_at: l.trusted_at,
+            })))
+        }
         (Some(pin), _) => Ok(Some(pin)),
         (None, l) => Ok(l.map(|k| k.fingerprint)),
     }

@@ -286,18 +286,23 @@ pub enum Error {
     BadPastedHead,
 
     #[error(
-        "REFUSED: the profile of {deployment} pins {host} to {profile_pin}, but this console trusted \
-         {local_pin} ({trusted_by}, {trusted_at}). One of them is wrong: compare with `ssh-keygen -lf` \
-         on the server, then fix the profile or `breakglass forget {deployment} {host}`"
+        "REFUSED: the profile of {d} pins {h} to {p}, but this console trusted {l} ({by}, {at}). \
+         One of them is wrong: compare with `ssh-keygen -lf` on the server, then fix the profile \
+         or `breakglass forget {d} {h}`",
+        d = .0.deployment, h = .0.host, p = .0.profile_pin, l = .0.local_pin, by = .0.trusted_by, at = .0.trusted_at
     )]
-    PinConflict {
-        deployment: String,
-        host: String,
-        profile_pin: String,
-        local_pin: String,
-        trusted_by: String,
-        trusted_at: String,
-    },
+    PinConflict(Box<PinConflict>),
+}
+
+/// A profile's pin and a local trust decision that disagree (see [`Error::PinConflict`]).
+#[derive(Debug)]
+pub struct PinConflict {
+    pub deployment: String,
+    pub host: String,
+    pub profile_pin: String,
+    pub local_pin: String,
+    pub trusted_by: String,
+    pub trusted_at: String,
 }
 
 /// The large error types are boxed so that `Result<T>` stays small on the happy path.
@@ -364,7 +369,7 @@ impl Error {
             Error::HostKeyNotConfirmed { .. } => ErrorCode::SshHostKeyUnknown,
             Error::NotTrusted => ErrorCode::SshNotTrusted,
             Error::BadPastedHead => ErrorCode::JournalHead,
-            Error::PinConflict { .. } => ErrorCode::SshPinConflict,
+            Error::PinConflict(_) => ErrorCode::SshPinConflict,
         }
     }
 }
