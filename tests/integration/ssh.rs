@@ -488,13 +488,21 @@ async fn a_host_with_several_key_types_in_known_hosts_imports_the_right_one() {
     // Pinned in the profile: the ed25519 pin agrees with one of the host's keys, so
     // nothing is refused and nothing imported (the RSA key listed first is not a "change").
     let pinned = variant("khmulti", |t| t).await;
-    let imported = pinned.engine.import_known_hosts(&pinned.name, &known).await.unwrap();
+    let imported = pinned
+        .engine
+        .import_known_hosts(&pinned.name, &known)
+        .await
+        .unwrap();
     assert!(imported.is_empty(), "{imported:?}");
 
     // Unpinned: the key imported is the one the server will show (ed25519), not the
     // first line's.
     let fresh = variant("khmulti2", unpinned).await;
-    let imported = fresh.engine.import_known_hosts(&fresh.name, &known).await.unwrap();
+    let imported = fresh
+        .engine
+        .import_known_hosts(&fresh.name, &known)
+        .await
+        .unwrap();
     let app1 = imported.iter().find(|(h, _)| h == "app1").unwrap();
     assert_eq!(app1.1, tb.str("/hosts/0/host_key_fingerprint"));
     fresh.engine.exec(&fresh.name, "app1", "true").await.unwrap();

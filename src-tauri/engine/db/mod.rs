@@ -185,24 +185,30 @@ impl RemoteDb {
     /// The settings the role or the database carries (`ALTER ROLE/DATABASE … SET`), as
     /// `role chat in every database: search_path=decoy, public`. The console pins what
     /// its own SQL depends on, but a setting there changes how the app behaves too, and
-    /// may be the attacker's: a plan shows them. The text is the server's: print it safely.
+    /// may be the attacker's: a plan shows them. Values are shown only for the settings
+    /// that change how statements behave; any other (PostgREST keeps `app.jwt_secret`
+    /// there) is named without its value. The text is the server's: print it safely.
     pub async fn role_settings(&self) -> Result<Vec<String>, DbError> {
-        sqlx::query_scalar(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT CASE WHEN s.setrole = 0 THEN 'every role' \
                          ELSE 'role ' || pg_catalog.quote_ident(r.rolname) END \
-                 || CASE WHEN s.setdatabase = 0 THEN ' in every database' ELSE ' in this database' END \
-                 || ': ' || c.cfg \
+                 || CASE WHEN s.setdatabase = 0 THEN ' in every database' ELSE ' in this database' END, \
+                    c.cfg \
              FROM pg_catalog.pg_db_role_setting s \
              LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole \
              CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS c(cfg) \
              WHERE s.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)) \
                AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database \
                                          WHERE datname = pg_catalog.current_database())) \
-             ORDER BY 1",
+             ORDER BY 1, 2",
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(DbError::Query)
+        .map_err(DbError::Query)?;
+        Ok(rows
+            .into_iter()
+            .map(|(scope, cfg)| format!("{scope}: {}", shown_setting(&cfg)))
+            .collect())
     }
 
     /// `(version, round-trip)` of a trivial query.
@@ -213,5 +219,50 @@ impl RemoteDb {
             .await
             .map_err(DbError::Query)?;
         Ok((v, t.elapsed()))
+    }
+}
+
+/// Settings that change how statements behave: shown with their values in a plan.
+const BEHAVIOUR_SETTINGS: &[&str] = &[
+    "search_path",
+    "default_transaction_read_only",
+    "default_transaction_isolation",
+    "default_transaction_deferrable",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "row_security",
+    "session_replication_role",
+    "role",
+    "session_authorization",
+    "default_table_access_method",
+    "check_function_bodies",
+    "transaction_read_only",
+];
+
+/// `name=value` for a behaviour setting, `name=(value not shown)` for any other.
+fn shown_setting(cfg: &str) -> String {
+    let (name, _) = cfg.split_once('=').unwrap_or((cfg, ""));
+    if BEHAVIOUR_SETTINGS.contains(&name.trim().to_ascii_lowercase().as_str()) {
+        cfg.to_owned()
+    } else {
+        format!("{name}=(value not shown)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_behaviour_settings_show_their_values() {
+        assert_eq!(
+            super::shown_setting("search_path=decoy, public"),
+            "search_path=decoy, public"
+        );
+        assert_eq!(
+            super::shown_setting("app.jwt_secret=hunter2hunter2"),
+            "app.jwt_secret=(value not shown)"
+        );
+        assert_eq!(super::shown_setting("Statement_Timeout=1"), "Statement_Timeout=1");
+        assert_eq!(super::shown_setting("odd"), "odd=(value not shown)");
     }
 }

@@ -63,7 +63,10 @@ async fn a_search_path_decoy_does_not_hide_the_real_tokens() {
              CREATE SCHEMA decoy;
              CREATE TABLE decoy.api_tokens (LIKE public.api_tokens INCLUDING ALL);
              CREATE TABLE decoy.users (LIKE public.users INCLUDING ALL);
-             ALTER ROLE app IN DATABASE {db} SET search_path = decoy, public;"
+             ALTER ROLE app IN DATABASE {db} SET search_path = decoy, public;
+             RESET ROLE;
+             -- And, set by an administrator long before: a secret kept in a role setting.
+             ALTER ROLE app IN DATABASE {db} SET app.jwt_secret = '{JWT_IN_SETTING}';"
         ),
         &[],
     );
@@ -101,7 +104,23 @@ async fn a_search_path_decoy_does_not_hide_the_real_tokens() {
         report.outcome, "done, verified in the database only",
         "no canary: it says whom it asked"
     );
+    // A setting that is not about behaviour is named, its value never shown or kept.
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("app.jwt_secret=(value not shown)")),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(!out.contains(JWT_IN_SETTING), "{out}");
+    testbed().assert_none_in_dir(
+        &[("a secret in a role setting".into(), JWT_IN_SETTING.into())],
+        v.dir.path(),
+    );
 }
+
+/// A secret an app keeps in a role setting (PostgREST's pattern).
+const JWT_IN_SETTING: &str = "jwt-secret-kept-in-a-role-setting-42";
 
 #[tokio::test]
 async fn a_null_role_is_not_an_admin_and_a_brief_lockout_is_not_a_lock() {
