@@ -101,9 +101,9 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                     let hosts: Vec<_> = d.summary.hosts.iter().map(|h| h.name.as_str()).collect();
                     outln!(
                         "{:<20} {:<10} {}",
-                        d.summary.name,
-                        d.summary.app_profile,
-                        hosts.join(", ")
+                        display_safe(d.summary.name.as_bytes()),
+                        display_safe(d.summary.app_profile.as_bytes()),
+                        display_safe(hosts.join(", ").as_bytes())
                     );
                 }
             }
@@ -127,9 +127,11 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&s)?;
             } else {
-                outln!("{} (app profile {})", s.name, s.app_profile);
+                // A profile is a file from outside too: printed through the safe printer.
+                let safe = |t: &str| display_safe(t.as_bytes());
+                outln!("{} (app profile {})", safe(&s.name), safe(&s.app_profile));
                 if let Some(url) = &s.public_url {
-                    outln!("  public URL  {url}");
+                    outln!("  public URL  {}", safe(url));
                 }
                 for h in &s.hosts {
                     let pin = h
@@ -138,11 +140,11 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                         .unwrap_or("not pinned: trust on first connection");
                     outln!(
                         "  host {:<10} {}:{:<6} [{}]  {}",
-                        h.name,
-                        h.address,
+                        safe(&h.name),
+                        safe(&h.address),
                         h.port,
                         h.roles.join(","),
-                        pin
+                        safe(pin)
                     );
                 }
             }
