@@ -27,14 +27,20 @@ async fn on_database(tag: &str, db: &str) -> Variant {
     .await
 }
 
-/// The CLI against a variant's console state.
+/// The CLI against a variant's console state. Whatever it printed is scanned for the
+/// deployment's secrets.
 fn cli(v: &Variant, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_breakglass"))
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
         .args(args)
         .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
         .stdin(Stdio::null())
         .output()
-        .unwrap()
+        .unwrap();
+    let tb = testbed();
+    let secrets = tb.secret_values();
+    tb.assert_no_secret_in(&secrets, &out.stdout, &format!("the stdout of {args:?}"));
+    tb.assert_no_secret_in(&secrets, &out.stderr, &format!("the stderr of {args:?}"));
+    out
 }
 
 fn text(o: &Output) -> String {
@@ -540,4 +546,78 @@ async fn a_real_world_env_file_is_read_as_compose_reads_it() {
     assert!(report.verified, "{}", report.verify_detail);
     assert_eq!(me_with_token(&u.token).await, 401);
     testbed().assert_no_secret_in_dir(v.dir.path());
+}
+
+#[tokio::test]
+async fn a_restarting_container_is_not_already_stopped() {
+    let v = variant("restarting", |t| t).await;
+    let name = format!("crashloop-{}", std::process::id());
+    let _cleanup = Cleanup(vec![vec!["rm".into(), "-f".into(), name.clone()]]);
+    // Exits at once and is restarted for ever: between restarts Docker says "restarting".
+    docker_app3(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        &name,
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "false",
+    ])
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        // Past a few restarts Docker waits seconds between them (the back-off doubles),
+        // and the container is "restarting" nearly all the time.
+        let state = docker_app3(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", &name]).unwrap();
+        let (status, count) = state.split_once(' ').unwrap_or_default();
+        if status == "restarting" && count.parse::<u32>().unwrap_or(0) >= 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never seen restarting (last: {state})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let isolate = |mode| {
+        ActionSpec::Isolate(Isolate {
+            host: "app3".into(),
+            container: name.clone(),
+            mode,
+        })
+    };
+    let e = v
+        .engine
+        .plan_action(&v.name, &isolate(IsolateMode::Pause))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("restarting"), "{e}");
+    let plan = v
+        .engine
+        .plan_action(&v.name, &isolate(IsolateMode::Stop))
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.count, 1,
+        "a restarting container is not already stopped: {plan:?}"
+    );
+    let report = run(&v, &isolate(IsolateMode::Stop)).await;
+    assert!(report.verified, "{}", report.verify_detail);
+}
+
+#[tokio::test]
+async fn a_host_without_docker_shows_no_docker_error() {
+    let v = variant("nodocker", |t| {
+        t.replacen("name = \"app3\"\n", "name = \"app3\"\ndocker = false\n", 1)
+    })
+    .await;
+    let st = v.engine.status(&v.name).await.unwrap();
+    let app3 = st.hosts.iter().find(|h| h.name == "app3").unwrap();
+    assert!(app3.reachable);
+    assert!(app3.docker_error.is_none() && app3.docker_version.is_none() && app3.containers.is_empty());
+    let app1 = st.hosts.iter().find(|h| h.name == "app1").unwrap();
+    assert!(app1.docker_version.is_some(), "the others are still asked");
 }
