@@ -329,7 +329,7 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
         JournalCmd::Verify { expect } => {
             let v = match expect {
                 Some(text) => {
-                    let (seq, hash) = parse_pasted_head(text)?;
+                    let (seq, hash) = breakglass::engine::journal::parse_pasted_head(text)?;
                     journal.verify_against(seq, &hash).await?
                 }
                 None => journal.verify().await?,
@@ -376,43 +376,15 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
             }
         }
         JournalCmd::Export { incident, format } => {
-            let incidents = journal.incidents().await?;
-            let inc = incidents
-                .iter()
-                .find(|i| i.id == *incident)
-                .ok_or(Error::UnknownIncident { id: *incident })?;
-            let entries = journal.entries(Some(*incident)).await?;
-            let v = journal.verify().await?;
-            let text = if format == "html" {
-                breakglass::engine::journal::render_html(inc, &entries, &v)
+            let format = if format == "html" {
+                breakglass::engine::journal::ReportFormat::Html
             } else {
-                breakglass::engine::journal::render_markdown(inc, &entries, &v)
+                breakglass::engine::journal::ReportFormat::Markdown
             };
-            out!("{text}");
+            out!("{}", journal.export(*incident, format).await?);
         }
     }
     Ok(())
-}
-
-/// `SEQ:HASH`, or the line `journal head` prints (`… seq 42 sha256 <hash> at …`).
-pub(crate) fn parse_pasted_head(text: &str) -> Result<(i64, String), ErrorReport> {
-    let bad = || ErrorReport::from(Error::BadPastedHead);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let (seq, hash) = match words.iter().position(|w| *w == "seq") {
-        Some(i) if words.get(i + 2) == Some(&"sha256") => (
-            *words.get(i + 1).ok_or_else(bad)?,
-            *words.get(i + 3).ok_or_else(bad)?,
-        ),
-        _ => {
-            let (a, b) = text.trim().split_once(':').ok_or_else(bad)?;
-            (a.trim(), b.trim())
-        }
-    };
-    let seq: i64 = seq.parse().map_err(|_| bad())?;
-    if seq < 0 || hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    Ok((seq, hash.to_ascii_lowercase()))
 }
 
 pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {

@@ -72,6 +72,35 @@ pub struct Incident {
     pub closed_at: Option<String>,
 }
 
+/// How an incident report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+}
+
+/// A head as pasted back from a ticket: `SEQ:HASH`, or the line `journal head` prints
+/// (`… seq 42 sha256 <hash> at …`). Returns the sequence number and the hash, lowercase.
+pub fn parse_pasted_head(text: &str) -> Result<(i64, String)> {
+    let bad = || Error::BadPastedHead;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (seq, hash) = match words.iter().position(|w| *w == "seq") {
+        Some(i) if words.get(i + 2) == Some(&"sha256") => (
+            *words.get(i + 1).ok_or_else(bad)?,
+            *words.get(i + 3).ok_or_else(bad)?,
+        ),
+        _ => {
+            let (a, b) = text.trim().split_once(':').ok_or_else(bad)?;
+            (a.trim(), b.trim())
+        }
+    };
+    let seq: i64 = seq.parse().map_err(|_| bad())?;
+    if seq < 0 || hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((seq, hash.to_ascii_lowercase()))
+}
+
 /// The journal as the window shows it: every entry, and what verifying them found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -344,6 +373,22 @@ impl Journal {
     /// if it is empty): paste [`Head::line`] into the incident's ticket, and compare later
     /// with [`Journal::verify`]'s head. Carries no MAC: the console only MACs heads it
     /// writes itself.
+    /// One incident's report: its entries, with the verification of the whole journal
+    /// and its head, as Markdown or HTML (every outside string escaped).
+    pub async fn export(&self, incident: i64, format: ReportFormat) -> Result<String> {
+        let incidents = self.incidents().await?;
+        let inc = incidents
+            .iter()
+            .find(|i| i.id == incident)
+            .ok_or(Error::UnknownIncident { id: incident })?;
+        let entries = self.entries(Some(incident)).await?;
+        let v = self.verify().await?;
+        Ok(match format {
+            ReportFormat::Html => render_html(inc, &entries, &v),
+            ReportFormat::Markdown => render_markdown(inc, &entries, &v),
+        })
+    }
+
     /// Every entry and the verification of the whole journal.
     pub async fn view(&self) -> Result<JournalView> {
         Ok(JournalView {
@@ -1102,5 +1147,36 @@ mod tests {
         let v = j.verify().await.unwrap();
         assert!(v.ok && v.notes.is_empty(), "{v:?}");
         assert_eq!(v.entries, 20);
+    }
+}
+
+#[cfg(test)]
+mod pasted_head_tests {
+    #[test]
+    fn a_pasted_head_is_read_in_both_forms() {
+        let h = "ab".repeat(32);
+        let line = format!(
+            "breakglass journal head: seq 42 sha256 {} at 2026-12-03T03:00:00Z",
+            h.to_uppercase()
+        );
+        assert_eq!(super::parse_pasted_head(&line).unwrap(), (42, h.clone()));
+        assert_eq!(
+            super::parse_pasted_head(&format!(" 7:{h} ")).unwrap(),
+            (7, h.clone())
+        );
+        for bad in [
+            String::new(),
+            "seq".into(),
+            "7:abc".into(),
+            format!("-1:{h}"),
+            format!("x:{h}"),
+            format!("7:{}", "zz".repeat(32)),
+        ] {
+            assert_eq!(
+                super::parse_pasted_head(&bad).unwrap_err().code(),
+                "journal.head",
+                "{bad:?}"
+            );
+        }
     }
 }
