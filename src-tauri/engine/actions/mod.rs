@@ -498,6 +498,21 @@ impl<'a> Ctx<'a> {
             .get_or_try_init(|| async {
                 let db = self.engine.database(self.deployment()).await?;
                 let settings = db.role_settings().await?;
+                // The tables this app profile's actions write or count.
+                let mut tables: Vec<&str> = Vec::new();
+                if let Some(u) = &self.app.users {
+                    tables.push(&u.table);
+                }
+                if let Some(t) = &self.app.tokens {
+                    tables.push(&t.table);
+                }
+                if let Some(t) = self.app.sessions.as_ref().and_then(|s| s.table.as_deref()) {
+                    tables.push(t);
+                }
+                let mut oddities = Vec::new();
+                for t in tables {
+                    oddities.extend(db.table_oddities(t).await?);
+                }
                 let _ = self.db_warnings.set(
                     settings
                         .into_iter()
@@ -506,6 +521,7 @@ impl<'a> Ctx<'a> {
                                 "database setting for {s} (the console pins its own session; the app runs with it)"
                             )
                         })
+                        .chain(oddities)
                         .chain(db.notes.iter().cloned())
                         .collect(),
                 );

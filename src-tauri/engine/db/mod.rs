@@ -211,6 +211,57 @@ impl RemoteDb {
             .collect())
     }
 
+    /// What makes a table of the app profile behave otherwise than its rows say: not an
+    /// ordinary table (a view in its place), triggers, rules, row security. An app may
+    /// have triggers of its own, but whoever holds its credentials can add one that
+    /// undoes an UPDATE: a plan names them. `table` is `schema.table`. Names are the
+    /// server's text: print them safely.
+    pub async fn table_oddities(&self, table: &str) -> Result<Vec<String>, DbError> {
+        let (schema, name) = table.split_once('.').unwrap_or(("public", table));
+        let row: Option<(String, Vec<String>, i64, bool, bool)> = sqlx::query_as(
+            "SELECT c.relkind::text, \
+                    ARRAY(SELECT t.tgname::text FROM pg_catalog.pg_trigger t \
+                          WHERE t.tgrelid = c.oid AND NOT t.tgisinternal ORDER BY 1), \
+                    (SELECT pg_catalog.count(*) FROM pg_catalog.pg_rewrite r \
+                     WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN'), \
+                    c.relrowsecurity, c.relforcerowsecurity \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+        )
+        .bind(schema)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(DbError::Query)?;
+        let Some((kind, triggers, rules, rls, forced)) = row else {
+            return Ok(vec![format!("{table} does not exist")]);
+        };
+        let mut out = Vec::new();
+        if kind != "r" && kind != "p" {
+            out.push(format!(
+                "{table} is not an ordinary table (kind {kind:?}: a view or another object stands in its place)"
+            ));
+        }
+        if !triggers.is_empty() {
+            out.push(format!(
+                "{table} has trigger(s) {}: a trigger can change or undo what an action writes",
+                triggers.join(", ")
+            ));
+        }
+        if rules > 0 {
+            out.push(format!(
+                "{table} has {rules} rewrite rule(s): a rule can replace what an action writes"
+            ));
+        }
+        if rls || forced {
+            out.push(format!(
+                "{table} has row-level security{}: the console runs with row_security off, so a policy that hides rows makes its queries fail instead",
+                if forced { " (forced)" } else { "" }
+            ));
+        }
+        Ok(out)
+    }
+
     /// `(version, round-trip)` of a trivial query.
     pub async fn ping(&self) -> Result<(String, std::time::Duration), DbError> {
         let t = std::time::Instant::now();

@@ -396,6 +396,18 @@ async fn hostile_server_text_reaches_the_terminal_made_visible() {
         &[],
     );
     let v = on_database("raise", &db).await;
+    // The plan names the trigger before anything runs.
+    let spec = ActionSpec::RevokeTokens(RevokeTokens {
+        scope: TokenScope::All,
+    });
+    let plan = v.engine.plan_action(&v.name, &spec).await.unwrap();
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("public.api_tokens has trigger(s) refuse")),
+        "{:?}",
+        plan.warnings
+    );
     let out = cli(&v, &["revoke-tokens", &v.name, "--all", "--confirm", &v.name]);
     let bytes = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
     assert!(!out.status.success(), "{}", text(&out));
