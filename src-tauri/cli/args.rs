@@ -31,6 +31,9 @@ pub(crate) enum Command {
     Deployment(DeploymentCmd),
     /// List known deployments (same as `deployment list`).
     Deployments,
+    /// App profiles: list them, check one against a live database, install one.
+    #[command(subcommand)]
+    App(AppCmd),
     /// Check a deployment profile file without adding it.
     Check { file: PathBuf },
     /// Every host, its containers, the database and the app's /health, in parallel.
@@ -292,6 +295,17 @@ pub(crate) enum SecretCmd {
     Status { deployment: String, name: String },
     /// Delete a value.
     Delete { deployment: String, name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AppCmd {
+    /// The built-in app profiles and those installed.
+    List,
+    /// Check an app profile file against a deployment's database: every table and column
+    /// it names exists, with a type the actions can use (read-only). Exits 1 if not.
+    Check { deployment: String, file: PathBuf },
+    /// Validate an app profile file and install it (`<data dir>/apps/<name>.toml`).
+    Add { file: PathBuf },
 }
 
 #[derive(Subcommand)]

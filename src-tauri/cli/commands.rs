@@ -7,7 +7,7 @@ use breakglass::engine::secret::Sensitive;
 use breakglass::engine::ssh::output::display_safe;
 use breakglass::engine::{Engine, Error, ErrorReport, HostKeyProbe};
 
-use crate::args::{Cli, DockerCmd, IncidentCmd, JournalCmd, RunArgs, SecretCmd};
+use crate::args::{AppCmd, Cli, DockerCmd, IncidentCmd, JournalCmd, RunArgs, SecretCmd};
 use crate::engine;
 use crate::print::{print_interrupted, print_json, print_plan};
 
@@ -87,6 +87,68 @@ pub(crate) async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorRe
                     status: out.exit_code.map_or("no status".into(), |c| c.to_string()),
                 }
                 .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn app_cmd(cli: &Cli, cmd: &AppCmd) -> Result<(), ErrorReport> {
+    let engine = engine(cli).await?;
+    let safe = |t: &str| display_safe(t.as_bytes());
+    match cmd {
+        AppCmd::List => {
+            let list = engine.app_profiles()?;
+            if cli.json {
+                print_json(&list)?;
+            } else {
+                for p in list {
+                    outln!(
+                        "{:<16} {:<10} {}",
+                        safe(&p.name),
+                        safe(&p.source),
+                        safe(&p.description)
+                    );
+                }
+            }
+        }
+        AppCmd::Add { file } => {
+            let (entry, replaced) = engine.add_app_profile(file)?;
+            if cli.json {
+                print_json(&entry)?;
+            } else {
+                outln!(
+                    "{} app profile {:?} as {}",
+                    if replaced { "Replaced" } else { "Installed" },
+                    safe(&entry.name),
+                    safe(&entry.source)
+                );
+            }
+        }
+        AppCmd::Check { deployment, file } => {
+            let check = engine.check_app_profile(deployment, file).await?;
+            if cli.json {
+                print_json(&check)?;
+            } else {
+                for i in &check.items {
+                    outln!(
+                        "{} {:<22} {:<36} {}",
+                        if i.ok { "ok  " } else { "FAIL" },
+                        safe(&i.key),
+                        safe(&i.names),
+                        safe(&i.detail)
+                    );
+                }
+                let bad = check.items.iter().filter(|i| !i.ok).count();
+                outln!(
+                    "{}: {} of {} column(s) as the profile needs them",
+                    safe(&check.profile),
+                    check.items.len() - bad,
+                    check.items.len()
+                );
+            }
+            if !check.ok() {
+                crate::print::set_degraded();
             }
         }
     }

@@ -20,7 +20,7 @@ use breakglass::engine::{Engine, Error, ErrorReport};
 use clap::Parser;
 
 use args::{Cli, Command, DeploymentCmd, lock_scope, mode_of};
-use commands::{act, ask_trust, docker_cmd, incident_cmd, journal_cmd, secret_cmd};
+use commands::{act, app_cmd, ask_trust, docker_cmd, incident_cmd, journal_cmd, secret_cmd};
 use print::{print_audit, print_exec, print_interrupted, print_json, print_status};
 
 fn main() -> ExitCode {
@@ -149,6 +149,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         }
+        Command::App(cmd) => app_cmd(&cli, cmd).await?,
         Command::Status { deployment } => {
             let st = engine(&cli).await?.status(deployment).await?;
             if !st.all_good() {

@@ -342,6 +342,24 @@ mod tests {
         );
     }
 
+    /// The whole app profiles in docs/profiles.md (```toml app-profile blocks that start
+    /// with a name) parse: the worked example cannot rot.
+    #[test]
+    fn the_app_profiles_in_the_docs_parse() {
+        let doc = include_str!("../../../docs/profiles.md");
+        let blocks: Vec<&str> = doc
+            .split("```toml app-profile\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.starts_with("name = "))
+            .collect();
+        assert!(!blocks.is_empty());
+        for b in blocks {
+            let p = AppProfile::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+            assert_eq!(p.tokens.unwrap().table, "auth.personal_tokens");
+        }
+    }
+
     #[test]
     fn every_table_is_named_with_its_schema() {
         let p = AppProfile::builtin("homechat").unwrap();

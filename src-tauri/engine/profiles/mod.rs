@@ -7,6 +7,7 @@
 //! The format is documented in `docs/profiles.md`.
 
 pub mod app;
+pub mod catalog;
 mod deployment;
 mod error;
 pub mod ssh_config;

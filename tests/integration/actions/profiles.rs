@@ -277,3 +277,116 @@ async fn each_builtin_profiles_actions_are_seen_by_the_app() {
     assert_eq!(e.code(), "redis.refused", "{e}");
     assert!(e.to_string().contains("SELECT"), "{e}");
 }
+
+#[tokio::test]
+async fn an_app_profile_is_checked_against_the_live_schema_then_installed_and_used() {
+    let v = variant("appcat", |t| t).await;
+    let work = tempfile::tempdir().unwrap();
+    let homechat = include_str!("../../../src-tauri/engine/profiles/apps/homechat.toml");
+    let mine = homechat.replacen("name = \"homechat\"", "name = \"my-chat\"", 1);
+    let good = work.path().join("my-chat.toml");
+    std::fs::write(&good, &mine).unwrap();
+
+    let check = v.engine.check_app_profile(&v.name, &good).await.unwrap();
+    assert!(check.ok(), "{check:#?}");
+    assert_eq!(
+        check.items.len(),
+        14,
+        "every column the profile names: {check:#?}"
+    );
+
+    // A wrong type, a misspelt column and a missing table: each named.
+    let broken_text = mine
+        .replacen("active = \"active\"", "active = \"name\"", 1)
+        .replacen(
+            "locked_until = \"locked_until\"",
+            "locked_until = \"lockd_until\"",
+            1,
+        )
+        .replacen("table = \"sessions\"", "table = \"sessionz\"", 1);
+    let broken = work.path().join("broken.toml");
+    std::fs::write(&broken, &broken_text).unwrap();
+    let check = v.engine.check_app_profile(&v.name, &broken).await.unwrap();
+    let failed: Vec<(&str, &str)> = check
+        .items
+        .iter()
+        .filter(|i| !i.ok)
+        .map(|i| (i.key.as_str(), i.detail.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("users.locked_until", "no column lockd_until in public.users"),
+            ("tokens.active", "is text; it must be a boolean"),
+            ("sessions.user_id", "no table public.sessionz"),
+        ],
+        "{check:#?}"
+    );
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(args)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["app", "check", &v.name, broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "it ran and found problems");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL tokens.active"));
+    assert_eq!(
+        cli(&["app", "check", &v.name, good.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // Installed under its name; a built-in's name or a path-like name is refused.
+    let (entry, replaced) = v.engine.add_app_profile(&good).unwrap();
+    assert!(
+        !replaced && entry.source.ends_with("apps/my-chat.toml"),
+        "{entry:?}"
+    );
+    let list = cli(&["app", "list"]);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("homechat") && listed.contains("my-chat"),
+        "{listed}"
+    );
+    let as_builtin = work.path().join("homechat.toml");
+    std::fs::write(&as_builtin, homechat).unwrap();
+    assert_eq!(
+        v.engine.add_app_profile(&as_builtin).unwrap_err().code(),
+        "argument.invalid"
+    );
+    let pathlike = work.path().join("pathlike.toml");
+    std::fs::write(
+        &pathlike,
+        homechat.replacen("name = \"homechat\"", "name = \"../x\"", 1),
+    )
+    .unwrap();
+    assert_eq!(
+        v.engine.add_app_profile(&pathlike).unwrap_err().code(),
+        "argument.invalid"
+    );
+
+    // A deployment naming it plans with it.
+    let profile = v.dir.path().join("profile.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    std::fs::write(
+        &profile,
+        text.replacen("app_profile = \"homechat\"", "app_profile = \"my-chat\"", 1),
+    )
+    .unwrap();
+    v.engine.add_deployment(&profile).await.unwrap();
+    let u = test_user("appcat");
+    let plan = v
+        .engine
+        .plan_action(
+            &v.name,
+            &ActionSpec::RevokeTokens(RevokeTokens {
+                scope: TokenScope::User(u.name.clone()),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.count, 1);
+}
