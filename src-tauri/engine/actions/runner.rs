@@ -155,10 +155,12 @@ impl Run {
                 }),
             )
             .await?;
-            report.outcome = if ok {
-                "nothing to do".into()
-            } else {
-                "nothing to do by the plan, but verification failed".into()
+            report.outcome = match (ok, vantage) {
+                (true, Some(v @ (Vantage::Database | Vantage::Redis))) => {
+                    format!("nothing to do, {}", v.phrase())
+                }
+                (true, _) => "nothing to do".into(),
+                (false, _) => "nothing to do by the plan, but verification failed".into(),
             };
             report.verified = ok;
             report.verify_detail = detail;

@@ -32,7 +32,20 @@ fn summary(e: &Entry) -> String {
         "incident.opened" => format!("incident opened: {}", s("title")),
         "incident.closed" => "incident closed".into(),
         "action.planned" => format!("planned {}: {}", s("action"), s("summary")),
-        "action.nothing_to_do" => format!("{}: nothing to do ({})", s("action"), s("summary")),
+        "action.nothing_to_do" => format!(
+            "{}: nothing to do ({}){}",
+            s("action"),
+            s("summary"),
+            match (
+                b.get("verified").and_then(|v| v.as_bool()),
+                b.get("verified_by")
+                    .and_then(|v| serde_json::from_value::<crate::engine::actions::Vantage>(v.clone()).ok()),
+            ) {
+                (Some(false), _) => format!("; but verification FAILED: {}", s("verify_detail")),
+                (Some(true), Some(v)) => format!("; {}", v.phrase()),
+                _ => String::new(),
+            }
+        ),
         "action.step" => format!(
             "step {}: {} — {}",
             b.get("step").and_then(|v| v.as_u64()).unwrap_or(0),

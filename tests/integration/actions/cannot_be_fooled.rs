@@ -184,7 +184,10 @@ async fn a_null_role_is_not_an_admin_and_a_brief_lockout_is_not_a_lock() {
         &[],
     );
     assert_eq!(admins_locked, "0", "admins keep their access");
-    assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
+    assert_eq!(
+        run(&v, &spec).await.outcome,
+        "nothing to do, verified in the database only"
+    );
 }
 
 #[tokio::test]

@@ -82,7 +82,10 @@ async fn redis_sessions_are_scanned_and_unlinked() {
     let report = run(&v, &spec).await;
     assert_eq!((report.changed, report.verified), (1200, true));
     assert_eq!(redis_cli(&["GET", "unrelated:key"]), "keep");
-    assert_eq!(run(&v, &spec).await.outcome, "nothing to do");
+    assert_eq!(
+        run(&v, &spec).await.outcome,
+        "nothing to do, verified in Redis only"
+    );
     let e = v
         .engine
         .plan_action(

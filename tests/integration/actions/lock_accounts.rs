@@ -24,7 +24,10 @@ async fn locking_a_user_stops_logins_and_unlocking_restores_them() {
         "the locked user cannot log in"
     );
     assert_eq!(me_with_token(&u.token).await, 423, "nor use a token");
-    assert_eq!(run(&v, &lock).await.outcome, "nothing to do");
+    assert_eq!(
+        run(&v, &lock).await.outcome,
+        "nothing to do, verified in the database only"
+    );
 
     let unlock = ActionSpec::UnlockAccounts(UnlockAccounts {
         scope: LockScope::User(u.name.clone()),

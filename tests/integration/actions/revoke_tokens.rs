@@ -75,7 +75,10 @@ async fn revoking_a_users_tokens_is_planned_confirmed_run_verified_and_journaled
 
     // Again: nothing to do.
     let again = run(&v, &spec).await;
-    assert_eq!((again.outcome.as_str(), again.changed), ("nothing to do", 0));
+    assert_eq!(
+        (again.outcome.as_str(), again.changed),
+        ("nothing to do, verified in the database only", 0)
+    );
 
     // The journal has it all and verifies; the database holds no secret.
     let entries = v.engine.journal().await.unwrap().entries(None).await.unwrap();
