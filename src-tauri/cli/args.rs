@@ -34,6 +34,32 @@ pub(crate) enum Command {
     /// App profiles: list them, check one against a live database, install one.
     #[command(subcommand)]
     App(AppCmd),
+    /// Discover a deployment over SSH and write its profile: the hosts (first contact
+    /// asks), their containers and compose services, the .env files, the database and
+    /// Redis they name, backups, and the app profile the schema fits. Read-only. Run it
+    /// again on a known deployment to see what changed.
+    Init {
+        /// The deployment's name (typed to confirm destructive actions later).
+        name: String,
+        /// A host: [name=][user@]address[:port]. Repeat for each host.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// The SSH key to log in with (default: the SSH agent).
+        #[arg(long)]
+        key: Option<String>,
+        /// A host's Docker socket when it is not /var/run/docker.sock: HOST=PATH.
+        #[arg(long = "docker-socket")]
+        docker_sockets: Vec<String>,
+        /// Pin the hosts' keys from an OpenSSH known_hosts file instead of asking.
+        #[arg(long)]
+        known_hosts: Option<PathBuf>,
+        /// Where to write the profile (default: NAME.toml in the current folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Add the deployment without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Check a deployment profile file without adding it.
     Check { file: PathBuf },
     /// Every host, its containers, the database and the app's /health, in parallel.

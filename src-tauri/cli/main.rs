@@ -150,6 +150,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             }
         }
         Command::App(cmd) => app_cmd(&cli, cmd).await?,
+        Command::Init { .. } => commands::init_cmd(&cli).await?,
         Command::Status { deployment } => {
             let st = engine(&cli).await?.status(deployment).await?;
             if !st.all_good() {

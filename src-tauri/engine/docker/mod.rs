@@ -101,6 +101,14 @@ pub struct ContainerInfo {
     pub env_names: Vec<String>,
 }
 
+/// A container's compose project and health check (see [`RemoteDocker::compose_details`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComposeDetails {
+    pub working_dir: Option<String>,
+    pub config_files: Option<String>,
+    pub health_test: Vec<String>,
+}
+
 /// The result of `exec` in a container.
 #[derive(Debug, Clone, Serialize)]
 pub struct ContainerExec {
@@ -197,6 +205,25 @@ impl RemoteDocker {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// What discovery needs of a container beyond [`ContainerInfo`]: its compose
+    /// project's working directory and config files (paths, not secrets: the only label
+    /// values read), and its health check's command.
+    pub async fn compose_details(&self, name: &str) -> Result<ComposeDetails, DockerError> {
+        check_name("container", name)?;
+        let c = self
+            .docker
+            .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(self.error_for(name))?;
+        let config = c.config.unwrap_or_default();
+        let label = |k: &str| config.labels.as_ref().and_then(|l| l.get(k)).cloned();
+        Ok(ComposeDetails {
+            working_dir: label("com.docker.compose.project.working_dir"),
+            config_files: label("com.docker.compose.project.config_files"),
+            health_test: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),
+        })
     }
 
     /// One container, by name or id.

@@ -254,57 +254,66 @@ impl Engine {
     pub async fn check_app_profile(&self, deployment: &str, path: &Path) -> Result<AppCheck> {
         let profile = read_profile(path)?;
         let db = self.database(deployment).await?;
-        let mut items = Vec::new();
-        for (key, table, column, want) in wanted(&profile) {
-            let (schema, rel) = table.split_once('.').unwrap_or(("public", table.as_str()));
-            let names = format!("{table}.{column}");
-            let found: Option<(String, String)> = sqlx::query_as(
-                "SELECT t.typcategory::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
+        check_against(&db, &profile, deployment).await
+    }
+}
+
+/// Every column `profile` names, looked up in `db`.
+pub(crate) async fn check_against(
+    db: &crate::engine::db::RemoteDb,
+    profile: &AppProfile,
+    deployment: &str,
+) -> Result<AppCheck> {
+    let mut items = Vec::new();
+    for (key, table, column, want) in wanted(profile) {
+        let (schema, rel) = table.split_once('.').unwrap_or(("public", table.as_str()));
+        let names = format!("{table}.{column}");
+        let found: Option<(String, String)> = sqlx::query_as(
+            "SELECT t.typcategory::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
                  FROM pg_catalog.pg_attribute a \
                  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                  WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 \
                    AND a.attnum > 0 AND NOT a.attisdropped",
+        )
+        .bind(schema)
+        .bind(rel)
+        .bind(&column)
+        .fetch_optional(&db.pool)
+        .await
+        .map_err(|e| Error::from(crate::engine::db::DbError::Query(e)))?;
+        let table_exists = found.is_some() || {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND c.relname = $2",
             )
             .bind(schema)
             .bind(rel)
-            .bind(&column)
-            .fetch_optional(&db.pool)
+            .fetch_one(&db.pool)
             .await
             .map_err(|e| Error::from(crate::engine::db::DbError::Query(e)))?;
-            let table_exists = found.is_some() || {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c \
-                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = $1 AND c.relname = $2",
-                )
-                .bind(schema)
-                .bind(rel)
-                .fetch_one(&db.pool)
-                .await
-                .map_err(|e| Error::from(crate::engine::db::DbError::Query(e)))?;
-                n > 0
-            };
-            let (ok, detail) = match found {
-                Some((category, ty)) if want.accepts(&category, &ty) => (true, ty),
-                Some((_, ty)) => (false, format!("is {ty}; it must be {}", want.describe())),
-                None if table_exists => (false, format!("no column {column} in {table}")),
-                None => (false, format!("no table {table}")),
-            };
-            items.push(AppCheckItem {
-                key,
-                names,
-                ok,
-                detail,
-            });
-        }
-        Ok(AppCheck {
-            profile: profile.name,
-            deployment: deployment.to_owned(),
-            items,
-        })
+            n > 0
+        };
+        let (ok, detail) = match found {
+            Some((category, ty)) if want.accepts(&category, &ty) => (true, ty),
+            Some((_, ty)) => (false, format!("is {ty}; it must be {}", want.describe())),
+            None if table_exists => (false, format!("no column {column} in {table}")),
+            None => (false, format!("no table {table}")),
+        };
+        items.push(AppCheckItem {
+            key,
+            names,
+            ok,
+            detail,
+        });
     }
+    Ok(AppCheck {
+        profile: profile.name.clone(),
+        deployment: deployment.to_owned(),
+        items,
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod catalog;
 mod deployment;
+pub mod discover;
 mod error;
 pub mod ssh_config;
 

@@ -1,0 +1,661 @@
+//! From SSH addresses to a deployment profile: `breakglass init`. The console connects to
+//! each host (first contact asks, as `trust` does), looks — read-only — at its Docker
+//! containers, their compose projects and `.env` files, the database and Redis the `.env`
+//! names, backup folders, and the live schema; then writes a commented profile, each
+//! guess marked as one. Never a secret: variables are read by name, the `.env` values
+//! only to find where the database and Redis are (host, port, database name), and none of
+//! them is written or printed.
+//!
+//! Not for: changing anything on a host, or keeping the profile up to date by itself
+//! (running `init` again shows the differences; adding it is the user's decision).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::app::AppProfile;
+use crate::engine::envfile::EnvFile;
+use crate::engine::ssh::output::{display_safe, shell_quote};
+use crate::engine::{Engine, Error, Result};
+
+/// One `--host` as typed: `[user@]address[:port]`, named after the address unless a name
+/// is given (`name=[user@]address[:port]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    pub name: String,
+    pub user: Option<String>,
+    pub address: String,
+    pub port: Option<u16>,
+    pub docker_socket: Option<String>,
+}
+
+impl HostSpec {
+    pub fn parse(text: &str) -> Result<HostSpec> {
+        let bad = |why: &str| Error::BadArgument {
+            message: format!(
+                "--host takes [name=][user@]address[:port], found {:?}: {why}",
+                display_safe(text.as_bytes())
+            ),
+        };
+        let (name, rest) = match text.split_once('=') {
+            Some((n, r)) => (Some(n.to_owned()), r),
+            None => (None, text),
+        };
+        let (user, rest) = match rest.split_once('@') {
+            Some((u, r)) => (Some(u.to_owned()), r),
+            None => (None, rest),
+        };
+        // `[::1]:22` or `host:22` or `host`.
+        let (address, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (a, p) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing ]"))?;
+            (a.to_owned(), p.strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((a, p)) if !a.contains(':') => (a.to_owned(), Some(p)),
+                _ => (rest.to_owned(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+            ),
+            None => None,
+        };
+        let ok_text =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
+        if !ok_text(&address) {
+            return Err(bad("the address is a host name or an IP address"));
+        }
+        if user.as_deref().is_some_and(|u| !ok_text(u)) {
+            return Err(bad("the user is a login name"));
+        }
+        let name = name.unwrap_or_else(|| {
+            address
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>()
+                .trim_matches('-')
+                .to_owned()
+        });
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(bad("a host's name is letters, digits, '.', '_' and '-'"));
+        }
+        Ok(HostSpec {
+            name,
+            user,
+            address,
+            port,
+            docker_socket: None,
+        })
+    }
+}
+
+/// How the console logs in while it looks (written into the profile as found).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitAuth {
+    Agent,
+    KeyFile(String),
+}
+
+/// The profile to connect with before anything is known: the hosts, and nothing else.
+pub fn provisional_profile(name: &str, hosts: &[HostSpec], auth: &InitAuth) -> String {
+    let mut t = format!("name = {}\napp_profile = \"homechat\"\n\n[ssh]\n", toml_str(name));
+    t += &format!("auth = {}\n", auth_toml(auth));
+    for h in hosts {
+        t += &host_toml(h, &[], None, None);
+    }
+    t
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn auth_toml(auth: &InitAuth) -> String {
+    match auth {
+        InitAuth::Agent => "{ method = \"agent\" }".into(),
+        InitAuth::KeyFile(p) => format!("{{ method = \"key-file\", path = {} }}", toml_str(p)),
+    }
+}
+
+fn host_toml(h: &HostSpec, roles: &[&str], pin: Option<&str>, env_file: Option<&str>) -> String {
+    let mut t = format!(
+        "\n[[hosts]]\nname = {}\naddress = {}\n",
+        toml_str(&h.name),
+        toml_str(&h.address)
+    );
+    if let Some(p) = h.port {
+        t += &format!("port = {p}\n");
+    }
+    if let Some(u) = &h.user {
+        t += &format!("user = {}\n", toml_str(u));
+    }
+    if !roles.is_empty() {
+        let r: Vec<String> = roles.iter().map(|r| toml_str(r)).collect();
+        t += &format!("roles = [{}]\n", r.join(", "));
+    }
+    if let Some(pin) = pin {
+        t += &format!("host_key = {}\n", toml_str(pin));
+    }
+    if let Some(e) = env_file {
+        t += &format!("env_file = {}\n", toml_str(e));
+    }
+    if let Some(s) = &h.docker_socket {
+        t += &format!("docker_socket = {}\n", toml_str(s));
+    }
+    t
+}
+
+/// A compose service as found on the hosts.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ServiceFinding {
+    pub name: String,
+    pub containers: Vec<String>,
+    /// The `.env` variables its containers have (by name).
+    pub env: Vec<String>,
+    pub health_path: Option<String>,
+}
+
+/// What one host showed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HostFinding {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub pin: Option<String>,
+    pub env_file: Option<String>,
+    /// `600 deploy:deploy`, as `stat` printed it.
+    pub env_file_mode: Option<String>,
+    pub docker: bool,
+}
+
+/// Everything `init` found, and what it could not find.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Discovery {
+    pub hosts: Vec<HostFinding>,
+    pub services: Vec<ServiceFinding>,
+    /// `(via_host, address, port, database name, tls)`.
+    pub database: Option<(String, String, u16, String, String)>,
+    /// `(via_host, address, port, password variable, database number)`.
+    pub redis: Option<(String, String, u16, Option<String>, u16)>,
+    pub backups: Option<(String, String)>,
+    /// The built-in app profile whose tables and columns all exist, if one does.
+    pub app_profile: Option<String>,
+    /// Why each other built-in profile did not fit, or why none could be checked.
+    pub app_profile_notes: Vec<String>,
+    /// Whatever could not be discovered, said plainly.
+    pub notes: Vec<String>,
+}
+
+fn role_of(service: &str, image: &str) -> Option<&'static str> {
+    let s = service.to_ascii_lowercase();
+    let i = image.to_ascii_lowercase();
+    if ["postgres", "postgis", "timescale"].iter().any(|k| i.contains(k)) {
+        Some("db")
+    } else if ["caddy", "nginx", "traefik", "haproxy"]
+        .iter()
+        .any(|k| i.contains(k) || s.contains(k))
+    {
+        Some("proxy")
+    } else if ["worker", "sidekiq", "celery", "jobs", "queue"]
+        .iter()
+        .any(|k| s.contains(k))
+    {
+        Some("worker")
+    } else if ["web", "app", "api", "backend", "frontend", "rails", "server"]
+        .iter()
+        .any(|k| s.contains(k))
+    {
+        Some("web")
+    } else {
+        None
+    }
+}
+
+/// A health check's URL path (`curl -f http://localhost:3000/up` → `/up`).
+fn health_path(test: &[String]) -> Option<String> {
+    test.iter().flat_map(|a| a.split_whitespace()).find_map(|w| {
+        let rest = w.split_once("://").map(|(_, r)| r)?;
+        let path = rest.find('/').map(|i| &rest[i..])?;
+        (!path.is_empty() && path.chars().all(|c| c.is_ascii_graphic())).then(|| path.to_owned())
+    })
+}
+
+impl Engine {
+    /// Looks at a deployment that so far names only its hosts (see
+    /// [`provisional_profile`]): read-only.
+    pub async fn discover(&self, deployment: &str) -> Result<Discovery> {
+        let profile = self.profile(deployment).await?;
+        let mut d = Discovery {
+            hosts: Vec::new(),
+            services: Vec::new(),
+            database: None,
+            redis: None,
+            backups: None,
+            app_profile: None,
+            app_profile_notes: Vec::new(),
+            notes: Vec::new(),
+        };
+        let mut services: BTreeMap<String, ServiceFinding> = BTreeMap::new();
+        let mut envs: Vec<(String, String, EnvFile)> = Vec::new();
+        for h in &profile.hosts {
+            let host = h.name.get_ref().clone();
+            let pin = crate::engine::connect::pin_for(self.state(), &profile, &host).await?;
+            let mut finding = HostFinding {
+                name: host.clone(),
+                roles: Vec::new(),
+                pin,
+                env_file: None,
+                env_file_mode: None,
+                docker: true,
+            };
+            let mut roles = BTreeSet::new();
+            let containers = match self.docker(deployment, &host).await {
+                Ok(docker) => match docker.containers().await {
+                    Ok(list) => list.into_iter().map(|c| (docker.clone(), c)).collect(),
+                    Err(e) => {
+                        d.notes
+                            .push(format!("{host}: the Docker Engine did not list containers: {e}"));
+                        Vec::new()
+                    }
+                },
+                Err(e) => {
+                    finding.docker = false;
+                    d.notes.push(format!(
+                        "{host}: no Docker Engine answered ({e}); the host is written with docker = false"
+                    ));
+                    Vec::new()
+                }
+            };
+            let mut dirs = BTreeSet::new();
+            for (docker, c) in &containers {
+                let Some(service) = c.compose_service.clone() else {
+                    d.notes.push(format!(
+                        "{host}: container {} has no compose labels: not grouped into a service",
+                        display_safe(c.name.as_bytes())
+                    ));
+                    continue;
+                };
+                if let Some(r) = role_of(&service, &c.image) {
+                    roles.insert(r);
+                }
+                let details = docker.compose_details(&c.name).await.unwrap_or_default();
+                if let Some(wd) = details.working_dir {
+                    dirs.insert(wd);
+                }
+                let s = services.entry(service.clone()).or_insert_with(|| ServiceFinding {
+                    name: service.clone(),
+                    containers: Vec::new(),
+                    env: Vec::new(),
+                    health_path: None,
+                });
+                s.containers.push(c.name.clone());
+                let mut names: Vec<String> = c.env_names.clone();
+                names.sort();
+                s.env.extend(names);
+                if s.health_path.is_none() {
+                    s.health_path = health_path(&details.health_test);
+                }
+            }
+            if dirs.len() > 1 {
+                d.notes.push(format!(
+                    "{host}: several compose projects ({}): the first one's .env is used; say which with a profile edit",
+                    dirs.iter().map(|p| display_safe(p.as_bytes())).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if let Some(dir) = dirs.iter().next() {
+                let path = format!("{}/.env", dir.trim_end_matches('/'));
+                let q = shell_quote(&path);
+                let session = self.session(deployment, &host).await?;
+                let stat = session.exec(&format!("stat -c '%a %U:%G' -- {q}"), None).await?;
+                if stat.success() {
+                    finding.env_file_mode = Some(display_safe(&stat.stdout).trim().to_owned());
+                    let out = session
+                        .exec_capped(
+                            &format!("cat -- {q}"),
+                            None,
+                            crate::engine::envfile::MAX_ENV_FILE + 1,
+                        )
+                        .await?;
+                    match out.success().then(|| EnvFile::parse_owned(out.stdout)) {
+                        Some(Ok(env)) => {
+                            finding.env_file = Some(path.clone());
+                            envs.push((host.clone(), path, env));
+                        }
+                        Some(Err(e)) => d
+                            .notes
+                            .push(format!("{host}: {path} is not a readable .env: {e}")),
+                        None => d.notes.push(format!("{host}: {path} could not be read")),
+                    }
+                } else {
+                    d.notes.push(format!(
+                        "{host}: no .env in the compose project's folder {}",
+                        display_safe(dir.as_bytes())
+                    ));
+                }
+                // Backups: beside the project, or where people usually keep them.
+                let parent = std::path::Path::new(dir)
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let candidates = [
+                    format!("{parent}/backups"),
+                    format!("{}/backups", dir.trim_end_matches('/')),
+                    "/var/backups/postgres".into(),
+                    "/var/backups/postgresql".into(),
+                    "/backups".into(),
+                ];
+                if d.backups.is_none() {
+                    for c in candidates {
+                        let found = session
+                            .exec(&format!("test -d {}", shell_quote(&c)), None)
+                            .await?;
+                        if found.success() {
+                            d.backups = Some((host.clone(), c));
+                            break;
+                        }
+                    }
+                }
+            }
+            finding.roles = roles.into_iter().map(str::to_owned).collect();
+            d.hosts.push(finding);
+        }
+
+        // Which of a service's variables come from the .env: those the .env defines.
+        let env_keys: BTreeSet<String> = envs
+            .iter()
+            .flat_map(|(_, _, e)| e.keys().map(str::to_owned))
+            .collect();
+        for s in services.values_mut() {
+            s.containers.sort();
+            s.containers.dedup();
+            s.env.retain(|v| env_keys.contains(v));
+            s.env.sort();
+            s.env.dedup();
+        }
+        d.services = services.into_values().collect();
+
+        // The database and Redis the .env names (where, never the credentials).
+        for (host, _, env) in &envs {
+            let get = |k: &str| env.get(k).map(|v| v.expose().clone());
+            if d.database.is_none() {
+                let from_url = get("DATABASE_URL").and_then(|u| reqwest::Url::parse(&u).ok());
+                let (address, port, name, tls) = match &from_url {
+                    Some(u) if matches!(u.scheme(), "postgres" | "postgresql") => (
+                        u.host_str().unwrap_or("127.0.0.1").to_owned(),
+                        u.port().unwrap_or(5432),
+                        u.path().trim_start_matches('/').to_owned(),
+                        u.query_pairs()
+                            .find(|(k, _)| k == "sslmode")
+                            .map(|(_, v)| v.into_owned())
+                            .filter(|m| m == "require" || m == "verify-full")
+                            .unwrap_or_else(|| "disable".into()),
+                    ),
+                    _ => (
+                        get("POSTGRES_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+                        get("POSTGRES_PORT").and_then(|p| p.parse().ok()).unwrap_or(5432),
+                        get("POSTGRES_DB").unwrap_or_default(),
+                        "disable".into(),
+                    ),
+                };
+                if !name.is_empty() && (get("POSTGRES_PASSWORD").is_some() || from_url.is_some()) {
+                    d.database = Some((host.clone(), address, port, name, tls));
+                }
+            }
+            if d.redis.is_none()
+                && let Some(u) = get("REDIS_URL").and_then(|u| reqwest::Url::parse(&u).ok())
+                && matches!(u.scheme(), "redis" | "rediss")
+            {
+                let db = u.path().trim_start_matches('/').parse().unwrap_or(0);
+                let password = get("REDIS_PASSWORD").map(|_| "REDIS_PASSWORD".to_owned());
+                d.redis = Some((
+                    host.clone(),
+                    u.host_str().unwrap_or("127.0.0.1").to_owned(),
+                    u.port().unwrap_or(6379),
+                    password,
+                    db,
+                ));
+            }
+        }
+        if d.database.is_none() {
+            d.notes
+                .push("no database found in any .env (DATABASE_URL or POSTGRES_*)".into());
+        }
+        Ok(d)
+    }
+
+    /// Which built-in app profile the live schema fits: tried on a deployment whose
+    /// profile has the discovered `[database]`.
+    pub async fn match_app_profile(&self, deployment: &str) -> Result<(Option<String>, Vec<String>)> {
+        let db = self.database(deployment).await?;
+        // The profile that fits with the most columns (a schema that serves a richer
+        // profile also "fits" one that names less of it).
+        let mut best: Option<(usize, String)> = None;
+        let mut notes = Vec::new();
+        for name in AppProfile::builtin_names() {
+            let Some(p) = AppProfile::builtin(name) else {
+                continue;
+            };
+            let check = super::catalog::check_against(&db, &p, deployment).await?;
+            let missing: Vec<String> = check
+                .items
+                .iter()
+                .filter(|i| !i.ok)
+                .map(|i| i.names.clone())
+                .collect();
+            if missing.is_empty() && !check.items.is_empty() {
+                if best.as_ref().is_none_or(|(n, _)| check.items.len() > *n) {
+                    best = Some((check.items.len(), name.to_owned()));
+                }
+                notes.push(format!(
+                    "{name}: all {} of its tables and columns found",
+                    check.items.len()
+                ));
+            } else {
+                notes.push(format!(
+                    "{name}: {} missing ({})",
+                    missing.len(),
+                    missing.join(", ")
+                ));
+            }
+        }
+        Ok((best.map(|(_, name)| name), notes))
+    }
+}
+
+/// The profile `init` writes: every finding, guesses marked as such, no secret.
+pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) -> String {
+    let mut t = format!(
+        "# Breakglass deployment profile, written by `breakglass init` from what the hosts showed.\n\
+         # It holds no secret. Lines marked \"guess\" are worth a look before you add it.\n\
+         name = {}\n",
+        toml_str(name)
+    );
+    match &d.app_profile {
+        Some(p) => {
+            t += &format!(
+                "app_profile = {}   # the live schema has every table and column it names\n",
+                toml_str(p)
+            )
+        }
+        None => {
+            t += "app_profile = \"homechat\"   # guess: no built-in app profile fits the live schema; write your own (`breakglass app check`)\n";
+        }
+    }
+    t += "# public_url = \"https://…\"   # not found: set it to enable /health checks and app probes\n";
+    t += &format!("\n[ssh]\nauth = {}\n", auth_toml(auth));
+    for spec in specs {
+        let Some(h) = d.hosts.iter().find(|h| h.name == spec.name) else {
+            continue;
+        };
+        let roles: Vec<&str> = h.roles.iter().map(String::as_str).collect();
+        let mut block = host_toml(spec, &roles, h.pin.as_deref(), h.env_file.as_deref());
+        if !h.docker {
+            block += "docker = false\n";
+        }
+        if let Some(mode) = &h.env_file_mode {
+            let flag = if mode.starts_with("600") || mode.starts_with("400") {
+                ""
+            } else {
+                "  (should be 600: `chmod 600` it)"
+            };
+            block = block.replacen(
+                "\nenv_file = ",
+                &format!("\n# .env mode and owner: {mode}{flag}\nenv_file = "),
+                1,
+            );
+        }
+        if roles.is_empty() {
+            block +=
+                "# roles: none recognised from the container names and images (web, worker, db, proxy)\n";
+        }
+        t += &block;
+    }
+    if let Some((via, address, port, dbname, tls)) = &d.database {
+        t += &format!(
+            "\n[database]\nvia_host = {}\naddress = {}\nport = {port}\nname = {}\ncredentials = \"env\"   # read from the .env of via_host at the moment of use\ntls = {}\n",
+            toml_str(via),
+            toml_str(address),
+            toml_str(dbname),
+            toml_str(tls)
+        );
+    }
+    if let Some((via, address, port, password, db)) = &d.redis {
+        t += &format!(
+            "\n[redis]\nvia_host = {}\naddress = {}\nport = {port}\n",
+            toml_str(via),
+            toml_str(address)
+        );
+        if let Some(p) = password {
+            t += &format!("password_env = {}\n", toml_str(p));
+        }
+        if *db != 0 {
+            t += &format!("database = {db}\n");
+        }
+    }
+    if let Some((host, path)) = &d.backups {
+        t += &format!(
+            "\n[backups]   # guess: the first backup folder found\nhost = {}\npath = {}\n",
+            toml_str(host),
+            toml_str(path)
+        );
+    }
+    for s in &d.services {
+        t += &format!("\n[[services]]\nname = {}\n", toml_str(&s.name));
+        let c: Vec<String> = s.containers.iter().map(|c| toml_str(c)).collect();
+        t += &format!("containers = [{}]\n", c.join(", "));
+        let e: Vec<String> = s.env.iter().map(|v| toml_str(v)).collect();
+        t += &format!("env = [{}]\n", e.join(", "));
+        if let Some(p) = &s.health_path {
+            t += &format!("health_path = {}\n", toml_str(p));
+        }
+    }
+    if !d.notes.is_empty() || !d.app_profile_notes.is_empty() {
+        t += "\n# What init noticed:\n";
+        for n in d.notes.iter().chain(&d.app_profile_notes) {
+            for line in display_safe(n.as_bytes()).lines() {
+                t += &format!("#   {line}\n");
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_specs_are_read_as_ssh_writes_them() {
+        let h = HostSpec::parse("deploy@web1.example.com:2222").unwrap();
+        assert_eq!(
+            (h.name.as_str(), h.user.as_deref(), h.address.as_str(), h.port),
+            ("web1-example-com", Some("deploy"), "web1.example.com", Some(2222))
+        );
+        let h = HostSpec::parse("app1=root@127.0.0.1:22201").unwrap();
+        assert_eq!((h.name.as_str(), h.port), ("app1", Some(22201)));
+        let h = HostSpec::parse("[::1]:22").unwrap();
+        assert_eq!((h.address.as_str(), h.port), ("::1", Some(22)));
+        for bad in ["", "a b", "host:99999", "u;rm@h", "h:x", "[::1", "=h", "x\u{1b}"] {
+            assert_eq!(
+                HostSpec::parse(bad).unwrap_err().code(),
+                "argument.invalid",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_and_health_paths_are_read_from_what_containers_say() {
+        assert_eq!(role_of("web", "ghcr.io/acme/app:1"), Some("web"));
+        assert_eq!(role_of("sidekiq", "acme/app"), Some("worker"));
+        assert_eq!(role_of("db", "postgres:16"), Some("db"));
+        assert_eq!(role_of("proxy", "caddy:2"), Some("proxy"));
+        assert_eq!(role_of("misc", "busybox"), None);
+        let t = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            health_path(&t(&["CMD-SHELL", "curl -f http://localhost:3000/up || exit 1"])).as_deref(),
+            Some("/up")
+        );
+        assert_eq!(health_path(&t(&["CMD", "/app/bin", "healthcheck"])), None);
+    }
+
+    #[test]
+    fn the_rendered_profile_parses_and_holds_what_was_found() {
+        let specs = vec![HostSpec::parse("app1=root@127.0.0.1:22201").unwrap()];
+        let d = Discovery {
+            hosts: vec![HostFinding {
+                name: "app1".into(),
+                roles: vec!["web".into()],
+                pin: Some("SHA256:oniwVBZW2J8SW5HTT+1yMdWplE0t/CkX/2uofOgHQus".into()),
+                env_file: Some("/srv/app/.env".into()),
+                env_file_mode: Some("644 root:root".into()),
+                docker: true,
+            }],
+            services: vec![ServiceFinding {
+                name: "web".into(),
+                containers: vec!["web1".into()],
+                env: vec!["SECRET_KEY_BASE".into()],
+                health_path: Some("/up".into()),
+            }],
+            database: Some((
+                "app1".into(),
+                "127.0.0.1".into(),
+                5432,
+                "app".into(),
+                "disable".into(),
+            )),
+            redis: Some((
+                "app1".into(),
+                "127.0.0.1".into(),
+                6379,
+                Some("REDIS_PASSWORD".into()),
+                2,
+            )),
+            backups: Some(("app1".into(), "/srv/backups".into())),
+            app_profile: Some("homechat".into()),
+            app_profile_notes: vec!["harmonic: 1 missing (x)".into()],
+            notes: vec!["app1: a note with \u{1b}[31m an escape".into()],
+        };
+        let text = render("prod", &InitAuth::Agent, &specs, &d);
+        let p = crate::engine::profiles::DeploymentProfile::parse(&text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(p.name(), "prod");
+        assert_eq!(p.services[0].env[0].get_ref(), "SECRET_KEY_BASE");
+        assert_eq!(p.redis.as_ref().unwrap().database, 2);
+        assert!(text.contains("(should be 600"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
+    }
+}

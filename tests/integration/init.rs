@@ -1,0 +1,207 @@
+//! From nothing but SSH addresses to a working profile: `breakglass init` against the
+//! testbed writes a profile equivalent to the testbed's own (hosts, pins, services and
+//! the variables each uses, the database, Redis, backups, the app profile), holds no
+//! secret, and says what changed when it runs again.
+
+use std::process::{Command, Output};
+
+use breakglass::engine::profiles::DeploymentProfile;
+
+use crate::testbed::testbed;
+
+fn init(data: &std::path::Path, args: &[&str]) -> Output {
+    let tb = testbed();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakglass"));
+    cmd.arg("init").args(args).env("BREAKGLASS_DATA_DIR", data);
+    for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
+        let h = tb.host(host);
+        cmd.args(["--host", &format!("{host}=root@127.0.0.1:{}", h["ssh_port"])]);
+        cmd.args([
+            "--docker-socket",
+            &format!("{host}={}", h["docker_socket"].as_str().unwrap()),
+        ]);
+        let _ = i;
+    }
+    cmd.args([
+        "--key",
+        &tb.str("/client_key"),
+        "--known-hosts",
+        &tb.str("/known_hosts"),
+    ]);
+    let out = cmd.output().unwrap();
+    let secrets = tb.secret_values();
+    tb.assert_no_secret_in(&secrets, &out.stdout, "init's stdout");
+    tb.assert_no_secret_in(&secrets, &out.stderr, "init's stderr");
+    out
+}
+
+#[tokio::test]
+async fn init_writes_the_testbeds_profile_from_its_ssh_addresses() {
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("state");
+    let name = format!("sb-init-{}", std::process::id());
+    let file = work.path().join("found.toml");
+    let out = init(&data, &[&name, "--out", file.to_str().unwrap(), "--yes"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let written = std::fs::read_to_string(&file).unwrap();
+    let found = DeploymentProfile::parse(&written).unwrap();
+    let want = DeploymentProfile::parse(&std::fs::read_to_string(tb.profile_path()).unwrap()).unwrap();
+    assert_eq!(found.app_profile.get_ref(), "homechat", "{written}");
+
+    // Hosts: the same addresses, ports and pins, the roles the containers show.
+    let s = |p: &DeploymentProfile| {
+        p.summary()
+            .hosts
+            .into_iter()
+            .map(|h| (h.name, h.port, h.host_key))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(s(&found), s(&want), "{written}");
+    let roles = |p: &DeploymentProfile, host: &str| {
+        p.summary()
+            .hosts
+            .into_iter()
+            .find(|h| h.name == host)
+            .unwrap()
+            .roles
+    };
+    assert!(
+        roles(&found, "app1").contains(&"web".to_owned())
+            && roles(&found, "app1").contains(&"worker".to_owned())
+    );
+
+    // Services and the .env variables each uses.
+    let services = |p: &DeploymentProfile| {
+        let mut v: Vec<(String, Vec<String>, Vec<String>)> = p
+            .services
+            .iter()
+            .map(|s| {
+                let mut c: Vec<String> = s.containers.iter().map(|c| c.get_ref().clone()).collect();
+                let mut e: Vec<String> = s.env.iter().map(|e| e.get_ref().clone()).collect();
+                c.sort();
+                e.sort();
+                (s.name.get_ref().clone(), c, e)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // The same services and containers. A container started with the whole `.env`
+    // (`env_file:`) has every variable of it: the found lists hold at least the ones the
+    // testbed's hand-written profile names, and nothing that is not in the .env.
+    let (fs, ws) = (services(&found), services(&want));
+    assert_eq!(
+        fs.iter().map(|(n, c, _)| (n, c)).collect::<Vec<_>>(),
+        ws.iter().map(|(n, c, _)| (n, c)).collect::<Vec<_>>(),
+        "{written}"
+    );
+    let env_keys: Vec<String> = tb.env_of("app1").into_keys().collect();
+    for ((name, _, found_env), (_, _, want_env)) in fs.iter().zip(&ws) {
+        assert!(
+            want_env.iter().all(|v| found_env.contains(v)),
+            "{name}: {found_env:?} ⊉ {want_env:?}"
+        );
+        assert!(
+            found_env.iter().all(|v| env_keys.contains(v)),
+            "{name}: {found_env:?}"
+        );
+    }
+
+    // The database, Redis and backups.
+    let (fd, wd) = (found.database.as_ref().unwrap(), want.database.as_ref().unwrap());
+    assert_eq!(
+        (fd.via_host.get_ref(), &fd.address, fd.port, &fd.name),
+        (wd.via_host.get_ref(), &wd.address, wd.port, &wd.name)
+    );
+    let (fr, wr) = (found.redis.as_ref().unwrap(), want.redis.as_ref().unwrap());
+    assert_eq!((fr.port, &fr.password_env), (wr.port, &wr.password_env));
+    assert_eq!(
+        found.backups.as_ref().map(|b| b.path.get_ref().clone()),
+        want.backups.as_ref().map(|b| b.path.get_ref().clone())
+    );
+    assert_eq!(
+        found
+            .host("app1")
+            .unwrap()
+            .env_file
+            .as_ref()
+            .map(|e| e.get_ref().clone()),
+        want.host("app1")
+            .unwrap()
+            .env_file
+            .as_ref()
+            .map(|e| e.get_ref().clone())
+    );
+
+    // Added, and it works: status over the discovered profile.
+    let engine = breakglass::engine::Engine::open(&data).await.unwrap();
+    let st = engine.status(&name).await.unwrap();
+    assert!(st.hosts.iter().all(|h| h.reachable), "{st:?}");
+    assert!(st.database.as_ref().is_some_and(|d| d.ok), "{st:?}");
+
+    // No secret in the profile or the console's files.
+    tb.assert_no_secret_in(&tb.secret_values(), written.as_bytes(), "the written profile");
+    tb.assert_no_secret_in_dir(&data);
+
+    // Again: nothing changed, and it says so.
+    let again = init(
+        &data,
+        &[&name, "--out", work.path().join("again.toml").to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{text}");
+    assert!(text.contains("No difference from the profile"), "{text}");
+
+    // The console's profile forgot the worker: running init again says what it finds.
+    let without_worker = written
+        .split("\n[[services]]")
+        .filter(|block| !block.contains("name = \"worker\""))
+        .collect::<Vec<_>>()
+        .join("\n[[services]]");
+    let stale = work.path().join("stale.toml");
+    std::fs::write(&stale, without_worker).unwrap();
+    engine.add_deployment(&stale).await.unwrap();
+    let again = init(
+        &data,
+        &[&name, "--out", work.path().join("again2.toml").to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        text.contains("Differences from the profile") && text.contains("+ containers = [\"worker\"]"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn init_refuses_hostile_host_specs_and_removes_what_it_added_when_it_fails() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("state");
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["init", "bad", "--host", "root@host;rm -rf /"])
+        .env("BREAKGLASS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("argument.invalid"));
+    // An unreachable host: the provisional deployment is not left behind.
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["init", "gone", "--host", "root@127.0.0.1:9", "--yes"])
+        .env("BREAKGLASS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engine = breakglass::engine::Engine::open(&data).await.unwrap();
+    assert!(engine.deployments().await.unwrap().is_empty());
+}
