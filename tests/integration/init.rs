@@ -205,3 +205,78 @@ async fn init_refuses_hostile_host_specs_and_removes_what_it_added_when_it_fails
     let engine = breakglass::engine::Engine::open(&data).await.unwrap();
     assert!(engine.deployments().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn init_says_plainly_what_it_could_not_find_and_writes_the_rest() {
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("state");
+    let port = tb.host("app3")["ssh_port"].to_string();
+    let base = |name: &str, socket: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(["init", name, "--host", &format!("app3=root@127.0.0.1:{port}")])
+            .args(["--docker-socket", &format!("app3={socket}")])
+            .args([
+                "--key",
+                &tb.str("/client_key"),
+                "--known-hosts",
+                &tb.str("/known_hosts"),
+            ])
+            .args(["--out", work.path().join(out).to_str().unwrap(), "--yes"])
+            .env("BREAKGLASS_DATA_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    // No Docker Engine where it looks: the host is written with docker = false.
+    let out = base("nodocker", "/nonexistent/docker.sock", "a.toml");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("a.toml")).unwrap();
+    assert!(
+        written.contains("docker = false") && written.contains("no Docker Engine answered"),
+        "{written}"
+    );
+    assert!(DeploymentProfile::parse(&written).is_ok());
+
+    // A container without compose labels is named, not grouped; the rest is found.
+    let name = format!("nolabels-{}", std::process::id());
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args([
+                "-H",
+                &format!("unix://{}", tb.host("app3")["docker_socket"].as_str().unwrap()),
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        docker(&[
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            &name,
+            "--entrypoint",
+            "/bin/busybox",
+            "sandbox-app:latest",
+            "sleep",
+            "120"
+        ])
+        .status
+        .success()
+    );
+    let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
+    let out = base("nolabels", &socket, "b.toml");
+    let _ = docker(&["rm", "-f", &name]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("b.toml")).unwrap();
+    assert!(
+        written.contains(&format!("container {name} has no compose labels")),
+        "{written}"
+    );
+    let found = DeploymentProfile::parse(&written).unwrap();
+    assert!(
+        found.services.iter().any(|s| s.name.get_ref() == "web"),
+        "{written}"
+    );
+}
