@@ -280,3 +280,98 @@ async fn init_says_plainly_what_it_could_not_find_and_writes_the_rest() {
         "{written}"
     );
 }
+
+/// Stops a compose project however the test ends.
+struct ComposeDown(Vec<String>);
+
+impl Drop for ComposeDown {
+    fn drop(&mut self) {
+        let _ = Command::new("docker-compose")
+            .args(&self.0)
+            .args(["down", "-t", "1"])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn init_finds_a_real_compose_project_from_its_labels() {
+    // Debian's docker-compose (1.29, the Python one: the Compose v2 plugin is not in
+    // Debian) brings a project up on app3's engine; init finds it from the labels
+    // Compose itself wrote.
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("shop");
+    std::fs::create_dir_all(&project).unwrap();
+    let secret = "shop-secret-value-that-must-not-leak-9f3a";
+    std::fs::write(
+        project.join(".env"),
+        format!("SHOP_API_SECRET={secret}\nDATABASE_URL=postgres://shop:{secret}@127.0.0.1:5432/shop\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "version: \"3.7\"\nservices:\n  api:\n    image: sandbox-app:latest\n    entrypoint: [\"/bin/busybox\", \"sleep\", \"300\"]\n    init: true\n    env_file: .env\n",
+    )
+    .unwrap();
+    let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
+    let name = format!("shop{}", std::process::id());
+    let args = vec![
+        "-H".to_owned(),
+        format!("unix://{socket}"),
+        "-p".to_owned(),
+        name.clone(),
+        "--project-directory".to_owned(),
+        project.display().to_string(),
+        "-f".to_owned(),
+        project.join("docker-compose.yml").display().to_string(),
+    ];
+    let _down = ComposeDown(args.clone());
+    let up = Command::new("docker-compose")
+        .args(&args)
+        .args(["up", "-d"])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+
+    let data = work.path().join("state");
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args([
+            "init",
+            "shop",
+            "--host",
+            &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
+        ])
+        .args(["--docker-socket", &format!("app3={socket}")])
+        .args([
+            "--key",
+            &tb.str("/client_key"),
+            "--known-hosts",
+            &tb.str("/known_hosts"),
+        ])
+        .args(["--out", work.path().join("shop.toml").to_str().unwrap()])
+        .env("BREAKGLASS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("shop.toml")).unwrap();
+    let found = DeploymentProfile::parse(&written).unwrap();
+    let api = found
+        .services
+        .iter()
+        .find(|s| s.name.get_ref() == "api")
+        .unwrap_or_else(|| panic!("{written}"));
+    assert_eq!(api.containers[0].get_ref(), &format!("{name}_api_1"));
+    // Two projects on app3 (the testbed's and this one): init says so.
+    assert!(written.contains("several compose projects"), "{written}");
+    for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {
+        tb.assert_no_secret_in(
+            &[("the shop's secret".into(), secret.into())],
+            bytes,
+            "init's output",
+        );
+    }
+    tb.assert_none_in_dir(&[("the shop's secret".into(), secret.into())], &data);
+    // Not confirmed (no terminal, no --yes): nothing was added.
+    let engine = breakglass::engine::Engine::open(&data).await.unwrap();
+    assert!(engine.deployments().await.unwrap().is_empty());
+}
