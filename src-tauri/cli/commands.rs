@@ -93,10 +93,10 @@ pub(crate) async fn docker_cmd(cli: &Cli, cmd: &DockerCmd) -> Result<(), ErrorRe
     Ok(())
 }
 
-/// `breakglass init`: connect, trust, discover, write, and add on confirmation.
+/// `breakglass init`: connect, trust (asking, as `trust` does), discover, write, and add
+/// on confirmation. The engine does the looking; this is the conversation.
 pub(crate) async fn init_cmd(cli: &Cli) -> Result<(), ErrorReport> {
-    use breakglass::engine::profiles::DeploymentProfile;
-    use breakglass::engine::profiles::discover::{HostSpec, InitAuth, provisional_profile, render};
+    use breakglass::engine::profiles::discover::{InitRequest, InitStep};
     let crate::args::Command::Init {
         name,
         hosts,
@@ -110,148 +110,62 @@ pub(crate) async fn init_cmd(cli: &Cli) -> Result<(), ErrorReport> {
         return Ok(());
     };
     let engine = engine(cli).await?;
-    let auth = match key {
-        Some(k) => InitAuth::KeyFile(k.clone()),
-        None => InitAuth::Agent,
-    };
-    let mut specs = hosts
-        .iter()
-        .map(|h| HostSpec::parse(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    for ds in docker_sockets {
-        let (host, path) = ds.split_once('=').ok_or_else(|| Error::BadArgument {
-            message: format!(
-                "--docker-socket takes HOST=PATH, found {:?}",
-                display_safe(ds.as_bytes())
-            ),
-        })?;
-        let spec = specs
-            .iter_mut()
-            .find(|s| s.name == host)
-            .ok_or_else(|| Error::BadArgument {
-                message: format!("--docker-socket names {host:?}, which is not one of the --host names"),
-            })?;
-        spec.docker_socket = Some(path.to_owned());
-    }
-    // A deployment already known is looked at again and compared; a new one is added
-    // with its hosts only while it is looked at, and removed again if not confirmed.
-    let known = engine.profile(name).await.ok();
-    let staging = breakglass::engine::state::data_dir()
-        .ok()
-        .filter(|_| cli.data_dir.is_none())
-        .or_else(|| cli.data_dir.clone())
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("init-{name}.toml"));
-    let write = |text: &str| {
-        std::fs::write(&staging, text).map_err(|source| Error::ReadFile {
-            path: staging.clone(),
-            source,
-        })
-    };
-    if known.is_none() {
-        let text = provisional_profile(name, &specs, &auth);
-        DeploymentProfile::parse(&text)?;
-        write(&text)?;
-        engine.add_deployment(&staging).await?;
-    }
-    let result = async {
-        if let Some(kh) = known_hosts {
-            for (host, fp) in engine.import_known_hosts(name, kh).await? {
-                outln!("Pinned {host} to {fp} (from {})", kh.display());
+    let req = InitRequest::parse(name, hosts, key.as_deref(), docker_sockets, known_hosts.clone())?;
+    let found = loop {
+        match engine.init_discover(&req).await? {
+            InitStep::Found(found) => break found,
+            InitStep::NeedsTrust { host, .. } => {
+                let fp = match ask_trust(&engine, name, &host).await {
+                    Ok(fp) => fp,
+                    Err(e) => {
+                        engine.init_abandon(name).await?;
+                        return Err(e);
+                    }
+                };
+                engine.trust_host(name, &host, &fp).await?;
             }
-        }
-        for spec in &specs {
-            if breakglass::engine::connect::pin_for(engine.state(), &engine.profile(name).await?, &spec.name)
-                .await?
-                .is_none()
-            {
-                let fp = ask_trust(&engine, name, &spec.name).await?;
-                engine.trust_host(name, &spec.name, &fp).await?;
-            }
-        }
-        let mut found = engine.discover(name).await?;
-        if found.database.is_some() {
-            // The schema, through the database the .env names: which app profile fits.
-            // (A known deployment already names its database; a new one is given the
-            // one found, in its provisional profile.)
-            if known.is_none() {
-                write(&render(name, &auth, &specs, &found))?;
-                engine.add_deployment(&staging).await?;
-            }
-            match engine.match_app_profile(name).await {
-                Ok((best, notes)) => {
-                    found.app_profile = best;
-                    found.app_profile_notes = notes;
-                }
-                Err(e) => found.notes.push(format!("the schema could not be checked: {e}")),
-            }
-        }
-        Ok::<_, ErrorReport>(found)
-    }
-    .await;
-    let found = match result {
-        Ok(f) => f,
-        Err(e) => {
-            if known.is_none() {
-                let _ = engine.remove_deployment(name).await;
-            }
-            return Err(e);
         }
     };
-    let text = render(name, &auth, &specs, &found);
-    DeploymentProfile::parse(&text)?;
     let target = out
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(format!("{name}.toml")));
-    std::fs::write(&target, &text).map_err(|source| Error::ReadFile {
-        path: target.clone(),
-        source,
-    })?;
-    let _ = std::fs::remove_file(&staging);
     if cli.json {
         print_json(&found)?;
     } else {
-        out!("{}", display_safe(text.as_bytes()));
-        outln!("Written to {}.", target.display());
+        out!("{}", display_safe(found.profile_text.as_bytes()));
     }
-    if let Some(old) = &known {
-        let (_, old_text) = engine.state().deployment_profile(old.name()).await?;
-        // Line by line, without the comments init writes (after three spaces, or whole
-        // lines): what the profile says, not how it was annotated.
-        let content = |t: &str| -> std::collections::BTreeSet<String> {
-            t.lines()
-                .map(|l| l.split("   #").next().unwrap_or(l).trim_end().to_owned())
-                .filter(|l| !l.trim_start().starts_with('#') && !l.is_empty())
-                .collect()
-        };
-        let (was, now) = (content(&old_text), content(&text));
-        let gone: Vec<&String> = was.difference(&now).collect();
-        let new: Vec<&String> = now.difference(&was).collect();
-        if gone.is_empty() && new.is_empty() {
-            outln!("No difference from the profile of {name} the console has.");
-        } else {
+    match &found.changes {
+        Some(changes) if changes.is_empty() => {
+            outln!("No difference from the profile of {name} the console has.")
+        }
+        Some(changes) => {
             outln!("Differences from the profile of {name} the console has:");
-            for l in gone {
-                outln!("  - {}", display_safe(l.as_bytes()));
-            }
-            for l in new {
-                outln!("  + {}", display_safe(l.as_bytes()));
+            for c in changes {
+                outln!("  {}", display_safe(c.as_bytes()));
             }
         }
+        None => {}
     }
     let add = *yes || {
         use std::io::IsTerminal;
         std::io::stdin().is_terminal() && read_line("Add this deployment? Type yes: ")?.trim() == "yes"
     };
     if add {
-        let d = engine.add_deployment(&target).await?;
-        outln!("Added deployment {:?}.", d.summary.name);
-    } else {
-        if known.is_none() {
-            engine.remove_deployment(name).await?;
-        }
+        let d = engine.init_finish(name, &found.profile_text, &target).await?;
         outln!(
-            "Not added: `breakglass deployment add {}` when it looks right.",
+            "Written to {}; added deployment {:?}.",
+            target.display(),
+            d.summary.name
+        );
+    } else {
+        std::fs::write(&target, &found.profile_text).map_err(|source| Error::ReadFile {
+            path: target.clone(),
+            source,
+        })?;
+        engine.init_abandon(name).await?;
+        outln!(
+            "Written to {}; not added: `breakglass deployment add {}` when it looks right.",
+            target.display(),
             target.display()
         );
     }

@@ -475,6 +475,215 @@ impl Engine {
     }
 }
 
+/// What `init` is asked to look at.
+#[derive(Debug, Clone)]
+pub struct InitRequest {
+    pub name: String,
+    pub hosts: Vec<HostSpec>,
+    pub auth: InitAuth,
+    /// Pin the hosts from this OpenSSH known_hosts file instead of asking.
+    pub known_hosts: Option<std::path::PathBuf>,
+}
+
+impl InitRequest {
+    /// From text as typed: `[name=][user@]address[:port]` per host, `HOST=PATH` per
+    /// Docker socket that is not the default.
+    pub fn parse(
+        name: &str,
+        hosts: &[String],
+        key: Option<&str>,
+        docker_sockets: &[String],
+        known_hosts: Option<std::path::PathBuf>,
+    ) -> Result<InitRequest> {
+        let mut specs = hosts
+            .iter()
+            .map(|h| HostSpec::parse(h))
+            .collect::<Result<Vec<_>>>()?;
+        if specs.is_empty() {
+            return Err(Error::BadArgument {
+                message: "init needs at least one host".into(),
+            });
+        }
+        for ds in docker_sockets {
+            let (host, path) = ds.split_once('=').ok_or_else(|| Error::BadArgument {
+                message: format!(
+                    "a Docker socket is given as HOST=PATH, found {:?}",
+                    display_safe(ds.as_bytes())
+                ),
+            })?;
+            let spec = specs
+                .iter_mut()
+                .find(|s| s.name == host)
+                .ok_or_else(|| Error::BadArgument {
+                    message: format!("a Docker socket names {host:?}, which is not one of the hosts"),
+                })?;
+            spec.docker_socket = Some(path.to_owned());
+        }
+        Ok(InitRequest {
+            name: name.to_owned(),
+            hosts: specs,
+            auth: match key {
+                Some(k) => InitAuth::KeyFile(k.to_owned()),
+                None => InitAuth::Agent,
+            },
+            known_hosts,
+        })
+    }
+}
+
+/// Where `init` stands: a host key a person must confirm first, or what it found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum InitStep {
+    /// First contact: compare the key out of band, trust it, and ask again.
+    NeedsTrust {
+        host: String,
+        fingerprint: String,
+        key_type: String,
+    },
+    Found(InitFound),
+}
+
+/// What `init` found and the profile it wrote from it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InitFound {
+    pub profile_text: String,
+    pub discovery: Discovery,
+    /// For a deployment the console knew already: the lines that differ (`- …`, `+ …`)
+    /// from the profile it has, comments aside.
+    pub changes: Option<Vec<String>>,
+}
+
+impl Engine {
+    /// Looks at the hosts of `req` and writes a profile, read-only. A deployment the
+    /// console does not know is added with its hosts only while it is looked at (keep it
+    /// with [`Engine::init_finish`], or drop it with [`Engine::init_abandon`]); a known
+    /// one is looked at as its profile says, and the differences are listed.
+    pub async fn init_discover(&self, req: &InitRequest) -> Result<InitStep> {
+        let known = self.profile(&req.name).await.ok();
+        if known.is_none() {
+            let text = provisional_profile(&req.name, &req.hosts, &req.auth);
+            self.stage_profile(&req.name, &text).await?;
+        }
+        let result = self.init_look(req, known.is_none()).await;
+        if result.is_err() && known.is_none() {
+            let _ = self.init_abandon(&req.name).await;
+        }
+        let mut step = result?;
+        if let (InitStep::Found(found), Some(old)) = (&mut step, &known) {
+            let (_, old_text) = self.state().deployment_profile(old.name()).await?;
+            found.changes = Some(line_changes(&old_text, &found.profile_text));
+        }
+        Ok(step)
+    }
+
+    async fn init_look(&self, req: &InitRequest, provisional: bool) -> Result<InitStep> {
+        let name = req.name.as_str();
+        if let Some(kh) = &req.known_hosts {
+            self.import_known_hosts(name, kh).await?;
+        }
+        let profile = self.profile(name).await?;
+        for h in &profile.hosts {
+            let host = h.name.get_ref();
+            if crate::engine::connect::pin_for(self.state(), &profile, host)
+                .await?
+                .is_none()
+                && let crate::engine::HostKeyProbe::Unknown {
+                    fingerprint,
+                    key_type,
+                } = self.probe_host_key(name, host).await?
+            {
+                return Ok(InitStep::NeedsTrust {
+                    host: host.clone(),
+                    fingerprint,
+                    key_type,
+                });
+            }
+        }
+        let mut found = self.discover(name).await?;
+        if found.database.is_some() {
+            // The schema, through the database the .env names: which app profile fits.
+            // A new deployment is given the database found in its provisional profile.
+            if provisional {
+                self.stage_profile(name, &render(name, &req.auth, &req.hosts, &found))
+                    .await?;
+            }
+            match self.match_app_profile(name).await {
+                Ok((best, notes)) => {
+                    found.app_profile = best;
+                    found.app_profile_notes = notes;
+                }
+                Err(e) => found.notes.push(format!("the schema could not be checked: {e}")),
+            }
+        }
+        let text = render(name, &req.auth, &req.hosts, &found);
+        super::DeploymentProfile::parse(&text)?;
+        Ok(InitStep::Found(InitFound {
+            profile_text: text,
+            discovery: found,
+            changes: None,
+        }))
+    }
+
+    /// The profile of a deployment being looked at, kept beside the local database.
+    async fn stage_profile(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.state().path().with_file_name(format!("init-{name}.toml"));
+        std::fs::write(&path, text).map_err(|source| Error::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        self.add_deployment(&path).await.map(|_| ())
+    }
+
+    /// Writes the profile `init` made to `out` and adds the deployment from it.
+    pub async fn init_finish(
+        &self,
+        name: &str,
+        text: &str,
+        out: &std::path::Path,
+    ) -> Result<crate::engine::state::KnownDeployment> {
+        std::fs::write(out, text).map_err(|source| Error::ReadFile {
+            path: out.to_owned(),
+            source,
+        })?;
+        let added = self.add_deployment(out).await?;
+        let _ = std::fs::remove_file(self.state().path().with_file_name(format!("init-{name}.toml")));
+        Ok(added)
+    }
+
+    /// Drops a deployment `init` added only to look at it (never a deployment that was
+    /// known before: its staged profile is what says so).
+    pub async fn init_abandon(&self, name: &str) -> Result<()> {
+        let staged = self.state().path().with_file_name(format!("init-{name}.toml"));
+        let ours = self
+            .state()
+            .deployment_profile(name)
+            .await
+            .map(|(path, _)| path == staged)
+            .unwrap_or(false);
+        if ours {
+            self.remove_deployment(name).await?;
+        }
+        let _ = std::fs::remove_file(staged);
+        Ok(())
+    }
+}
+
+/// `- line` / `+ line` for what differs between two profiles, comments aside.
+fn line_changes(old: &str, new: &str) -> Vec<String> {
+    let content = |t: &str| -> BTreeSet<String> {
+        t.lines()
+            .map(|l| l.split("   #").next().unwrap_or(l).trim_end().to_owned())
+            .filter(|l| !l.trim_start().starts_with('#') && !l.is_empty())
+            .collect()
+    };
+    let (was, now) = (content(old), content(new));
+    was.difference(&now)
+        .map(|l| format!("- {l}"))
+        .chain(now.difference(&was).map(|l| format!("+ {l}")))
+        .collect()
+}
+
 /// The profile `init` writes: every finding, guesses marked as such, no secret.
 pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) -> String {
     let mut t = format!(
