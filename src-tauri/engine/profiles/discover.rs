@@ -541,7 +541,7 @@ pub enum InitStep {
         fingerprint: String,
         key_type: String,
     },
-    Found(InitFound),
+    Found(Box<InitFound>),
 }
 
 /// What `init` found and the profile it wrote from it.
@@ -618,11 +618,11 @@ impl Engine {
         }
         let text = render(name, &req.auth, &req.hosts, &found);
         super::DeploymentProfile::parse(&text)?;
-        Ok(InitStep::Found(InitFound {
+        Ok(InitStep::Found(Box::new(InitFound {
             profile_text: text,
             discovery: found,
             changes: None,
-        }))
+        })))
     }
 
     /// The profile of a deployment being looked at, kept beside the local database.
