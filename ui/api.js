@@ -52,6 +52,12 @@ export const api = {
   journal: () => invoke("journal_entries", {}),
   /** @param {string} name @param {string} host @param {string} fingerprint */
   trustHost: (name, host, fingerprint) => invoke("trust_host", { name, host, fingerprint }),
+  /** @param {string} name @param {string[]} hosts @param {string | null} key @param {string[]} dockerSockets */
+  initDiscover: (name, hosts, key, dockerSockets) => invoke("init_discover", { name, hosts, key, dockerSockets }),
+  /** @param {string} name @param {string} profileText */
+  initFinish: (name, profileText) => invoke("init_finish", { name, profileText }),
+  /** @param {string} name */
+  initAbandon: (name) => invoke("init_abandon", { name }),
 };
 
 /**

@@ -1,6 +1,7 @@
 import { api, pageError } from "./api.js";
 import { h, $ } from "./dom.js";
 import { initContain, showContain } from "./contain.js";
+import { initAdd, showAdd } from "./add.js";
 import { reviewAudit, showJournal } from "./audit.js";
 
 const state = { deployments: [], selected: null };
@@ -37,6 +38,7 @@ async function select(name) {
   try {
     const d = await api.showDeployment(name);
     $("#welcome").hidden = true;
+    $("#add").hidden = true;
     $("#deployment").hidden = false;
     $("#context").textContent = d.name;
     $("#dep-name").textContent = d.name;
@@ -269,6 +271,11 @@ async function start() {
   $("#secret-cancel").addEventListener("click", closeSecretForm);
   $("#secret-add").addEventListener("click", () => openSecretForm(null));
   $("#error").addEventListener("click", () => { $("#error").hidden = true; });
+  $("#add-open").addEventListener("click", showAdd);
+  initAdd(showError, async (name) => {
+    state.deployments = await api.listDeployments();
+    await select(name);
+  });
   showInterrupted();
   try {
     state.deployments = await api.listDeployments();

@@ -54,6 +54,31 @@ took_ms: number, };
  */
 export type DeploymentSummary = { name: string, app_profile: string, description: string | null, public_url: string | null, hosts: Array<HostSummary>, services: Array<string>, };
 
+/**
+ * Everything `init` found, and what it could not find.
+ */
+export type Discovery = { hosts: Array<HostFinding>, services: Array<ServiceFinding>, 
+/**
+ * `(via_host, address, port, database name, tls)`.
+ */
+database: [string, string, number, string, string] | null, 
+/**
+ * `(via_host, address, port, password variable, database number)`.
+ */
+redis: [string, string, number, string | null, number] | null, backups: [string, string] | null, 
+/**
+ * The built-in app profile whose tables and columns all exist, if one does.
+ */
+app_profile: string | null, 
+/**
+ * Why each other built-in profile did not fit, or why none could be checked.
+ */
+app_profile_notes: Array<string>, 
+/**
+ * Whatever could not be discovered, said plainly.
+ */
+notes: Array<string>, };
+
 export type Entry = { seq: number, incident: number | null, at: string, operator: string, deployment: string, 
 /**
  * Groups the entries of one action run.
@@ -93,6 +118,15 @@ export type FailedByIp = { ip: string, failures: number, first: string, last: st
 export type Head = { seq: number, hash: string, at: string, };
 
 /**
+ * What one host showed.
+ */
+export type HostFinding = { name: string, roles: Array<string>, pin: string | null, env_file: string | null, 
+/**
+ * `600 deploy:deploy`, as `stat` printed it.
+ */
+env_file_mode: string | null, docker: boolean, };
+
+/**
  * A host key that stops the connection.
  */
 export type HostKeyProblem = { "kind": "unknown", fingerprint: string, key_type: string, } | { "kind": "changed", pinned: string, seen: string, };
@@ -120,6 +154,21 @@ jump: string | null,
  * Whether it runs a Docker Engine.
  */
 docker: boolean, };
+
+/**
+ * What `init` found and the profile it wrote from it.
+ */
+export type InitFound = { profile_text: string, discovery: Discovery, 
+/**
+ * For a deployment the console knew already: the lines that differ (`- …`, `+ …`)
+ * from the profile it has, comments aside.
+ */
+changes: Array<string> | null, };
+
+/**
+ * Where `init` stands: a host key a person must confirm first, or what it found.
+ */
+export type InitStep = { "state": "needs_trust", host: string, fingerprint: string, key_type: string, } | { "state": "found" } & InitFound;
 
 /**
  * A run that started and never finished.
@@ -245,6 +294,15 @@ export type SecretEntry = { name: string,
  */
 purpose: string, set: boolean, };
 
+/**
+ * A compose service as found on the hosts.
+ */
+export type ServiceFinding = { name: string, containers: Array<string>, 
+/**
+ * The `.env` variables its containers have (by name).
+ */
+env: Array<string>, health_path: string | null, };
+
 export type StepStatus = "started" | "done" | "failed" | "undoing" | "undone" | "undo_failed";
 
 /**
@@ -314,4 +372,7 @@ export type Commands = {
   interrupted_runs: { args: {  }; events: never; returns: Array<Interrupted> };
   audit_review: { args: { name: string; sinceSecs: number }; events: never; returns: AuditReview };
   journal_entries: { args: {  }; events: never; returns: JournalView };
+  init_discover: { args: { name: string; hosts: Array<string>; key: string | null; dockerSockets: Array<string> }; events: never; returns: InitStep };
+  init_finish: { args: { name: string; profileText: string }; events: never; returns: KnownDeployment };
+  init_abandon: { args: { name: string }; events: never; returns: boolean };
 };

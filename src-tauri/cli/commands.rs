@@ -151,7 +151,9 @@ pub(crate) async fn init_cmd(cli: &Cli) -> Result<(), ErrorReport> {
         std::io::stdin().is_terminal() && read_line("Add this deployment? Type yes: ")?.trim() == "yes"
     };
     if add {
-        let d = engine.init_finish(name, &found.profile_text, &target).await?;
+        let d = engine
+            .init_finish(name, &found.profile_text, Some(&target))
+            .await?;
         outln!(
             "Written to {}; added deployment {:?}.",
             target.display(),

@@ -10,6 +10,7 @@ use crate::engine::actions::{
 use crate::engine::journal::JournalView;
 use crate::engine::keychain::{SecretEntry, Stored};
 use crate::engine::profiles::DeploymentSummary;
+use crate::engine::profiles::discover::{InitRequest, InitStep};
 use crate::engine::review::audit::AuditReview;
 use crate::engine::review::status::DeploymentStatus;
 use crate::engine::secret::Sensitive;
@@ -123,6 +124,30 @@ mod imp {
 
     pub async fn journal_entries(cx: &Cx<'_>) -> Result<JournalView> {
         cx.engine.journal().await?.view().await
+    }
+
+    /// Looks at the hosts and writes a profile (read-only); a first-contact host key
+    /// comes back to be confirmed (with `trust_host`), then this is called again.
+    pub async fn init_discover(
+        cx: &Cx<'_>,
+        name: String,
+        hosts: Vec<String>,
+        key: Option<String>,
+        docker_sockets: Vec<String>,
+    ) -> Result<InitStep> {
+        let key = key.filter(|k| !k.trim().is_empty());
+        let req = InitRequest::parse(&name, &hosts, key.as_deref(), &docker_sockets, None)?;
+        cx.engine.init_discover(&req).await
+    }
+
+    /// Keeps the deployment `init_discover` looked at, with the profile it wrote.
+    pub async fn init_finish(cx: &Cx<'_>, name: String, profile_text: String) -> Result<KnownDeployment> {
+        cx.engine.init_finish(&name, &profile_text, None).await
+    }
+
+    /// Drops a deployment `init_discover` added only to look at it.
+    pub async fn init_abandon(cx: &Cx<'_>, name: String) -> Result<bool> {
+        cx.engine.init_abandon(&name).await.map(|()| true)
     }
 }
 

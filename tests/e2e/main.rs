@@ -445,3 +445,74 @@ async fn the_audit_trail_shows_tables_and_a_chart() {
     s.screenshot(&screenshot_path("audit.png")).await;
     s.close().await;
 }
+
+/// "Add a deployment" in an empty console, as a person would: the hosts' SSH addresses,
+/// each first-contact key confirmed on screen, the profile read, kept, and then listed.
+#[tokio::test]
+async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
+    let tb = testbed::testbed();
+    let data = tempfile::tempdir().unwrap();
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", data.path())]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    let open = s.wait_for("#add-open", 1).await;
+    s.click(&open[0]).await;
+    let name = "found-in-window";
+    let enter = "\u{E007}";
+    let mut hosts = Vec::new();
+    let mut sockets = Vec::new();
+    for host in ["app1", "app2", "app3"] {
+        let h = tb.host(host);
+        hosts.push(format!("{host}=root@127.0.0.1:{}", h["ssh_port"]));
+        sockets.push(format!("{host}={}", h["docker_socket"].as_str().unwrap()));
+    }
+    s.type_text(&s.wait_for("#add-name", 1).await[0], name).await;
+    s.type_text(&s.wait_for("#add-hosts", 1).await[0], &hosts.join(enter))
+        .await;
+    s.type_text(&s.wait_for("#add-key", 1).await[0], &tb.str("/client_key"))
+        .await;
+    s.type_text(&s.wait_for("#add-sockets", 1).await[0], &sockets.join(enter))
+        .await;
+    s.click(&s.wait_for("#add-look", 1).await[0]).await;
+
+    // Each host's key is shown before anything is trusted, one at a time.
+    for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
+        let shown = s.wait_text("#add-trust", host, 60).await;
+        let fp = tb.str(&format!("/hosts/{i}/host_key_fingerprint"));
+        assert!(shown.contains(&fp), "{host}: {shown}");
+        if i == 0 {
+            s.screenshot(&screenshot_path("add-trust.png")).await;
+        }
+        s.click(&s.wait_for("#add-trust-yes", 1).await[0]).await;
+    }
+    let profile = s.wait_text("#add-profile", "[[services]]", 120).await;
+    let notes = s.text(&s.wait_for("#add-found", 1).await[0]).await;
+    assert!(
+        !notes.contains("could not be checked"),
+        "the schema was checked: {notes}"
+    );
+    assert!(
+        s.text(&s.wait_for("#add-changes", 1).await[0]).await.is_empty(),
+        "a new deployment has no differences to show"
+    );
+    assert!(
+        profile.contains("name = \"worker\"") && profile.contains("app_profile = \"homechat\""),
+        "{profile}"
+    );
+    tb.assert_no_secret_in(&tb.secret_values(), profile.as_bytes(), "the profile shown");
+    s.screenshot(&screenshot_path("add-found.png")).await;
+    s.click(&s.wait_for("#add-keep", 1).await[0]).await;
+    // Kept: listed, opened, its hosts shown.
+    s.wait_text("#deployments", name, 30).await;
+    s.wait_until("#hosts tbody", 30, |t| t.contains("app3"), "app3")
+        .await;
+    s.close().await;
+    let engine = Engine::open(data.path()).await.unwrap();
+    let p = engine.profile(name).await.unwrap();
+    assert_eq!(p.hosts.len(), 3);
+    assert!(
+        p.hosts.iter().all(|h| h.host_key.is_some()),
+        "pinned as confirmed"
+    );
+}

@@ -161,6 +161,7 @@ fn host_toml(h: &HostSpec, roles: &[&str], pin: Option<&str>, env_file: Option<&
 
 /// A compose service as found on the hosts.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ServiceFinding {
     pub name: String,
     pub containers: Vec<String>,
@@ -171,6 +172,7 @@ pub struct ServiceFinding {
 
 /// What one host showed.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct HostFinding {
     pub name: String,
     pub roles: Vec<String>,
@@ -183,6 +185,7 @@ pub struct HostFinding {
 
 /// Everything `init` found, and what it could not find.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Discovery {
     pub hosts: Vec<HostFinding>,
     pub services: Vec<ServiceFinding>,
@@ -533,6 +536,7 @@ impl InitRequest {
 
 /// Where `init` stands: a host key a person must confirm first, or what it found.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum InitStep {
     /// First contact: compare the key out of band, trust it, and ask again.
@@ -546,6 +550,7 @@ pub enum InitStep {
 
 /// What `init` found and the profile it wrote from it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct InitFound {
     pub profile_text: String,
     pub discovery: Discovery,
@@ -560,7 +565,16 @@ impl Engine {
     /// with [`Engine::init_finish`], or drop it with [`Engine::init_abandon`]); a known
     /// one is looked at as its profile says, and the differences are listed.
     pub async fn init_discover(&self, req: &InitRequest) -> Result<InitStep> {
-        let known = self.profile(&req.name).await.ok();
+        // Known before `init` (a profile of the user's), or only added by an earlier
+        // look of this same `init` (its staged profile), which is looked at afresh.
+        let staged = self
+            .state()
+            .path()
+            .with_file_name(format!("init-{}.toml", req.name));
+        let known = match self.state().deployment_profile(&req.name).await {
+            Ok((path, _)) if path != staged => self.profile(&req.name).await.ok(),
+            _ => None,
+        };
         if known.is_none() {
             let text = provisional_profile(&req.name, &req.hosts, &req.auth);
             self.stage_profile(&req.name, &text).await?;
@@ -635,18 +649,30 @@ impl Engine {
         self.add_deployment(&path).await.map(|_| ())
     }
 
-    /// Writes the profile `init` made to `out` and adds the deployment from it.
+    /// Writes the profile `init` made to `out` (default: `<data dir>/deployments/<name>.toml`)
+    /// and adds the deployment from it.
     pub async fn init_finish(
         &self,
         name: &str,
         text: &str,
-        out: &std::path::Path,
+        out: Option<&std::path::Path>,
     ) -> Result<crate::engine::state::KnownDeployment> {
-        std::fs::write(out, text).map_err(|source| Error::ReadFile {
-            path: out.to_owned(),
+        let out = match out {
+            Some(p) => p.to_owned(),
+            None => {
+                let dir = self.state().path().with_file_name("deployments");
+                std::fs::create_dir_all(&dir).map_err(|source| Error::ReadFile {
+                    path: dir.clone(),
+                    source,
+                })?;
+                dir.join(format!("{name}.toml"))
+            }
+        };
+        std::fs::write(&out, text).map_err(|source| Error::ReadFile {
+            path: out.clone(),
             source,
         })?;
-        let added = self.add_deployment(out).await?;
+        let added = self.add_deployment(&out).await?;
         let _ = std::fs::remove_file(self.state().path().with_file_name(format!("init-{name}.toml")));
         Ok(added)
     }
