@@ -145,6 +145,7 @@ async fn init_writes_the_testbeds_profile_from_its_ssh_addresses() {
     let st = engine.status(&name).await.unwrap();
     assert!(st.hosts.iter().all(|h| h.reachable), "{st:?}");
     assert!(st.database.as_ref().is_some_and(|d| d.ok), "{st:?}");
+    drop(engine);
 
     // No secret in the profile or the console's files.
     tb.assert_no_secret_in(&tb.secret_values(), written.as_bytes(), "the written profile");
@@ -167,7 +168,17 @@ async fn init_writes_the_testbeds_profile_from_its_ssh_addresses() {
         .join("\n[[services]]");
     let stale = work.path().join("stale.toml");
     std::fs::write(&stale, without_worker).unwrap();
-    engine.add_deployment(&stale).await.unwrap();
+    // As a person would: `deployment add` of the edited file.
+    let added = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["deployment", "add", stale.to_str().unwrap()])
+        .env("BREAKGLASS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let again = init(
         &data,
         &[&name, "--out", work.path().join("again2.toml").to_str().unwrap()],
