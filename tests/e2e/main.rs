@@ -456,8 +456,15 @@ async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
     let s = driver
         .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
         .await;
+    // The button is in the page before its script is: click until the form opens.
     let open = s.wait_for("#add-open", 1).await;
-    s.click(&open[0]).await;
+    let form = s.wait_for("#add", 1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while s.attribute(&form[0], "hidden").await.is_some() {
+        assert!(std::time::Instant::now() < deadline, "the form never opened");
+        s.click(&open[0]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     let name = "found-in-window";
     let enter = "\u{E007}";
     let mut hosts = Vec::new();
@@ -478,7 +485,27 @@ async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
 
     // Each host's key is shown before anything is trusted, one at a time.
     for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
-        let shown = s.wait_text("#add-trust", host, 60).await;
+        // The key, or an error the page shows instead (said in the failure).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let shown = loop {
+            let shown = s.text(&s.wait_for("#add-trust", 1).await[0]).await;
+            if shown.contains(host) {
+                break shown;
+            }
+            let error = s.text(&s.wait_for("#error", 1).await[0]).await;
+            assert!(
+                error.trim().is_empty(),
+                "{host}: the page shows an error: {error}"
+            );
+            if std::time::Instant::now() >= deadline {
+                s.screenshot(&screenshot_path("add-failed.png")).await;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{host}: no key shown within 60 s: {shown:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
         let fp = tb.str(&format!("/hosts/{i}/host_key_fingerprint"));
         assert!(shown.contains(&fp), "{host}: {shown}");
         if i == 0 {
