@@ -321,7 +321,7 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     .unwrap();
     std::fs::write(
         project.join("docker-compose.yml"),
-        "version: \"3.7\"\nservices:\n  api:\n    image: sandbox-app:latest\n    entrypoint: [\"/bin/busybox\", \"sleep\", \"300\"]\n    init: true\n    env_file: .env\n",
+        "version: \"3.7\"\nservices:\n  api:\n    image: sandbox-app:latest\n    entrypoint: [\"/bin/busybox\", \"sleep\", \"300\"]\n    init: true\n    env_file: .env\n    labels:\n      - \"traefik.http.routers.shop.rule=Host(`shop.example.test`)\"\n      - \"traefik.http.middlewares.auth.basicauth.users=admin:$$apr1$$secret\"\n",
     )
     .unwrap();
     let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
@@ -372,6 +372,13 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
         .find(|s| s.name.get_ref() == "api")
         .unwrap_or_else(|| panic!("{written}"));
     assert_eq!(api.containers[0].get_ref(), &format!("{name}_api_1"));
+    // The public URL from the proxy's router rule; the basic-auth label is never read.
+    assert_eq!(
+        found.public_url.as_ref().map(|u| u.get_ref().as_str()),
+        Some("https://shop.example.test"),
+        "{written}"
+    );
+    assert!(!written.contains("apr1"), "{written}");
     // Two projects on app3 (the testbed's and this one): init says so.
     assert!(written.contains("several compose projects"), "{written}");
     for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {

@@ -104,6 +104,8 @@ pub struct ContainerInfo {
 /// A container's compose project and health check (see [`RemoteDocker::compose_details`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComposeDetails {
+    /// Host names a proxy's labels route to this container.
+    pub public_hosts: Vec<String>,
     pub working_dir: Option<String>,
     pub config_files: Option<String>,
     pub health_test: Vec<String>,
@@ -219,7 +221,41 @@ impl RemoteDocker {
             .map_err(self.error_for(name))?;
         let config = c.config.unwrap_or_default();
         let label = |k: &str| config.labels.as_ref().and_then(|l| l.get(k)).cloned();
+        // The public host names a proxy routes to this container: Traefik's router rules
+        // (`Host(`shop.example.com`)`) and caddy-docker-proxy's `caddy` label. Only these
+        // label values are read (others may hold credentials), and only what is a host name.
+        let mut public_hosts = Vec::new();
+        for (k, v) in config.labels.iter().flatten() {
+            let candidates: Vec<&str> = if k.starts_with("traefik.http.routers.") && k.ends_with(".rule") {
+                v.split("Host(")
+                    .skip(1)
+                    .filter_map(|rest| rest.split(')').next())
+                    .collect()
+            } else if k == "caddy" {
+                v.split([',', ' ']).collect()
+            } else {
+                continue;
+            };
+            for c in candidates {
+                let host = c.trim().trim_matches(|ch| ch == '`' || ch == '"' || ch == '\'');
+                let host = host
+                    .strip_prefix("https://")
+                    .or_else(|| host.strip_prefix("http://"))
+                    .unwrap_or(host);
+                if host.contains('.')
+                    && host.len() <= 253
+                    && host
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
+                {
+                    public_hosts.push(host.to_ascii_lowercase());
+                }
+            }
+        }
+        public_hosts.sort();
+        public_hosts.dedup();
         Ok(ComposeDetails {
+            public_hosts,
             working_dir: label("com.docker.compose.project.working_dir"),
             config_files: label("com.docker.compose.project.config_files"),
             health_test: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),

@@ -194,6 +194,10 @@ pub struct Discovery {
     /// `(via_host, address, port, password variable, database number)`.
     pub redis: Option<(String, String, u16, Option<String>, u16)>,
     pub backups: Option<(String, String)>,
+    /// `https://<host>` from a proxy's labels, and the container that carries them.
+    pub public_url: Option<(String, String)>,
+    /// Where a pgBackRest configuration was found (`host:path`).
+    pub pgbackrest: Option<String>,
     /// The built-in app profile whose tables and columns all exist, if one does.
     pub app_profile: Option<String>,
     /// Why each other built-in profile did not fit, or why none could be checked.
@@ -247,6 +251,8 @@ impl Engine {
             database: None,
             redis: None,
             backups: None,
+            public_url: None,
+            pgbackrest: None,
             app_profile: None,
             app_profile_notes: Vec::new(),
             notes: Vec::new(),
@@ -295,6 +301,11 @@ impl Engine {
                     roles.insert(r);
                 }
                 let details = docker.compose_details(&c.name).await.unwrap_or_default();
+                if d.public_url.is_none()
+                    && let Some(h) = details.public_hosts.first()
+                {
+                    d.public_url = Some((format!("https://{h}"), c.name.clone()));
+                }
                 if let Some(wd) = details.working_dir {
                     dirs.insert(wd);
                 }
@@ -369,6 +380,15 @@ impl Engine {
                             d.backups = Some((host.clone(), c));
                             break;
                         }
+                    }
+                }
+            }
+            if d.pgbackrest.is_none() {
+                let session = self.session(deployment, &host).await?;
+                for conf in ["/etc/pgbackrest/pgbackrest.conf", "/etc/pgbackrest.conf"] {
+                    if session.exec(&format!("test -f {conf}"), None).await?.success() {
+                        d.pgbackrest = Some(format!("{host}:{conf}"));
+                        break;
                     }
                 }
             }
@@ -729,7 +749,18 @@ pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) ->
             t += "app_profile = \"homechat\"   # guess: no built-in app profile fits the live schema; write your own (`breakglass app check`)\n";
         }
     }
-    t += "# public_url = \"https://…\"   # not found: set it to enable /health checks and app probes\n";
+    match &d.public_url {
+        Some((url, from)) => {
+            t += &format!(
+                "public_url = {}   # guess: from the proxy labels of {}\n",
+                toml_str(url),
+                display_safe(from.as_bytes())
+            );
+        }
+        None => {
+            t += "# public_url = \"https://…\"   # not found: set it to enable /health checks and app probes\n";
+        }
+    }
     t += &format!("\n[ssh]\nauth = {}\n", auth_toml(auth));
     for spec in specs {
         let Some(h) = d.hosts.iter().find(|h| h.name == spec.name) else {
@@ -796,6 +827,12 @@ pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) ->
         if let Some(p) = &s.health_path {
             t += &format!("health_path = {}\n", toml_str(p));
         }
+    }
+    if let Some(conf) = &d.pgbackrest {
+        t += &format!(
+            "\n# A pgBackRest configuration is at {}: its repository holds backups too.\n",
+            display_safe(conf.as_bytes())
+        );
     }
     if !d.notes.is_empty() || !d.app_profile_notes.is_empty() {
         t += "\n# What init noticed:\n";
@@ -880,6 +917,8 @@ mod tests {
                 2,
             )),
             backups: Some(("app1".into(), "/srv/backups".into())),
+            public_url: Some(("https://chat.example.com".into(), "web1".into())),
+            pgbackrest: Some("app1:/etc/pgbackrest/pgbackrest.conf".into()),
             app_profile: Some("homechat".into()),
             app_profile_notes: vec!["harmonic: 1 missing (x)".into()],
             notes: vec!["app1: a note with \u{1b}[31m an escape".into()],
@@ -890,6 +929,11 @@ mod tests {
         assert_eq!(p.name(), "prod");
         assert_eq!(p.services[0].env[0].get_ref(), "SECRET_KEY_BASE");
         assert_eq!(p.redis.as_ref().unwrap().database, 2);
+        assert_eq!(
+            p.public_url.as_ref().unwrap().get_ref(),
+            "https://chat.example.com"
+        );
+        assert!(text.contains("pgBackRest configuration is at app1:/etc/pgbackrest/pgbackrest.conf"));
         assert!(text.contains("(should be 600"), "{text}");
         assert!(!text.contains('\u{1b}'), "{text}");
     }
