@@ -53,6 +53,9 @@ pub(crate) enum Command {
         /// Pin the hosts' keys from an OpenSSH known_hosts file instead of asking.
         #[arg(long)]
         known_hosts: Option<PathBuf>,
+        /// The compose project to look at, when a host runs several.
+        #[arg(long)]
+        project: Option<String>,
         /// Where to write the profile (default: NAME.toml in the current folder).
         #[arg(long)]
         out: Option<PathBuf>,

@@ -103,6 +103,7 @@ pub(crate) async fn init_cmd(cli: &Cli) -> Result<(), ErrorReport> {
         key,
         docker_sockets,
         known_hosts,
+        project,
         out,
         yes,
     } = &cli.command
@@ -110,7 +111,8 @@ pub(crate) async fn init_cmd(cli: &Cli) -> Result<(), ErrorReport> {
         return Ok(());
     };
     let engine = engine(cli).await?;
-    let req = InitRequest::parse(name, hosts, key.as_deref(), docker_sockets, known_hosts.clone())?;
+    let mut req = InitRequest::parse(name, hosts, key.as_deref(), docker_sockets, known_hosts.clone())?;
+    req.project = project.clone();
     let found = loop {
         match engine.init_discover(&req).await? {
             InitStep::Found(found) => break found,

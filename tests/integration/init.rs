@@ -381,6 +381,33 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     assert!(!written.contains("apr1"), "{written}");
     // Two projects on app3 (the testbed's and this one): init says so.
     assert!(written.contains("several compose projects"), "{written}");
+
+    // Named, only that project is looked at, and its .env read.
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["init", "shop", "--project", &name])
+        .args([
+            "--host",
+            &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
+        ])
+        .args(["--docker-socket", &format!("app3={socket}")])
+        .args([
+            "--key",
+            &tb.str("/client_key"),
+            "--known-hosts",
+            &tb.str("/known_hosts"),
+        ])
+        .args(["--out", work.path().join("shop-only.toml").to_str().unwrap()])
+        .env("BREAKGLASS_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let only = std::fs::read_to_string(work.path().join("shop-only.toml")).unwrap();
+    let p = DeploymentProfile::parse(&only).unwrap();
+    let names: Vec<&str> = p.services.iter().map(|s| s.name.get_ref().as_str()).collect();
+    assert_eq!(names, ["api"], "{only}");
+    let env: Vec<&str> = p.services[0].env.iter().map(|e| e.get_ref().as_str()).collect();
+    assert_eq!(env, ["DATABASE_URL", "SHOP_API_SECRET"], "{only}");
+    assert!(!only.contains(secret), "{only}");
     for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {
         tb.assert_no_secret_in(
             &[("the shop's secret".into(), secret.into())],

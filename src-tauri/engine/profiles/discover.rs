@@ -243,7 +243,7 @@ fn health_path(test: &[String]) -> Option<String> {
 impl Engine {
     /// Looks at a deployment that so far names only its hosts (see
     /// [`provisional_profile`]): read-only.
-    pub async fn discover(&self, deployment: &str) -> Result<Discovery> {
+    pub async fn discover(&self, deployment: &str, project: Option<&str>) -> Result<Discovery> {
         let profile = self.profile(deployment).await?;
         let mut d = Discovery {
             hosts: Vec::new(),
@@ -289,7 +289,29 @@ impl Engine {
                 }
             };
             let mut dirs = BTreeSet::new();
+            let projects: BTreeSet<String> = containers
+                .iter()
+                .filter_map(|(_, c)| c.compose_project.clone())
+                .collect();
+            if let Some(p) = project
+                && !projects.is_empty()
+                && !projects.contains(p)
+            {
+                d.notes.push(format!(
+                    "{host}: no compose project {p:?} (it runs {})",
+                    projects
+                        .iter()
+                        .map(|p| display_safe(p.as_bytes()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             for (docker, c) in &containers {
+                if let (Some(want), Some(has)) = (project, &c.compose_project)
+                    && want != has
+                {
+                    continue;
+                }
                 let Some(service) = c.compose_service.clone() else {
                     d.notes.push(format!(
                         "{host}: container {} has no compose labels: not grouped into a service",
@@ -325,7 +347,8 @@ impl Engine {
             }
             if dirs.len() > 1 {
                 d.notes.push(format!(
-                    "{host}: several compose projects ({}): the first one's .env is used; say which with a profile edit",
+                    "{host}: several compose projects ({}) in {}: the first one's .env is used; name the one to look at (`--project`)",
+                    projects.iter().map(|p| display_safe(p.as_bytes())).collect::<Vec<_>>().join(", "),
                     dirs.iter().map(|p| display_safe(p.as_bytes())).collect::<Vec<_>>().join(", ")
                 ));
             }
@@ -506,6 +529,8 @@ pub struct InitRequest {
     pub auth: InitAuth,
     /// Pin the hosts from this OpenSSH known_hosts file instead of asking.
     pub known_hosts: Option<std::path::PathBuf>,
+    /// The compose project to look at when a host runs several.
+    pub project: Option<String>,
 }
 
 impl InitRequest {
@@ -550,6 +575,7 @@ impl InitRequest {
                 None => InitAuth::Agent,
             },
             known_hosts,
+            project: None,
         })
     }
 }
@@ -634,7 +660,7 @@ impl Engine {
                 });
             }
         }
-        let mut found = self.discover(name).await?;
+        let mut found = self.discover(name, req.project.as_deref()).await?;
         if found.database.is_some() {
             // The schema, through the database the .env names: which app profile fits.
             // A new deployment is given the database found in its provisional profile.
