@@ -28,10 +28,11 @@ async function look() {
   const hosts = lines($("#add-hosts").value);
   const key = $("#add-key").value.trim() || null;
   const sockets = lines($("#add-sockets").value);
+  const project = $("#add-project").value.trim() || null;
   $("#add-look").disabled = true;
   try {
     looking = name;
-    const step = await api.initDiscover(name, hosts, key, sockets);
+    const step = await api.initDiscover(name, hosts, key, sockets, project);
     if (step.state === "needs_trust") {
       $("#add-trust-host").textContent = step.host;
       $("#add-trust-type").textContent = step.key_type;

@@ -52,8 +52,8 @@ export const api = {
   journal: () => invoke("journal_entries", {}),
   /** @param {string} name @param {string} host @param {string} fingerprint */
   trustHost: (name, host, fingerprint) => invoke("trust_host", { name, host, fingerprint }),
-  /** @param {string} name @param {string[]} hosts @param {string | null} key @param {string[]} dockerSockets */
-  initDiscover: (name, hosts, key, dockerSockets) => invoke("init_discover", { name, hosts, key, dockerSockets }),
+  /** @param {string} name @param {string[]} hosts @param {string | null} key @param {string[]} dockerSockets @param {string | null} project */
+  initDiscover: (name, hosts, key, dockerSockets, project) => invoke("init_discover", { name, hosts, key, dockerSockets, project }),
   /** @param {string} name @param {string} profileText */
   initFinish: (name, profileText) => invoke("init_finish", { name, profileText }),
   /** @param {string} name */

@@ -67,6 +67,14 @@ database: [string, string, number, string, string] | null,
  */
 redis: [string, string, number, string | null, number] | null, backups: [string, string] | null, 
 /**
+ * `https://<host>` from a proxy's labels, and the container that carries them.
+ */
+public_url: [string, string] | null, 
+/**
+ * Where a pgBackRest configuration was found (`host:path`).
+ */
+pgbackrest: string | null, 
+/**
  * The built-in app profile whose tables and columns all exist, if one does.
  */
 app_profile: string | null, 
@@ -372,7 +380,7 @@ export type Commands = {
   interrupted_runs: { args: {  }; events: never; returns: Array<Interrupted> };
   audit_review: { args: { name: string; sinceSecs: number }; events: never; returns: AuditReview };
   journal_entries: { args: {  }; events: never; returns: JournalView };
-  init_discover: { args: { name: string; hosts: Array<string>; key: string | null; dockerSockets: Array<string> }; events: never; returns: InitStep };
+  init_discover: { args: { name: string; hosts: Array<string>; key: string | null; dockerSockets: Array<string>; project: string | null }; events: never; returns: InitStep };
   init_finish: { args: { name: string; profileText: string }; events: never; returns: KnownDeployment };
   init_abandon: { args: { name: string }; events: never; returns: boolean };
 };

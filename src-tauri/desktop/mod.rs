@@ -134,9 +134,11 @@ mod imp {
         hosts: Vec<String>,
         key: Option<String>,
         docker_sockets: Vec<String>,
+        project: Option<String>,
     ) -> Result<InitStep> {
         let key = key.filter(|k| !k.trim().is_empty());
-        let req = InitRequest::parse(&name, &hosts, key.as_deref(), &docker_sockets, None)?;
+        let mut req = InitRequest::parse(&name, &hosts, key.as_deref(), &docker_sockets, None)?;
+        req.project = project.filter(|p| !p.trim().is_empty());
         cx.engine.init_discover(&req).await
     }
 
