@@ -8,11 +8,16 @@ use crate::engine::review::status::Check;
 /// A client with short timeouts and no redirects (a health check that redirects to a
 /// login page is not healthy).
 pub fn client() -> reqwest::Client {
+    client_as(concat!("breakglass/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The same client, presenting itself as `user_agent` (the app probes say they are).
+pub fn client_as(user_agent: &'static str) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("breakglass/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent)
         .build()
         .unwrap_or_default()
 }

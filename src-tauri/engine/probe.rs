@@ -10,8 +10,6 @@
 //! inconclusive probe is said to be one. Not for status or health checks (`review/status`),
 //! and never a proof on its own: verify always asks the database as well.
 
-use std::time::Duration;
-
 use crate::engine::keychain::{self, KeychainError};
 use crate::engine::profiles::DeploymentProfile;
 use crate::engine::profiles::app::{AppProfile, Probes};
@@ -192,13 +190,7 @@ impl Prober {
 /// A client for probes: short timeouts, no redirects (a redirect to a login page is
 /// neither an acceptance nor a refusal), no cookie store (each probe says what it sends).
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("breakglass-probe/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+    crate::engine::http::client_as(concat!("breakglass-probe/", env!("CARGO_PKG_VERSION")))
 }
 
 /// What the app said before the steps ran and after: the evidence verify adds to the

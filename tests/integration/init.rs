@@ -345,24 +345,28 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
 
     let data = work.path().join("state");
-    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-        .args([
-            "init",
-            "shop",
-            "--host",
-            &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
-        ])
-        .args(["--docker-socket", &format!("app3={socket}")])
-        .args([
-            "--key",
-            &tb.str("/client_key"),
-            "--known-hosts",
-            &tb.str("/known_hosts"),
-        ])
-        .args(["--out", work.path().join("shop.toml").to_str().unwrap()])
-        .env("BREAKGLASS_DATA_DIR", &data)
-        .output()
-        .unwrap();
+    // init of app3 alone, as `breakglass init shop …` with `extra` arguments.
+    let init_app3 = |extra: &[&str], out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(["init", "shop"])
+            .args(extra)
+            .args([
+                "--host",
+                &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
+            ])
+            .args(["--docker-socket", &format!("app3={socket}")])
+            .args([
+                "--key",
+                &tb.str("/client_key"),
+                "--known-hosts",
+                &tb.str("/known_hosts"),
+            ])
+            .args(["--out", work.path().join(out).to_str().unwrap()])
+            .env("BREAKGLASS_DATA_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let out = init_app3(&[], "shop.toml");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let written = std::fs::read_to_string(work.path().join("shop.toml")).unwrap();
     let found = DeploymentProfile::parse(&written).unwrap();
@@ -383,23 +387,7 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     assert!(written.contains("several compose projects"), "{written}");
 
     // Named, only that project is looked at, and its .env read.
-    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
-        .args(["init", "shop", "--project", &name])
-        .args([
-            "--host",
-            &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
-        ])
-        .args(["--docker-socket", &format!("app3={socket}")])
-        .args([
-            "--key",
-            &tb.str("/client_key"),
-            "--known-hosts",
-            &tb.str("/known_hosts"),
-        ])
-        .args(["--out", work.path().join("shop-only.toml").to_str().unwrap()])
-        .env("BREAKGLASS_DATA_DIR", &data)
-        .output()
-        .unwrap();
+    let out = init_app3(&["--project", &name], "shop-only.toml");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let only = std::fs::read_to_string(work.path().join("shop-only.toml")).unwrap();
     let p = DeploymentProfile::parse(&only).unwrap();
