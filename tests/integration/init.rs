@@ -314,14 +314,16 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     let project = work.path().join("shop");
     std::fs::create_dir_all(&project).unwrap();
     let secret = "shop-secret-value-that-must-not-leak-9f3a";
+    // The variables live in `app.env`, named by the compose file's `env_file:` (there is
+    // no `.env`): init finds them where compose does.
     std::fs::write(
-        project.join(".env"),
+        project.join("app.env"),
         format!("SHOP_API_SECRET={secret}\nDATABASE_URL=postgres://shop:{secret}@127.0.0.1:5432/shop\n"),
     )
     .unwrap();
     std::fs::write(
         project.join("docker-compose.yml"),
-        "version: \"3.7\"\nservices:\n  api:\n    image: sandbox-app:latest\n    entrypoint: [\"/bin/busybox\", \"sleep\", \"300\"]\n    init: true\n    env_file: .env\n    labels:\n      - \"traefik.http.routers.shop.rule=Host(`shop.example.test`)\"\n      - \"traefik.http.middlewares.auth.basicauth.users=admin:$$apr1$$secret\"\n",
+        "version: \"3.7\"\nservices:\n  api:\n    image: sandbox-app:latest\n    entrypoint: [\"/bin/busybox\", \"sleep\", \"300\"]\n    init: true\n    env_file: app.env\n    labels:\n      - \"traefik.http.routers.shop.rule=Host(`shop.example.test`)\"\n      - \"traefik.http.middlewares.auth.basicauth.users=admin:$$apr1$$secret\"\n",
     )
     .unwrap();
     let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
@@ -395,6 +397,12 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     assert_eq!(names, ["api"], "{only}");
     let env: Vec<&str> = p.services[0].env.iter().map(|e| e.get_ref().as_str()).collect();
     assert_eq!(env, ["DATABASE_URL", "SHOP_API_SECRET"], "{only}");
+    let app3 = p.host("app3").unwrap();
+    assert_eq!(
+        app3.env_file.as_ref().map(|e| e.get_ref().clone()),
+        Some(project.join("app.env").display().to_string()),
+        "{only}"
+    );
     assert!(!only.contains(secret), "{only}");
     for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {
         tb.assert_no_secret_in(

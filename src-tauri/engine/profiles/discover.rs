@@ -206,6 +206,51 @@ pub struct Discovery {
     pub notes: Vec<String>,
 }
 
+/// A compose file is never read beyond this.
+const MAX_COMPOSE_FILE: usize = 1024 * 1024;
+
+/// The `env_file:` entries of every service of a compose file (a string, a list of
+/// strings, or a list of `{path: …}`), as absolute paths (relative ones are relative to
+/// the project's folder). A file that is not YAML names none.
+fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let Ok(docs) = YamlLoader::load_from_str(yaml) else {
+        return Vec::new();
+    };
+    let absolute = |p: &str| {
+        let p = p.trim();
+        if p.starts_with('/') {
+            p.to_owned()
+        } else {
+            format!("{}/{}", dir.trim_end_matches('/'), p.trim_start_matches("./"))
+        }
+    };
+    let mut out = Vec::new();
+    for doc in &docs {
+        let Some(services) = doc["services"].as_hash() else {
+            continue;
+        };
+        for service in services.values() {
+            let entries: Vec<&Yaml> = match &service["env_file"] {
+                Yaml::String(_) => vec![&service["env_file"]],
+                Yaml::Array(items) => items.iter().collect(),
+                _ => Vec::new(),
+            };
+            for e in entries {
+                let path = match e {
+                    Yaml::String(p) => Some(p.as_str()),
+                    Yaml::Hash(_) => e["path"].as_str(),
+                    _ => None,
+                };
+                if let Some(p) = path.filter(|p| !p.is_empty() && !p.chars().any(char::is_control)) {
+                    out.push(absolute(p));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn role_of(service: &str, image: &str) -> Option<&'static str> {
     let s = service.to_ascii_lowercase();
     let i = image.to_ascii_lowercase();
@@ -289,6 +334,7 @@ impl Engine {
                 }
             };
             let mut dirs = BTreeSet::new();
+            let mut config_files: BTreeSet<String> = BTreeSet::new();
             let projects: BTreeSet<String> = containers
                 .iter()
                 .filter_map(|(_, c)| c.compose_project.clone())
@@ -331,6 +377,14 @@ impl Engine {
                 if let Some(wd) = details.working_dir {
                     dirs.insert(wd);
                 }
+                if let Some(files) = &details.config_files {
+                    config_files.extend(
+                        files
+                            .split(',')
+                            .map(|f| f.trim().to_owned())
+                            .filter(|f| f.starts_with('/')),
+                    );
+                }
                 let s = services.entry(service.clone()).or_insert_with(|| ServiceFinding {
                     name: service.clone(),
                     containers: Vec::new(),
@@ -353,12 +407,37 @@ impl Engine {
                 ));
             }
             if let Some(dir) = dirs.iter().next() {
-                let path = format!("{}/.env", dir.trim_end_matches('/'));
-                let q = shell_quote(&path);
                 let session = self.session(deployment, &host).await?;
-                let stat = session.exec(&format!("stat -c '%a %U:%G' -- {q}"), None).await?;
-                if stat.success() {
-                    finding.env_file_mode = Some(display_safe(&stat.stdout).trim().to_owned());
+                // The env files the compose files name (`env_file:`), then the project's
+                // `.env`: the first that exists is the host's env_file; every one read
+                // tells which variables the services have.
+                let mut candidates = Vec::new();
+                for file in &config_files {
+                    let out = session
+                        .exec_capped(
+                            &format!("cat -- {}", shell_quote(file)),
+                            None,
+                            MAX_COMPOSE_FILE + 1,
+                        )
+                        .await?;
+                    if out.success() && out.stdout.len() <= MAX_COMPOSE_FILE {
+                        candidates.extend(compose_env_files(&String::from_utf8_lossy(&out.stdout), dir));
+                    } else {
+                        d.notes.push(format!(
+                            "{host}: the compose file {} could not be read",
+                            display_safe(file.as_bytes())
+                        ));
+                    }
+                }
+                candidates.push(format!("{}/.env", dir.trim_end_matches('/')));
+                let mut seen = BTreeSet::new();
+                candidates.retain(|c| seen.insert(c.clone()));
+                for path in candidates {
+                    let q = shell_quote(&path);
+                    let stat = session.exec(&format!("stat -c '%a %U:%G' -- {q}"), None).await?;
+                    if !stat.success() {
+                        continue;
+                    }
                     let out = session
                         .exec_capped(
                             &format!("cat -- {q}"),
@@ -368,7 +447,10 @@ impl Engine {
                         .await?;
                     match out.success().then(|| EnvFile::parse_owned(out.stdout)) {
                         Some(Ok(env)) => {
-                            finding.env_file = Some(path.clone());
+                            if finding.env_file.is_none() {
+                                finding.env_file = Some(path.clone());
+                                finding.env_file_mode = Some(display_safe(&stat.stdout).trim().to_owned());
+                            }
                             envs.push((host.clone(), path, env));
                         }
                         Some(Err(e)) => d
@@ -376,9 +458,10 @@ impl Engine {
                             .push(format!("{host}: {path} is not a readable .env: {e}")),
                         None => d.notes.push(format!("{host}: {path} could not be read")),
                     }
-                } else {
+                }
+                if finding.env_file.is_none() {
                     d.notes.push(format!(
-                        "{host}: no .env in the compose project's folder {}",
+                        "{host}: no .env (nor an env_file the compose files name) in {}",
                         display_safe(dir.as_bytes())
                     ));
                 }
@@ -892,6 +975,23 @@ mod tests {
                 "argument.invalid",
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn env_files_are_read_from_compose_files_in_every_form() {
+        let yaml = "services:\n  web:\n    env_file: ./app.env\n  worker:\n    env_file:\n      - shared.env\n      - /etc/app/extra.env\n  db:\n    env_file:\n      - path: ./db.env\n        required: false\n  cache:\n    image: redis\n";
+        assert_eq!(
+            compose_env_files(yaml, "/srv/shop/"),
+            [
+                "/srv/shop/app.env",
+                "/srv/shop/shared.env",
+                "/etc/app/extra.env",
+                "/srv/shop/db.env"
+            ]
+        );
+        for garbage in ["", "services: [", "services: 3", "- a\n- b", "\u{0}"] {
+            assert!(compose_env_files(garbage, "/x").is_empty(), "{garbage:?}");
         }
     }
 
