@@ -211,44 +211,118 @@ const MAX_COMPOSE_FILE: usize = 1024 * 1024;
 
 /// The `env_file:` entries of every service of a compose file (a string, a list of
 /// strings, or a list of `{path: …}`), as absolute paths (relative ones are relative to
-/// the project's folder). A file that is not YAML names none.
+/// the project's folder). A file that is not YAML names none. Read from the parser's
+/// events, not a loaded document: aliases are never expanded, so a hostile file (an alias
+/// bomb) costs what its size costs and no more.
 fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
-    use yaml_rust2::{Yaml, YamlLoader};
-    let Ok(docs) = YamlLoader::load_from_str(yaml) else {
-        return Vec::new();
-    };
-    let absolute = |p: &str| {
-        let p = p.trim();
-        if p.starts_with('/') {
-            p.to_owned()
-        } else {
-            format!("{}/{}", dir.trim_end_matches('/'), p.trim_start_matches("./"))
+    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+    use yaml_rust2::scanner::Marker;
+
+    /// A mapping or a sequence being read, and the key it is the value of.
+    struct Frame {
+        map: bool,
+        under: String,
+        key: Option<String>,
+    }
+    struct Walk {
+        stack: Vec<Frame>,
+        found: Vec<String>,
+    }
+    impl Walk {
+        /// The keys from the document's root down to the innermost open node.
+        fn at(&self, names: &[&str]) -> bool {
+            self.stack.len() == names.len()
+                && self
+                    .stack
+                    .iter()
+                    .zip(names)
+                    .all(|(f, n)| *n == "*" || f.under == *n)
         }
-    };
-    let mut out = Vec::new();
-    for doc in &docs {
-        let Some(services) = doc["services"].as_hash() else {
-            continue;
-        };
-        for service in services.values() {
-            let entries: Vec<&Yaml> = match &service["env_file"] {
-                Yaml::String(_) => vec![&service["env_file"]],
-                Yaml::Array(items) => items.iter().collect(),
-                _ => Vec::new(),
+        fn value(&mut self, v: &str) {
+            let services_entry = |w: &Walk, extra: &[&str]| {
+                let mut names = vec!["", "services", "*"];
+                names.extend_from_slice(extra);
+                w.at(&names)
             };
-            for e in entries {
-                let path = match e {
-                    Yaml::String(p) => Some(p.as_str()),
-                    Yaml::Hash(_) => e["path"].as_str(),
-                    _ => None,
-                };
-                if let Some(p) = path.filter(|p| !p.is_empty() && !p.chars().any(char::is_control)) {
-                    out.push(absolute(p));
-                }
+            let key = self.stack.last().and_then(|f| f.key.clone());
+            let hit = match (self.stack.last().map(|f| f.map), key.as_deref()) {
+                (Some(true), Some("env_file")) => services_entry(self, &[]),
+                (Some(false), _) => services_entry(self, &["env_file"]),
+                (Some(true), Some("path")) => services_entry(self, &["env_file", "[]"]),
+                _ => false,
+            };
+            if hit {
+                self.found.push(v.to_owned());
             }
         }
     }
-    out
+    impl MarkedEventReceiver for Walk {
+        fn on_event(&mut self, ev: Event, _mark: Marker) {
+            match ev {
+                Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    let map = matches!(ev, Event::MappingStart(..));
+                    let under = match self.stack.last_mut() {
+                        Some(f) if f.map => f.key.take().unwrap_or_default(),
+                        Some(_) => "[]".to_owned(),
+                        None => String::new(),
+                    };
+                    self.stack.push(Frame {
+                        map,
+                        under,
+                        key: None,
+                    });
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    self.stack.pop();
+                }
+                Event::Scalar(v, ..) => match self.stack.last_mut() {
+                    Some(f) if f.map && f.key.is_none() => f.key = Some(v),
+                    Some(_) => {
+                        self.value(&v);
+                        if let Some(f) = self.stack.last_mut()
+                            && f.map
+                        {
+                            f.key = None;
+                        }
+                    }
+                    None => {}
+                },
+                // An alias stands for a node written elsewhere: never expanded.
+                Event::Alias(_) => {
+                    if let Some(f) = self.stack.last_mut()
+                        && f.map
+                    {
+                        f.key = if f.key.is_none() {
+                            Some(String::new())
+                        } else {
+                            None
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let mut walk = Walk {
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
+    if Parser::new_from_str(yaml).load(&mut walk, true).is_err() {
+        return Vec::new();
+    }
+    walk.found
+        .into_iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty() && !p.chars().any(char::is_control))
+        .map(|p| {
+            if p.starts_with('/') {
+                p
+            } else {
+                format!("{}/{}", dir.trim_end_matches('/'), p.trim_start_matches("./"))
+            }
+        })
+        .collect()
 }
 
 fn role_of(service: &str, image: &str) -> Option<&'static str> {
@@ -990,9 +1064,39 @@ mod tests {
                 "/srv/shop/db.env"
             ]
         );
-        for garbage in ["", "services: [", "services: 3", "- a\n- b", "\u{0}"] {
+        for garbage in [
+            "",
+            "services: [",
+            "services: 3",
+            "- a\n- b",
+            "\u{0}",
+            "env_file: top.env",
+        ] {
             assert!(compose_env_files(garbage, "/x").is_empty(), "{garbage:?}");
         }
+        // Anchors and merge keys, as real compose files use them.
+        let anchored = "x-common: &common\n  env_file: common.env\nservices:\n  web:\n    <<: *common\n    env_file: web.env\n";
+        assert_eq!(compose_env_files(anchored, "/p"), ["/p/web.env"]);
+    }
+
+    #[test]
+    fn an_alias_bomb_costs_its_size_and_no_more() {
+        // "Billion laughs": nine levels of ten references each, expanded it is 10^9 nodes.
+        let mut y = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            y += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
+        }
+        y += "services:\n  web:\n    env_file: x.env\n    extra: *a8\n";
+        let t = std::time::Instant::now();
+        assert_eq!(compose_env_files(&y, "/d"), ["/d/x.env"]);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
