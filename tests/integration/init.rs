@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use breakglass::engine::profiles::DeploymentProfile;
 
+use crate::actions::isolate::docker_app3;
 use crate::testbed::testbed;
 
 fn init(data: &std::path::Path, args: &[&str]) -> Output {
@@ -33,6 +34,37 @@ fn init(data: &std::path::Path, args: &[&str]) -> Output {
     tb.assert_no_secret_in(&secrets, &out.stdout, "init's stdout");
     tb.assert_no_secret_in(&secrets, &out.stderr, "init's stderr");
     out
+}
+
+/// `breakglass init NAME` of app3 alone (its SSH address, key, pins and Docker socket),
+/// with `extra` arguments, writing the profile to `work/out`.
+fn init_app3(
+    data: &std::path::Path,
+    work: &std::path::Path,
+    name: &str,
+    socket: &str,
+    out: &str,
+    extra: &[&str],
+) -> Output {
+    let tb = testbed();
+    Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["init", name])
+        .args(extra)
+        .args([
+            "--host",
+            &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
+        ])
+        .args(["--docker-socket", &format!("app3={socket}")])
+        .args([
+            "--key",
+            &tb.str("/client_key"),
+            "--known-hosts",
+            &tb.str("/known_hosts"),
+        ])
+        .args(["--out", work.join(out).to_str().unwrap()])
+        .env("BREAKGLASS_DATA_DIR", data)
+        .output()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -222,22 +254,8 @@ async fn init_says_plainly_what_it_could_not_find_and_writes_the_rest() {
     let tb = testbed();
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("state");
-    let port = tb.host("app3")["ssh_port"].to_string();
-    let base = |name: &str, socket: &str, out: &str| {
-        Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["init", name, "--host", &format!("app3=root@127.0.0.1:{port}")])
-            .args(["--docker-socket", &format!("app3={socket}")])
-            .args([
-                "--key",
-                &tb.str("/client_key"),
-                "--known-hosts",
-                &tb.str("/known_hosts"),
-            ])
-            .args(["--out", work.path().join(out).to_str().unwrap(), "--yes"])
-            .env("BREAKGLASS_DATA_DIR", &data)
-            .output()
-            .unwrap()
-    };
+    let base =
+        |name: &str, socket: &str, out: &str| init_app3(&data, work.path(), name, socket, out, &["--yes"]);
     // No Docker Engine where it looks: the host is written with docker = false.
     let out = base("nodocker", "/nonexistent/docker.sock", "a.toml");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -250,18 +268,8 @@ async fn init_says_plainly_what_it_could_not_find_and_writes_the_rest() {
 
     // A container without compose labels is named, not grouped; the rest is found.
     let name = format!("nolabels-{}", std::process::id());
-    let docker = |args: &[&str]| {
-        Command::new("docker")
-            .args([
-                "-H",
-                &format!("unix://{}", tb.host("app3")["docker_socket"].as_str().unwrap()),
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    };
     assert!(
-        docker(&[
+        docker_app3(&[
             "run",
             "-d",
             "--init",
@@ -273,12 +281,11 @@ async fn init_says_plainly_what_it_could_not_find_and_writes_the_rest() {
             "sleep",
             "120"
         ])
-        .status
-        .success()
+        .is_ok()
     );
     let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
     let out = base("nolabels", &socket, "b.toml");
-    let _ = docker(&["rm", "-f", &name]);
+    let _ = docker_app3(&["rm", "-f", &name]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let written = std::fs::read_to_string(work.path().join("b.toml")).unwrap();
     assert!(
@@ -347,28 +354,7 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
 
     let data = work.path().join("state");
-    // init of app3 alone, as `breakglass init shop …` with `extra` arguments.
-    let init_app3 = |extra: &[&str], out: &str| {
-        Command::new(env!("CARGO_BIN_EXE_breakglass"))
-            .args(["init", "shop"])
-            .args(extra)
-            .args([
-                "--host",
-                &format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
-            ])
-            .args(["--docker-socket", &format!("app3={socket}")])
-            .args([
-                "--key",
-                &tb.str("/client_key"),
-                "--known-hosts",
-                &tb.str("/known_hosts"),
-            ])
-            .args(["--out", work.path().join(out).to_str().unwrap()])
-            .env("BREAKGLASS_DATA_DIR", &data)
-            .output()
-            .unwrap()
-    };
-    let out = init_app3(&[], "shop.toml");
+    let out = init_app3(&data, work.path(), "shop", &socket, "shop.toml", &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let written = std::fs::read_to_string(work.path().join("shop.toml")).unwrap();
     let found = DeploymentProfile::parse(&written).unwrap();
@@ -389,7 +375,14 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     assert!(written.contains("several compose projects"), "{written}");
 
     // Named, only that project is looked at, and its .env read.
-    let out = init_app3(&["--project", &name], "shop-only.toml");
+    let out = init_app3(
+        &data,
+        work.path(),
+        "shop",
+        &socket,
+        "shop-only.toml",
+        &["--project", &name],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let only = std::fs::read_to_string(work.path().join("shop-only.toml")).unwrap();
     let p = DeploymentProfile::parse(&only).unwrap();

@@ -76,7 +76,7 @@ async fn a_container_is_paused_and_stopped_then_restored() {
 }
 
 /// Docker on app3, through its socket (the test's own view, not the console's).
-pub(super) fn docker_app3(args: &[&str]) -> Result<String, String> {
+pub(crate) fn docker_app3(args: &[&str]) -> Result<String, String> {
     let sock = testbed().host("app3")["docker_socket"]
         .as_str()
         .unwrap()

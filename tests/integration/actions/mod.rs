@@ -8,7 +8,7 @@ mod audit_review;
 mod cannot_be_fooled;
 mod deployment_lock;
 mod expire_sessions;
-mod isolate;
+pub(crate) mod isolate;
 mod journal;
 mod lock_accounts;
 mod profiles;
