@@ -53,6 +53,23 @@ async function look() {
     const notes = [...step.discovery.notes, ...step.discovery.app_profile_notes];
     $("#add-notes").replaceChildren(...notes.map((n) => h("li", {}, n)));
     $("#add-changes").replaceChildren(...(step.changes || []).map((c) => h("li", {}, c)));
+    // Several projects and none named: offer each (choosing one looks again at it alone).
+    const names = [...new Set(step.discovery.projects.map((p) => p.name))].sort();
+    $("#add-projects").hidden = project !== null || names.length < 2;
+    $("#add-project-choices").replaceChildren(
+      ...names.map((n) => {
+        const where = step.discovery.projects
+          .filter((p) => p.name === n)
+          .map((p) => `${p.kind} on ${p.host}`)
+          .join(", ");
+        const b = h("button", { class: "btn", "data-project": n }, `${n} (${where})`);
+        b.addEventListener("click", () => {
+          $("#add-project").value = n;
+          look();
+        });
+        return b;
+      }),
+    );
     $("#add-found").hidden = false;
     $("#add-keep").disabled = false;
   } catch (e) {

@@ -32,7 +32,11 @@ export type ContainerInfo = { host: string, name: string, id: string, image: str
 /**
  * `healthy`, `unhealthy`, `starting`, or `none` when it has no health check.
  */
-health: string, compose_project: string | null, compose_service: string | null, user: string, ports: Array<string>, restart_count: number, 
+health: string, compose_project: string | null, compose_service: string | null, 
+/**
+ * The Swarm service this container is a task of (`com.docker.swarm.service.name`).
+ */
+swarm_service: string | null, user: string, ports: Array<string>, restart_count: number, 
 /**
  * The names of its labels. Values are not passed on: compose fills labels from
  * `.env` and proxies keep credentials in them (Traefik's basic-auth users).
@@ -57,7 +61,12 @@ export type DeploymentSummary = { name: string, app_profile: string, description
 /**
  * Everything `init` found, and what it could not find.
  */
-export type Discovery = { hosts: Array<HostFinding>, services: Array<ServiceFinding>, 
+export type Discovery = { hosts: Array<HostFinding>, 
+/**
+ * Every compose project and Swarm stack seen, also those `--project` left out: when
+ * a host runs several, the person chooses which one this deployment is.
+ */
+projects: Array<ProjectFinding>, services: Array<ServiceFinding>, 
 /**
  * `(via_host, address, port, database name, tls)`.
  */
@@ -67,7 +76,7 @@ database: [string, string, number, string, string] | null,
  */
 redis: [string, string, number, string | null, number] | null, backups: [string, string] | null, 
 /**
- * `https://<host>` from a proxy's labels, and the container that carries them.
+ * `https://<host>`, and where it was read (a proxy's labels or configuration file).
  */
 public_url: [string, string] | null, 
 /**
@@ -261,6 +270,15 @@ seq: number | null, message: string, };
 export type ProblemKind = "edited" | "deleted" | "inserted" | "tail_truncated" | "rewritten" | "unauthenticated" | "head_missing" | "head_forged" | "incident_edited";
 
 /**
+ * A compose project or a Swarm stack running on a host.
+ */
+export type ProjectFinding = { host: string, name: string, 
+/**
+ * `compose` or `stack`.
+ */
+kind: string, };
+
+/**
  * The request: undo an isolation — start, unpause, or reconnect the named networks
  * (none named: those this console's journal recorded for the disconnect).
  */
@@ -306,6 +324,10 @@ purpose: string, set: boolean, };
  * A compose service as found on the hosts.
  */
 export type ServiceFinding = { name: string, containers: Array<string>, 
+/**
+ * The Swarm service it is, and the Docker secrets (names) it mounts.
+ */
+swarm_service: string | null, docker_secrets: Array<string>, 
 /**
  * The `.env` variables its containers have (by name).
  */

@@ -115,7 +115,46 @@ pub(crate) async fn init_cmd(cli: &Cli) -> Result<(), ErrorReport> {
     req.project = project.clone();
     let found = loop {
         match engine.init_discover(&req).await? {
-            InitStep::Found(found) => break found,
+            InitStep::Found(found) => {
+                // Several compose projects or stacks, none named: ask which one this
+                // deployment is (at a terminal; otherwise the profile says so).
+                let mut names: Vec<&str> = found.discovery.projects.iter().map(|p| p.name.as_str()).collect();
+                names.sort();
+                names.dedup();
+                let interactive = {
+                    use std::io::IsTerminal;
+                    std::io::stdin().is_terminal() && !*yes && !cli.json
+                };
+                if req.project.is_some() || names.len() < 2 || !interactive {
+                    break found;
+                }
+                outln!("The hosts run several projects:");
+                for p in &found.discovery.projects {
+                    let n = names.iter().position(|n| *n == p.name).unwrap_or(0) + 1;
+                    outln!(
+                        "  {n}. {} ({} on {})",
+                        display_safe(p.name.as_bytes()),
+                        p.kind,
+                        display_safe(p.host.as_bytes())
+                    );
+                }
+                let answer = read_line("Which one is this deployment? Its number (Enter: all of them): ")?;
+                let answer = answer.trim();
+                if answer.is_empty() {
+                    break found;
+                }
+                match answer
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| names.get(n.wrapping_sub(1)))
+                {
+                    Some(p) => req.project = Some((*p).to_owned()),
+                    None => {
+                        errln!("{answer:?} is not one of the numbers shown; looking at all of them.");
+                        break found;
+                    }
+                }
+            }
             InitStep::NeedsTrust { host, .. } => {
                 let fp = match ask_trust(&engine, name, &host).await {
                     Ok(fp) => fp,

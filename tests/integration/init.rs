@@ -409,3 +409,199 @@ async fn init_finds_a_real_compose_project_from_its_labels() {
     let engine = breakglass::engine::Engine::open(&data).await.unwrap();
     assert!(engine.deployments().await.unwrap().is_empty());
 }
+
+/// Removes a Swarm service and its secret however the test ends.
+struct SwarmDown {
+    socket: String,
+    service: String,
+    secret: String,
+}
+
+impl Drop for SwarmDown {
+    fn drop(&mut self) {
+        let docker = |args: &[&str]| {
+            let _ = Command::new("docker")
+                .args(["-H", &format!("unix://{}", self.socket)])
+                .args(args)
+                .output();
+        };
+        docker(&["service", "rm", &self.service]);
+        docker(&["secret", "rm", &self.secret]);
+    }
+}
+
+#[tokio::test]
+async fn init_finds_swarm_services_their_secrets_and_public_url() {
+    // The testbed's single-node swarm (reached through app3's sshd) runs a service of a
+    // stack, with a Docker secret and a Traefik router label, as `docker stack deploy`
+    // would label it; init names the service, its secret and the public URL.
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let socket = tb.str("/swarm/docker_socket");
+    let stack = format!("st{}", std::process::id());
+    let guard = SwarmDown {
+        socket: socket.clone(),
+        service: format!("{stack}_api"),
+        secret: format!("{stack}_key_v1"),
+    };
+    let docker = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = Command::new("docker")
+            .args(["-H", &format!("unix://{socket}")])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let secret = "swarm-secret-value-that-must-not-leak-51c2";
+    docker(&["secret", "create", &guard.secret, "-"], Some(secret));
+    let stack_label = format!("com.docker.stack.namespace={stack}");
+    let secret_arg = format!("source={},target=api_key", guard.secret);
+    let api_env = format!("API_TOKEN={secret}");
+    docker(
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            &guard.service,
+            "--label",
+            &stack_label,
+            "--container-label",
+            &stack_label,
+            "--label",
+            "traefik.http.routers.api.rule=Host(`api.swarm.example.test`)",
+            "--secret",
+            &secret_arg,
+            "--env",
+            &api_env,
+            "--env",
+            "RAILS_ENV=production",
+            "--entrypoint",
+            "/bin/busybox sleep 300",
+            "sandbox-app:latest",
+        ],
+        None,
+    );
+
+    let data = work.path().join("state");
+    let out = init_app3(
+        &data,
+        work.path(),
+        "swarm",
+        &socket,
+        "swarm.toml",
+        &["--project", &stack],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("swarm.toml")).unwrap();
+    let found = DeploymentProfile::parse(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+    let api = found
+        .services
+        .iter()
+        .find(|s| s.swarm_service.as_ref().map(|n| n.get_ref().as_str()) == Some(guard.service.as_str()))
+        .unwrap_or_else(|| panic!("{written}"));
+    assert!(api.containers.is_empty(), "{written}");
+    let secrets: Vec<&str> = api.docker_secrets.iter().map(|s| s.get_ref().as_str()).collect();
+    assert_eq!(secrets, [guard.secret.as_str()], "{written}");
+    let env: Vec<&str> = api.env.iter().map(|s| s.get_ref().as_str()).collect();
+    assert_eq!(env, ["API_TOKEN", "RAILS_ENV"], "{written}");
+    assert_eq!(
+        found.public_url.as_ref().map(|u| u.get_ref().as_str()),
+        Some("https://api.swarm.example.test"),
+        "{written}"
+    );
+    assert!(written.contains("Swarm service"), "{written}");
+    let leak = [("the swarm's secret".to_owned(), secret.to_owned())];
+    for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {
+        tb.assert_no_secret_in(&leak, bytes, "init's output");
+    }
+    tb.assert_none_in_dir(&leak, &data);
+}
+
+#[tokio::test]
+async fn init_reads_the_public_url_from_a_proxys_own_configuration() {
+    // No label names the public URL: the proxy container's Caddyfile (bind-mounted from
+    // the project's folder) does. Its basic-auth hash is never copied.
+    let work = tempfile::tempdir().unwrap();
+    let project = work.path().join("site");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("Caddyfile"),
+        "{\n  email ops@example.test\n}\n\n:2019 {\n  respond ok\n}\n\nsite.example.test, www.site.example.test {\n  basicauth /admin/* {\n    admin $2a$14$hashhashhash\n  }\n  reverse_proxy web:3000\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("docker-compose.yml"),
+        "version: \"3.7\"\nservices:\n  caddy:\n    image: sandbox-app:latest\n    entrypoint: [\"/bin/busybox\", \"sleep\", \"300\"]\n    init: true\n    volumes:\n      - ./Caddyfile:/etc/caddy/Caddyfile:ro\n",
+    )
+    .unwrap();
+    let tb = testbed();
+    let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
+    let name = format!("site{}", std::process::id());
+    let args = vec![
+        "-H".to_owned(),
+        format!("unix://{socket}"),
+        "-p".to_owned(),
+        name.clone(),
+        "--project-directory".to_owned(),
+        project.display().to_string(),
+        "-f".to_owned(),
+        project.join("docker-compose.yml").display().to_string(),
+    ];
+    let _down = ComposeDown(args.clone());
+    let up = Command::new("docker-compose")
+        .args(&args)
+        .args(["up", "-d"])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let data = work.path().join("state");
+    let out = init_app3(
+        &data,
+        work.path(),
+        "site",
+        &socket,
+        "site.toml",
+        &["--project", &name],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("site.toml")).unwrap();
+    let found = DeploymentProfile::parse(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+    assert_eq!(
+        found.public_url.as_ref().map(|u| u.get_ref().as_str()),
+        Some("https://site.example.test"),
+        "{written}"
+    );
+    assert!(
+        written.contains(&format!(
+            "the proxy configuration {}",
+            project.join("Caddyfile").display()
+        )),
+        "{written}"
+    );
+    assert!(!written.contains("hashhash"), "{written}");
+    assert!(
+        found
+            .host("app3")
+            .unwrap()
+            .roles
+            .iter()
+            .any(|r| matches!(r, breakglass::engine::profiles::Role::Proxy)),
+        "{written}"
+    );
+}

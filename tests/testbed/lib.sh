@@ -10,6 +10,9 @@ TB_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TB_REPO="$(cd "$TB_SCRIPT_DIR/../.." && pwd)"
 TB="${BREAKGLASS_TESTBED:-$TB_REPO/.testbed}"
 TB_HOSTS=(app1 app2 app3)
+# Every Docker engine: one per host, and a single-node Swarm manager whose socket is
+# reached through app3's sshd (tests name it as app3's engine when they want a swarm).
+TB_ENGINES=(app1 app2 app3 swarm)
 # The file that says "this directory is a testbed": down removes nothing without it.
 TB_MARKER=.breakglass-testbed
 # Written last by up: the testbed is complete.
@@ -158,7 +161,7 @@ tb_cgroup_parent() {
 
 tb_remove_cgroups() {
   local host cg dir pids
-  for host in "${TB_HOSTS[@]}"; do
+  for host in "${TB_ENGINES[@]}"; do
     cg="$(tb_cgroup_parent "$host")"
     for dir in /sys/fs/cgroup/"$cg" /sys/fs/cgroup/*/"$cg"; do
       [[ -d "$dir" ]] || continue
@@ -203,6 +206,13 @@ tb_remove_run_dirs() {
   rmdir /run/containerd/s /run/containerd /run/docker/plugins /run/docker 2>/dev/null || true
 }
 
+# The swarm's engine makes the interface docker_gwbridge, which outlives it (a name shared
+# by every engine on the machine): removed when up found none before it made its own.
+tb_remove_gwbridge() {
+  [[ -e "$TB/hosts/swarm/gwbridge-ours" ]] || return 0
+  ip link del docker_gwbridge 2>/dev/null || true
+}
+
 # Take the whole testbed down: containers, engines, sshds, Redis, PostgreSQL, mounts,
 # cgroups, then the directory. Works on a partial testbed and on none.
 tb_down() {
@@ -225,10 +235,12 @@ tb_down() {
   local host pid dir bgjobs=()
   # Containers first, while their engines still answer (in parallel: 3 engines). Only our
   # own jobs are waited for: up, failing, calls this with daemons among its children.
-  for host in "${TB_HOSTS[@]}"; do
+  for host in "${TB_ENGINES[@]}"; do
     if tb_pid_alive "$TB/hosts/$host/docker.pid" dockerd >/dev/null; then
       (
         sock="$(tb_docker_host "$host")"
+        # The swarm's services, secrets and tasks go with it.
+        [[ "$host" != swarm ]] || timeout 30 "${TB_DOCKER[@]}" -H "$sock" swarm leave --force >/dev/null 2>&1 || true
         mapfile -t ids < <(timeout 20 "${TB_DOCKER[@]}" -H "$sock" ps -aq 2>/dev/null || true)
         if ((${#ids[@]})); then
           timeout 30 "${TB_DOCKER[@]}" -H "$sock" rm -f "${ids[@]}" >/dev/null 2>&1 || true
@@ -243,7 +255,7 @@ tb_down() {
   bgjobs=()
 
   # Engines (each stops its own containerd), then the rest; all in parallel.
-  for host in "${TB_HOSTS[@]}"; do
+  for host in "${TB_ENGINES[@]}"; do
     dir="$TB/hosts/$host"
     if pid="$(tb_pid_alive "$dir/docker.pid" dockerd)"; then tb_stop_tree "$pid" 20 & bgjobs+=($!); fi
     if pid="$(tb_pid_alive "$dir/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & bgjobs+=($!); fi
@@ -273,5 +285,6 @@ tb_down() {
   tb_unmount_all
   tb_remove_cgroups
   tb_remove_run_dirs
+  tb_remove_gwbridge
   rm -rf "$TB" 2>/dev/null || { tb_unmount_all; rm -rf "$TB"; }
 }

@@ -91,6 +91,8 @@ pub struct ContainerInfo {
     pub health: String,
     pub compose_project: Option<String>,
     pub compose_service: Option<String>,
+    /// The Swarm service this container is a task of (`com.docker.swarm.service.name`).
+    pub swarm_service: Option<String>,
     pub user: String,
     pub ports: Vec<String>,
     pub restart_count: i64,
@@ -109,6 +111,67 @@ pub struct ComposeDetails {
     pub working_dir: Option<String>,
     pub config_files: Option<String>,
     pub health_test: Vec<String>,
+    /// Its bind mounts, `(path on the host, path in the container)`.
+    pub binds: Vec<(String, String)>,
+}
+
+/// A Swarm service as its manager describes it: names only, never a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwarmServiceInfo {
+    pub name: String,
+    /// The stack it was deployed with (`com.docker.stack.namespace`), if any.
+    pub stack: Option<String>,
+    pub image: String,
+    /// The names of the variables in its task template.
+    pub env_names: Vec<String>,
+    /// The Docker secrets it mounts, each `(secret name, target file name)`.
+    pub secrets: Vec<(String, String)>,
+    pub health_test: Vec<String>,
+    /// Host names a proxy's labels (on the service or its containers) route to it.
+    pub public_hosts: Vec<String>,
+}
+
+/// The host names a proxy routes to, from labels: Traefik's router rules
+/// (`Host(`shop.example.com`)`) and caddy-docker-proxy's `caddy` label. Only these label
+/// values are read (others may hold credentials), and only what is a host name is kept.
+fn public_hosts_of<'a>(labels: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<String> {
+    let mut public_hosts = Vec::new();
+    for (k, v) in labels {
+        let candidates: Vec<&str> = if k.starts_with("traefik.http.routers.") && k.ends_with(".rule") {
+            v.split("Host(")
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next())
+                .collect()
+        } else if k == "caddy" {
+            v.split([',', ' ']).collect()
+        } else {
+            continue;
+        };
+        for c in candidates {
+            let host = c.trim().trim_matches(|ch| ch == '`' || ch == '"' || ch == '\'');
+            let host = host
+                .strip_prefix("https://")
+                .or_else(|| host.strip_prefix("http://"))
+                .unwrap_or(host);
+            if is_host_name(host) {
+                public_hosts.push(host.to_ascii_lowercase());
+            }
+        }
+    }
+    public_hosts.sort();
+    public_hosts.dedup();
+    public_hosts
+}
+
+/// A DNS name with at least one dot: what a public URL's host can be.
+pub fn is_host_name(host: &str) -> bool {
+    host.contains('.')
+        && host.len() <= 253
+        && !host.starts_with(['.', '-'])
+        && !host.ends_with(['.', '-'])
+        && host
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
 }
 
 /// The result of `exec` in a container.
@@ -221,45 +284,88 @@ impl RemoteDocker {
             .map_err(self.error_for(name))?;
         let config = c.config.unwrap_or_default();
         let label = |k: &str| config.labels.as_ref().and_then(|l| l.get(k)).cloned();
-        // The public host names a proxy routes to this container: Traefik's router rules
-        // (`Host(`shop.example.com`)`) and caddy-docker-proxy's `caddy` label. Only these
-        // label values are read (others may hold credentials), and only what is a host name.
-        let mut public_hosts = Vec::new();
-        for (k, v) in config.labels.iter().flatten() {
-            let candidates: Vec<&str> = if k.starts_with("traefik.http.routers.") && k.ends_with(".rule") {
-                v.split("Host(")
-                    .skip(1)
-                    .filter_map(|rest| rest.split(')').next())
-                    .collect()
-            } else if k == "caddy" {
-                v.split([',', ' ']).collect()
-            } else {
-                continue;
-            };
-            for c in candidates {
-                let host = c.trim().trim_matches(|ch| ch == '`' || ch == '"' || ch == '\'');
-                let host = host
-                    .strip_prefix("https://")
-                    .or_else(|| host.strip_prefix("http://"))
-                    .unwrap_or(host);
-                if host.contains('.')
-                    && host.len() <= 253
-                    && host
-                        .chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
-                {
-                    public_hosts.push(host.to_ascii_lowercase());
-                }
-            }
-        }
-        public_hosts.sort();
-        public_hosts.dedup();
+        let public_hosts = public_hosts_of(config.labels.iter().flatten());
+        let binds = c
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.typ.as_deref() == Some("bind"))
+            .filter_map(|m| Some((m.source?, m.destination?)))
+            .collect();
         Ok(ComposeDetails {
             public_hosts,
             working_dir: label("com.docker.compose.project.working_dir"),
             config_files: label("com.docker.compose.project.config_files"),
             health_test: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),
+            binds,
         })
+    }
+
+    /// The Swarm services, when this engine is a swarm manager; `None` when it is not in
+    /// a swarm or cannot answer for it (a worker).
+    pub async fn swarm_services(&self) -> Result<Option<Vec<SwarmServiceInfo>>, DockerError> {
+        let info = self.docker.info().await.map_err(self.api())?;
+        let manager = info
+            .swarm
+            .as_ref()
+            .and_then(|s| s.control_available)
+            .unwrap_or(false);
+        if !manager {
+            return Ok(None);
+        }
+        let list = self
+            .docker
+            .list_services(None::<bollard::query_parameters::ListServicesOptions>)
+            .await
+            .map_err(self.api())?;
+        let mut out: Vec<SwarmServiceInfo> = list
+            .into_iter()
+            .filter_map(|svc| {
+                let spec = svc.spec?;
+                let name = spec.name?;
+                let labels = spec.labels.unwrap_or_default();
+                let container = spec
+                    .task_template
+                    .and_then(|t| t.container_spec)
+                    .unwrap_or_default();
+                let container_labels = container.labels.unwrap_or_default();
+                let mut env_names: Vec<String> = container
+                    .env
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|kv| kv.split_once('=').map(|(k, _)| k).unwrap_or(kv).to_owned())
+                    .collect();
+                env_names.sort();
+                env_names.dedup();
+                let secrets = container
+                    .secrets
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|s| {
+                        let secret = s.secret_name?;
+                        let target = s.file.and_then(|f| f.name).unwrap_or_else(|| secret.clone());
+                        Some((secret, target))
+                    })
+                    .collect();
+                Some(SwarmServiceInfo {
+                    stack: labels.get("com.docker.stack.namespace").cloned(),
+                    public_hosts: public_hosts_of(labels.iter().chain(container_labels.iter())),
+                    image: container
+                        .image
+                        .unwrap_or_default()
+                        .split('@')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    env_names,
+                    secrets,
+                    health_test: container.health_check.and_then(|h| h.test).unwrap_or_default(),
+                    name,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Some(out))
     }
 
     /// One container, by name or id.
@@ -316,6 +422,7 @@ impl RemoteDocker {
             health,
             compose_project: labels.get("com.docker.compose.project").cloned(),
             compose_service: labels.get("com.docker.compose.service").cloned(),
+            swarm_service: labels.get("com.docker.swarm.service.name").cloned(),
             user: config
                 .user
                 .clone()

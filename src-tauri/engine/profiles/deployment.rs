@@ -275,7 +275,16 @@ pub struct Backups {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: Spanned<String>,
+    /// Its containers by name (compose or `docker run`); none for a Swarm service, whose
+    /// task containers are named anew at every update.
+    #[serde(default)]
     pub containers: Vec<Spanned<String>>,
+    /// The Swarm service it is (`stack_service`), run by the swarm manager on its host.
+    #[serde(default)]
+    pub swarm_service: Option<Spanned<String>>,
+    /// The Docker secrets (names) a Swarm service mounts.
+    #[serde(default)]
+    pub docker_secrets: Vec<Spanned<String>>,
     #[serde(default)]
     pub env: Vec<Spanned<String>>,
     #[serde(default)]
@@ -566,6 +575,19 @@ impl DeploymentProfile {
             }
             for c in &svc.containers {
                 check_name(c.get_ref()).map_err(|m| invalid(c.span(), format!("container name: {m}")))?;
+            }
+            for n in svc.swarm_service.iter().chain(&svc.docker_secrets) {
+                crate::engine::docker::check_name("Swarm name", n.get_ref())
+                    .map_err(|e| invalid(n.span(), e.to_string()))?;
+            }
+            if svc.containers.is_empty() && svc.swarm_service.is_none() {
+                return Err(invalid(
+                    svc.name.span(),
+                    format!(
+                        "service {:?}: name its containers (`containers = [\"web1\"]`) or its Swarm service (`swarm_service = \"shop_web\"`)",
+                        svc.name.get_ref()
+                    ),
+                ));
             }
             for var in &svc.env {
                 let v = var.get_ref();

@@ -165,6 +165,9 @@ fn host_toml(h: &HostSpec, roles: &[&str], pin: Option<&str>, env_file: Option<&
 pub struct ServiceFinding {
     pub name: String,
     pub containers: Vec<String>,
+    /// The Swarm service it is, and the Docker secrets (names) it mounts.
+    pub swarm_service: Option<String>,
+    pub docker_secrets: Vec<String>,
     /// The `.env` variables its containers have (by name).
     pub env: Vec<String>,
     pub health_path: Option<String>,
@@ -183,18 +186,31 @@ pub struct HostFinding {
     pub docker: bool,
 }
 
+/// A compose project or a Swarm stack running on a host.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ProjectFinding {
+    pub host: String,
+    pub name: String,
+    /// `compose` or `stack`.
+    pub kind: String,
+}
+
 /// Everything `init` found, and what it could not find.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Discovery {
     pub hosts: Vec<HostFinding>,
+    /// Every compose project and Swarm stack seen, also those `--project` left out: when
+    /// a host runs several, the person chooses which one this deployment is.
+    pub projects: Vec<ProjectFinding>,
     pub services: Vec<ServiceFinding>,
     /// `(via_host, address, port, database name, tls)`.
     pub database: Option<(String, String, u16, String, String)>,
     /// `(via_host, address, port, password variable, database number)`.
     pub redis: Option<(String, String, u16, Option<String>, u16)>,
     pub backups: Option<(String, String)>,
-    /// `https://<host>` from a proxy's labels, and the container that carries them.
+    /// `https://<host>`, and where it was read (a proxy's labels or configuration file).
     pub public_url: Option<(String, String)>,
     /// Where a pgBackRest configuration was found (`host:path`).
     pub pgbackrest: Option<String>,
@@ -210,56 +226,112 @@ pub struct Discovery {
 const MAX_COMPOSE_FILE: usize = 1024 * 1024;
 
 /// The `env_file:` entries of every service of a compose file (a string, a list of
-/// strings, or a list of `{path: …}`), as absolute paths (relative ones are relative to
-/// the project's folder). A file that is not YAML names none. Read from the parser's
-/// events, not a loaded document: aliases are never expanded, so a hostile file (an alias
+/// strings, or a list of `{path: …}`), also those a service takes from an anchored
+/// mapping through a merge key (`<<: *common`), as absolute paths (relative ones are
+/// relative to the project's folder). A file that is not YAML names none. Read from the
+/// parser's events, not a loaded document: aliases are never expanded (an anchor's env
+/// files are remembered, at most [`MAX_ENV_FILES`] of them), so a hostile file (an alias
 /// bomb) costs what its size costs and no more.
-fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
+pub fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
+    use std::collections::{HashMap, HashSet};
     use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
     use yaml_rust2::scanner::Marker;
 
-    /// A mapping or a sequence being read, and the key it is the value of.
+    /// A mapping or a sequence being read, the key it is the value of, its anchor, and
+    /// (for a service or an anchored mapping) the env files it names itself and those a
+    /// merge key brings: its own win, as keys written beside `<<` do.
     struct Frame {
         map: bool,
         under: String,
         key: Option<String>,
+        anchor: usize,
+        own: Files,
+        merged: Files,
+        /// The anchors already merged here (merging one twice adds nothing).
+        merged_ids: HashSet<usize>,
+    }
+    /// Env file names in order, without repeats, at most [`MAX_ENV_FILES`].
+    #[derive(Default, Clone)]
+    struct Files {
+        list: Vec<String>,
+        seen: HashSet<String>,
+    }
+    impl Files {
+        fn add(&mut self, v: &str) {
+            if self.list.len() < MAX_ENV_FILES && self.seen.insert(v.to_owned()) {
+                self.list.push(v.to_owned());
+            }
+        }
     }
     struct Walk {
         stack: Vec<Frame>,
-        found: Vec<String>,
+        found: Files,
+        /// The env files each anchored mapping names (by anchor id).
+        anchors: HashMap<usize, Vec<String>>,
     }
     impl Walk {
-        /// The keys from the document's root down to the innermost open node.
-        fn at(&self, names: &[&str]) -> bool {
-            self.stack.len() == names.len()
-                && self
-                    .stack
+        /// Whether the open nodes from `base` on are `extra` (`*` matches any key).
+        fn from(&self, base: usize, extra: &[&str]) -> bool {
+            self.stack.len() == base + extra.len()
+                && self.stack[base..]
                     .iter()
-                    .zip(names)
+                    .zip(extra)
                     .all(|(f, n)| *n == "*" || f.under == *n)
         }
+        /// Whether the frame at `i` is a service (a mapping under `services`).
+        fn service_at(&self, i: usize) -> bool {
+            i == 2
+                && self.stack.len() > 2
+                && self.stack[1].under == "services"
+                && self.stack[0].under.is_empty()
+        }
+        /// Where an entry that names env files starts: each service, and each open
+        /// anchored mapping (as the depth just below it).
+        fn bases(&self) -> Vec<usize> {
+            (0..self.stack.len())
+                .filter(|&i| self.stack[i].map && (self.service_at(i) || self.stack[i].anchor != 0))
+                .map(|i| i + 1)
+                .collect()
+        }
         fn value(&mut self, v: &str) {
-            let services_entry = |w: &Walk, extra: &[&str]| {
-                let mut names = vec!["", "services", "*"];
-                names.extend_from_slice(extra);
-                w.at(&names)
-            };
             let key = self.stack.last().and_then(|f| f.key.clone());
-            let hit = match (self.stack.last().map(|f| f.map), key.as_deref()) {
-                (Some(true), Some("env_file")) => services_entry(self, &[]),
-                (Some(false), _) => services_entry(self, &["env_file"]),
-                (Some(true), Some("path")) => services_entry(self, &["env_file", "[]"]),
-                _ => false,
+            let kind = (self.stack.last().map(|f| f.map), key.as_deref());
+            for base in self.bases() {
+                let hit = match kind {
+                    (Some(true), Some("env_file")) => self.from(base, &[]),
+                    (Some(false), _) => self.from(base, &["env_file"]),
+                    (Some(true), Some("path")) => self.from(base, &["env_file", "[]"]),
+                    _ => false,
+                };
+                if hit {
+                    self.stack[base - 1].own.add(v);
+                }
+            }
+        }
+        /// `<<: *anchor` (or `<<: [*a, *b]`): the anchor's env files count here too.
+        fn merge(&mut self, id: usize) {
+            let Some(files) = self.anchors.get(&id) else {
+                return;
             };
-            if hit {
-                self.found.push(v.to_owned());
+            let files = files.clone();
+            let key = self.stack.last().and_then(|f| f.key.clone());
+            let map = self.stack.last().is_some_and(|f| f.map);
+            for base in self.bases() {
+                let hit = (map && key.as_deref() == Some("<<") && self.from(base, &[]))
+                    || (!map && self.from(base, &["<<"]));
+                let frame = &mut self.stack[base - 1];
+                if hit && frame.merged_ids.insert(id) {
+                    for f in &files {
+                        frame.merged.add(f);
+                    }
+                }
             }
         }
     }
     impl MarkedEventReceiver for Walk {
         fn on_event(&mut self, ev: Event, _mark: Marker) {
             match ev {
-                Event::MappingStart(..) | Event::SequenceStart(..) => {
+                Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                     let map = matches!(ev, Event::MappingStart(..));
                     let under = match self.stack.last_mut() {
                         Some(f) if f.map => f.key.take().unwrap_or_default(),
@@ -270,10 +342,29 @@ fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
                         map,
                         under,
                         key: None,
+                        anchor,
+                        own: Files::default(),
+                        merged: Files::default(),
+                        merged_ids: HashSet::new(),
                     });
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
-                    self.stack.pop();
+                    let service = self.service_at(self.stack.len().saturating_sub(1));
+                    if let Some(f) = self.stack.pop() {
+                        let files = if f.own.list.is_empty() {
+                            f.merged.list
+                        } else {
+                            f.own.list
+                        };
+                        if service {
+                            for file in &files {
+                                self.found.add(file);
+                            }
+                        }
+                        if f.anchor != 0 && !files.is_empty() {
+                            self.anchors.insert(f.anchor, files);
+                        }
+                    }
                 }
                 Event::Scalar(v, ..) => match self.stack.last_mut() {
                     Some(f) if f.map && f.key.is_none() => f.key = Some(v),
@@ -287,8 +378,10 @@ fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
                     }
                     None => {}
                 },
-                // An alias stands for a node written elsewhere: never expanded.
-                Event::Alias(_) => {
+                // An alias stands for a node written elsewhere: never expanded; a merge
+                // key's alias brings the anchor's env files.
+                Event::Alias(id) => {
+                    self.merge(id);
                     if let Some(f) = self.stack.last_mut()
                         && f.map
                     {
@@ -306,12 +399,14 @@ fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
 
     let mut walk = Walk {
         stack: Vec::new(),
-        found: Vec::new(),
+        found: Files::default(),
+        anchors: HashMap::new(),
     };
     if Parser::new_from_str(yaml).load(&mut walk, true).is_err() {
         return Vec::new();
     }
     walk.found
+        .list
         .into_iter()
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty() && !p.chars().any(char::is_control))
@@ -323,6 +418,63 @@ fn compose_env_files(yaml: &str, dir: &str) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// At most this many env files are taken from one compose file (or one anchor).
+pub const MAX_ENV_FILES: usize = 64;
+
+/// A proxy configuration file is never read beyond this, nor more than this many files.
+const MAX_PROXY_CONFIG: usize = 256 * 1024;
+const MAX_PROXY_FILES: usize = 20;
+
+/// The first public host a proxy configuration under `paths` (files or folders) serves,
+/// as `https://…`, with the file it was read from.
+async fn public_url_from_configs(
+    session: &crate::engine::ssh::Session,
+    paths: &[String],
+) -> Result<Option<(String, String)>> {
+    for path in paths {
+        if !path.starts_with('/') || path.chars().any(char::is_control) {
+            continue;
+        }
+        let list = session
+            .exec_capped(
+                &format!(
+                    "find -L {} -maxdepth 2 -type f 2>/dev/null | head -n {MAX_PROXY_FILES}",
+                    shell_quote(path)
+                ),
+                None,
+                64 * 1024,
+            )
+            .await?;
+        let files = String::from_utf8_lossy(&list.stdout).into_owned();
+        for file in files.lines().filter(|f| {
+            let name = f.rsplit('/').next().unwrap_or_default();
+            name.starts_with("Caddyfile")
+                || name.ends_with(".conf")
+                || name.ends_with(".caddy")
+                || f.contains("/sites-enabled/")
+        }) {
+            let out = session
+                .exec_capped(
+                    &format!("cat -- {}", shell_quote(file)),
+                    None,
+                    MAX_PROXY_CONFIG + 1,
+                )
+                .await?;
+            if !out.success() || out.stdout.len() > MAX_PROXY_CONFIG {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Some(h) = super::proxy::hosts_in(file, &text).first() {
+                return Ok(Some((
+                    format!("https://{h}"),
+                    format!("the proxy configuration {}", display_safe(file.as_bytes())),
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn role_of(service: &str, image: &str) -> Option<&'static str> {
@@ -366,6 +518,7 @@ impl Engine {
         let profile = self.profile(deployment).await?;
         let mut d = Discovery {
             hosts: Vec::new(),
+            projects: Vec::new(),
             services: Vec::new(),
             database: None,
             redis: None,
@@ -378,6 +531,8 @@ impl Engine {
         };
         let mut services: BTreeMap<String, ServiceFinding> = BTreeMap::new();
         let mut envs: Vec<(String, String, EnvFile)> = Vec::new();
+        // Swarm services: their variables are set by the stack file, which no label names.
+        let mut swarm_envs: Vec<String> = Vec::new();
         for h in &profile.hosts {
             let host = h.name.get_ref().clone();
             let pin = crate::engine::connect::pin_for(self.state(), &profile, &host).await?;
@@ -390,29 +545,55 @@ impl Engine {
                 docker: true,
             };
             let mut roles = BTreeSet::new();
-            let containers = match self.docker(deployment, &host).await {
-                Ok(docker) => match docker.containers().await {
-                    Ok(list) => list.into_iter().map(|c| (docker.clone(), c)).collect(),
-                    Err(e) => {
-                        d.notes
-                            .push(format!("{host}: the Docker Engine did not list containers: {e}"));
-                        Vec::new()
-                    }
-                },
+            let engine = match self.docker(deployment, &host).await {
+                Ok(docker) => Some(docker),
                 Err(e) => {
                     finding.docker = false;
                     d.notes.push(format!(
                         "{host}: no Docker Engine answered ({e}); the host is written with docker = false"
                     ));
-                    Vec::new()
+                    None
                 }
             };
+            let mut containers = Vec::new();
+            // A swarm manager's services (a worker's tasks are named, not grouped).
+            let mut swarm = None;
+            if let Some(docker) = &engine {
+                match docker.containers().await {
+                    Ok(list) => containers = list.into_iter().map(|c| (docker.clone(), c)).collect(),
+                    Err(e) => d
+                        .notes
+                        .push(format!("{host}: the Docker Engine did not list containers: {e}")),
+                }
+                swarm = docker.swarm_services().await.unwrap_or_else(|e| {
+                    d.notes
+                        .push(format!("{host}: the Swarm services could not be listed: {e}"));
+                    None
+                });
+            }
             let mut dirs = BTreeSet::new();
             let mut config_files: BTreeSet<String> = BTreeSet::new();
-            let projects: BTreeSet<String> = containers
+            // Where a proxy container's configuration is, on the host (bind mounts).
+            let mut proxy_configs: Vec<String> = Vec::new();
+            let mut projects: BTreeSet<String> = BTreeSet::new();
+            for (name, kind) in containers
                 .iter()
-                .filter_map(|(_, c)| c.compose_project.clone())
-                .collect();
+                .filter_map(|(_, c)| c.compose_project.clone().map(|p| (p, "compose")))
+                .chain(
+                    swarm
+                        .iter()
+                        .flatten()
+                        .filter_map(|s| s.stack.clone().map(|p| (p, "stack"))),
+                )
+            {
+                if projects.insert(name.clone()) {
+                    d.projects.push(ProjectFinding {
+                        host: host.clone(),
+                        name,
+                        kind: kind.into(),
+                    });
+                }
+            }
             if let Some(p) = project
                 && !projects.is_empty()
                 && !projects.contains(p)
@@ -432,6 +613,17 @@ impl Engine {
                 {
                     continue;
                 }
+                if c.swarm_service.is_some() {
+                    // A task of a Swarm service: the service is read from the manager.
+                    if swarm.is_none() {
+                        d.notes.push(format!(
+                            "{host}: container {} is a task of Swarm service {}, and this engine is not a swarm manager: add the manager's host to see the service",
+                            display_safe(c.name.as_bytes()),
+                            display_safe(c.swarm_service.as_deref().unwrap_or_default().as_bytes())
+                        ));
+                    }
+                    continue;
+                }
                 let Some(service) = c.compose_service.clone() else {
                     d.notes.push(format!(
                         "{host}: container {} has no compose labels: not grouped into a service",
@@ -446,7 +638,23 @@ impl Engine {
                 if d.public_url.is_none()
                     && let Some(h) = details.public_hosts.first()
                 {
-                    d.public_url = Some((format!("https://{h}"), c.name.clone()));
+                    d.public_url = Some((
+                        format!("https://{h}"),
+                        format!("the proxy labels of {}", display_safe(c.name.as_bytes())),
+                    ));
+                }
+                if role_of(&service, &c.image) == Some("proxy") {
+                    proxy_configs.extend(
+                        details
+                            .binds
+                            .iter()
+                            .filter(|(_, inside)| {
+                                inside.starts_with("/etc/caddy")
+                                    || inside.starts_with("/etc/nginx")
+                                    || inside.ends_with("Caddyfile")
+                            })
+                            .map(|(host_path, _)| host_path.clone()),
+                    );
                 }
                 if let Some(wd) = details.working_dir {
                     dirs.insert(wd);
@@ -462,6 +670,8 @@ impl Engine {
                 let s = services.entry(service.clone()).or_insert_with(|| ServiceFinding {
                     name: service.clone(),
                     containers: Vec::new(),
+                    swarm_service: None,
+                    docker_secrets: Vec::new(),
                     env: Vec::new(),
                     health_path: None,
                 });
@@ -472,6 +682,54 @@ impl Engine {
                 if s.health_path.is_none() {
                     s.health_path = health_path(&details.health_test);
                 }
+            }
+            for svc in swarm.iter().flatten() {
+                if let Some(want) = project
+                    && svc.stack.as_deref() != Some(want)
+                {
+                    continue;
+                }
+                if let Some(r) = role_of(&svc.name, &svc.image) {
+                    roles.insert(r);
+                }
+                if d.public_url.is_none()
+                    && let Some(h) = svc.public_hosts.first()
+                {
+                    d.public_url = Some((
+                        format!("https://{h}"),
+                        format!(
+                            "the proxy labels of Swarm service {}",
+                            display_safe(svc.name.as_bytes())
+                        ),
+                    ));
+                }
+                // A profile's service name is lower case; the Swarm name is kept as is.
+                let name: String = svc
+                    .name
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c.to_ascii_lowercase()
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                let mut secrets: Vec<String> = svc.secrets.iter().map(|(s, _)| s.clone()).collect();
+                secrets.sort();
+                secrets.dedup();
+                services.insert(
+                    name.clone(),
+                    ServiceFinding {
+                        name,
+                        containers: Vec::new(),
+                        swarm_service: Some(svc.name.clone()),
+                        docker_secrets: secrets,
+                        env: svc.env_names.clone(),
+                        health_path: health_path(&svc.health_test),
+                    },
+                );
+                swarm_envs.push(svc.name.clone());
             }
             if dirs.len() > 1 {
                 d.notes.push(format!(
@@ -563,6 +821,22 @@ impl Engine {
                     }
                 }
             }
+            if d.public_url.is_none() {
+                // No label names it: the proxy's own configuration, mounted into its
+                // container or installed on the host.
+                proxy_configs.extend(
+                    [
+                        "/etc/caddy/Caddyfile",
+                        "/etc/nginx/sites-enabled",
+                        "/etc/nginx/conf.d",
+                    ]
+                    .map(str::to_owned),
+                );
+                let session = self.session(deployment, &host).await?;
+                if let Some((url, from)) = public_url_from_configs(&session, &proxy_configs).await? {
+                    d.public_url = Some((url, format!("{from} on {host}")));
+                }
+            }
             if d.pgbackrest.is_none() {
                 let session = self.session(deployment, &host).await?;
                 for conf in ["/etc/pgbackrest/pgbackrest.conf", "/etc/pgbackrest.conf"] {
@@ -581,9 +855,18 @@ impl Engine {
             .iter()
             .flat_map(|(_, _, e)| e.keys().map(str::to_owned))
             .collect();
+        if !swarm_envs.is_empty() {
+            d.notes.push(format!(
+                "Swarm services ({}): their variables come from the stack file, which no label names; each lists every variable its task template sets",
+                swarm_envs.iter().map(|n| display_safe(n.as_bytes())).collect::<Vec<_>>().join(", ")
+            ));
+        }
         for s in services.values_mut() {
             s.containers.sort();
             s.containers.dedup();
+            if s.swarm_service.is_some() {
+                continue;
+            }
             s.env.retain(|v| env_keys.contains(v));
             s.env.sort();
             s.env.dedup();
@@ -935,7 +1218,7 @@ pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) ->
     match &d.public_url {
         Some((url, from)) => {
             t += &format!(
-                "public_url = {}   # guess: from the proxy labels of {}\n",
+                "public_url = {}   # guess: from {}\n",
                 toml_str(url),
                 display_safe(from.as_bytes())
             );
@@ -1003,8 +1286,17 @@ pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) ->
     }
     for s in &d.services {
         t += &format!("\n[[services]]\nname = {}\n", toml_str(&s.name));
-        let c: Vec<String> = s.containers.iter().map(|c| toml_str(c)).collect();
-        t += &format!("containers = [{}]\n", c.join(", "));
+        if let Some(swarm) = &s.swarm_service {
+            t += &format!("swarm_service = {}\n", toml_str(swarm));
+            if !s.docker_secrets.is_empty() {
+                let secrets: Vec<String> = s.docker_secrets.iter().map(|c| toml_str(c)).collect();
+                t += &format!("docker_secrets = [{}]\n", secrets.join(", "));
+            }
+        }
+        if !s.containers.is_empty() || s.swarm_service.is_none() {
+            let c: Vec<String> = s.containers.iter().map(|c| toml_str(c)).collect();
+            t += &format!("containers = [{}]\n", c.join(", "));
+        }
         let e: Vec<String> = s.env.iter().map(|v| toml_str(v)).collect();
         t += &format!("env = [{}]\n", e.join(", "));
         if let Some(p) = &s.health_path {
@@ -1075,8 +1367,18 @@ mod tests {
             assert!(compose_env_files(garbage, "/x").is_empty(), "{garbage:?}");
         }
         // Anchors and merge keys, as real compose files use them.
-        let anchored = "x-common: &common\n  env_file: common.env\nservices:\n  web:\n    <<: *common\n    env_file: web.env\n";
-        assert_eq!(compose_env_files(anchored, "/p"), ["/p/web.env"]);
+        // Anchors and merge keys: a service's own env_file wins over a merged one, as
+        // YAML's merge does; chains and lists of merges are followed.
+        let anchored = "x-common: &common\n  env_file: common.env\nservices:\n  web:\n    <<: *common\n    env_file: web.env\n  worker:\n    <<: *common\n    image: w\n";
+        assert_eq!(compose_env_files(anchored, "/p"), ["/p/web.env", "/p/common.env"]);
+        let chain = "x-a: &a\n  env_file: [a.env, shared.env]\nx-b: &b\n  <<: *a\n  image: b\nx-c: &c\n  env_file:\n    - path: c.env\nservices:\n  api:\n    <<: [*b, *c]\n";
+        assert_eq!(
+            compose_env_files(chain, "/p"),
+            ["/p/a.env", "/p/shared.env", "/p/c.env"]
+        );
+        // An alias that is not under a merge key, or an anchor that names none: nothing.
+        let other = "x-e: &e\n  image: x\nservices:\n  api:\n    <<: *e\n    environment: *e\n";
+        assert!(compose_env_files(other, "/p").is_empty());
     }
 
     #[test]
@@ -1092,6 +1394,30 @@ mod tests {
         y += "services:\n  web:\n    env_file: x.env\n    extra: *a8\n";
         let t = std::time::Instant::now();
         assert_eq!(compose_env_files(&y, "/d"), ["/d/x.env"]);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
+        // The same through merge keys: each anchor merges all before it, and every
+        // service merges every anchor; an anchor's list is kept, never re-expanded.
+        let mut y = String::new();
+        for i in 0..200 {
+            let files: Vec<String> = (0..100).map(|f| format!("f{}.env", (i + f) % 150)).collect();
+            y += &format!("x-{i}: &a{i}\n  env_file: [{}]\n", files.join(", "));
+            if i > 0 {
+                let prev: Vec<String> = (0..i).map(|p| format!("*a{p}")).collect();
+                y += &format!("  <<: [{}]\n", prev.join(", "));
+            }
+        }
+        y += "services:\n";
+        let all: Vec<String> = (0..200).map(|p| format!("*a{p}")).collect();
+        for s in 0..200 {
+            y += &format!("  s{s}:\n    <<: [{}]\n", all.join(", "));
+        }
+        let t = std::time::Instant::now();
+        let files = compose_env_files(&y, "/d");
+        assert_eq!(files.len(), MAX_ENV_FILES);
         assert!(
             t.elapsed() < std::time::Duration::from_secs(5),
             "{:?}",
@@ -1126,12 +1452,25 @@ mod tests {
                 env_file_mode: Some("644 root:root".into()),
                 docker: true,
             }],
-            services: vec![ServiceFinding {
-                name: "web".into(),
-                containers: vec!["web1".into()],
-                env: vec!["SECRET_KEY_BASE".into()],
-                health_path: Some("/up".into()),
-            }],
+            projects: Vec::new(),
+            services: vec![
+                ServiceFinding {
+                    name: "web".into(),
+                    containers: vec!["web1".into()],
+                    swarm_service: None,
+                    docker_secrets: Vec::new(),
+                    env: vec!["SECRET_KEY_BASE".into()],
+                    health_path: Some("/up".into()),
+                },
+                ServiceFinding {
+                    name: "shop_api".into(),
+                    containers: Vec::new(),
+                    swarm_service: Some("shop_api".into()),
+                    docker_secrets: vec!["shop_key_v1".into()],
+                    env: vec!["RAILS_ENV".into()],
+                    health_path: None,
+                },
+            ],
             database: Some((
                 "app1".into(),
                 "127.0.0.1".into(),
@@ -1147,7 +1486,10 @@ mod tests {
                 2,
             )),
             backups: Some(("app1".into(), "/srv/backups".into())),
-            public_url: Some(("https://chat.example.com".into(), "web1".into())),
+            public_url: Some((
+                "https://chat.example.com".into(),
+                "the proxy labels of web1".into(),
+            )),
             pgbackrest: Some("app1:/etc/pgbackrest/pgbackrest.conf".into()),
             app_profile: Some("homechat".into()),
             app_profile_notes: vec!["harmonic: 1 missing (x)".into()],
@@ -1159,6 +1501,10 @@ mod tests {
         assert_eq!(p.name(), "prod");
         assert_eq!(p.services[0].env[0].get_ref(), "SECRET_KEY_BASE");
         assert_eq!(p.redis.as_ref().unwrap().database, 2);
+        let api = &p.services[1];
+        assert!(api.containers.is_empty(), "{text}");
+        assert_eq!(api.swarm_service.as_ref().unwrap().get_ref(), "shop_api");
+        assert_eq!(api.docker_secrets[0].get_ref(), "shop_key_v1");
         assert_eq!(
             p.public_url.as_ref().unwrap().get_ref(),
             "https://chat.example.com"

@@ -11,6 +11,7 @@ pub mod catalog;
 mod deployment;
 pub mod discover;
 mod error;
+pub mod proxy;
 pub mod ssh_config;
 
 pub use deployment::*;
