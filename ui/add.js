@@ -58,10 +58,8 @@ async function look() {
     $("#add-projects").hidden = project !== null || names.length < 2;
     $("#add-project-choices").replaceChildren(
       ...names.map((n) => {
-        const where = step.discovery.projects
-          .filter((p) => p.name === n)
-          .map((p) => `${p.kind} on ${p.host}`)
-          .join(", ");
+        const runs = step.discovery.projects.filter((p) => p.name === n);
+        const where = `${runs[0].kind} on ${runs.map((p) => p.host).join(", ")}`;
         const b = h("button", { class: "btn", "data-project": n }, `${n} (${where})`);
         b.addEventListener("click", () => {
           $("#add-project").value = n;

@@ -465,6 +465,34 @@ async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
         s.click(&open[0]).await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
+    // A second project on app3 (labelled as compose labels it): the window asks which
+    // project this deployment is.
+    let app3_socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
+    let other = format!("other{}", std::process::id());
+    struct Remove(String, String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker")
+                .args(["-H", &format!("unix://{}", self.0), "rm", "-f", &self.1])
+                .output();
+        }
+    }
+    let _other = Remove(app3_socket.clone(), format!("{other}_cron_1"));
+    let run = std::process::Command::new("docker")
+        .args(["-H", &format!("unix://{app3_socket}"), "run", "-d", "--init"])
+        .args(["--name", &format!("{other}_cron_1")])
+        .args(["--label", &format!("com.docker.compose.project={other}")])
+        .args(["--label", "com.docker.compose.service=cron"])
+        .args([
+            "--entrypoint",
+            "/bin/busybox",
+            "sandbox-app:latest",
+            "sleep",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let name = "found-in-window";
     let enter = "\u{E007}";
     let mut hosts = Vec::new();
@@ -514,6 +542,34 @@ async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
         s.click(&s.wait_for("#add-trust-yes", 1).await[0]).await;
     }
     let profile = s.wait_text("#add-profile", "[[services]]", 120).await;
+    assert!(profile.contains("name = \"cron\""), "{profile}");
+    // Asked which project: one button each; the testbed's is chosen, and the profile
+    // looked at again holds only its services.
+    let choices = s.wait_for("#add-project-choices button", 2).await;
+    let mut sandbox = None;
+    for b in &choices {
+        if s.text(b).await.starts_with("sandbox ") {
+            sandbox = Some(b.clone());
+        }
+    }
+    s.screenshot(&screenshot_path("add-choose-project.png")).await;
+    s.click(&sandbox.expect("a button for the testbed's project"))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let profile = loop {
+        let p = s.text(&s.wait_for("#add-profile", 1).await[0]).await;
+        if p.contains("[[services]]") && !p.contains("name = \"cron\"") {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "looked again: {p}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        s.attribute(&s.wait_for("#add-projects", 1).await[0], "hidden")
+            .await
+            .is_some(),
+        "a project chosen, the question is gone"
+    );
     let notes = s.text(&s.wait_for("#add-found", 1).await[0]).await;
     assert!(
         !notes.contains("could not be checked"),

@@ -605,3 +605,85 @@ async fn init_reads_the_public_url_from_a_proxys_own_configuration() {
         "{written}"
     );
 }
+
+#[tokio::test]
+async fn init_asks_at_a_terminal_which_of_several_projects_to_look_at() {
+    // A second compose project on app3 beside the testbed's. At a terminal (a pty, from
+    // util-linux's `script`), init lists both and asks; the answer "1" (the other
+    // project, sorted first) looks at that one alone, and "no" adds nothing.
+    let tb = testbed();
+    let other = format!("aaother{}", std::process::id());
+    let container = format!("{other}_cron_1");
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = docker_app3(&["rm", "-f", &self.0]);
+        }
+    }
+    let _remove = Remove(container.clone());
+    docker_app3(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &container,
+        "--label",
+        &format!("com.docker.compose.project={other}"),
+        "--label",
+        "com.docker.compose.service=cron",
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "sleep",
+        "300",
+    ])
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let out_file = work.path().join("asked.toml");
+    let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let command = [
+        env!("CARGO_BIN_EXE_breakglass").to_owned(),
+        "init".into(),
+        "asked".into(),
+        "--host".into(),
+        format!("app3=root@127.0.0.1:{}", tb.host("app3")["ssh_port"]),
+        "--docker-socket".into(),
+        format!("app3={}", tb.host("app3")["docker_socket"].as_str().unwrap()),
+        "--key".into(),
+        tb.str("/client_key"),
+        "--known-hosts".into(),
+        tb.str("/known_hosts"),
+        "--out".into(),
+        out_file.display().to_string(),
+    ]
+    .iter()
+    .map(|a| q(a))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("BREAKGLASS_DATA_DIR", work.path().join("state"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"1\nno\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("The hosts run several projects:")
+            && shown.contains(&format!("1. {other} (compose on app3)"))
+            && shown.contains("2. sandbox (compose on app3)"),
+        "{shown}"
+    );
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    let p = DeploymentProfile::parse(&written).unwrap();
+    let names: Vec<&str> = p.services.iter().map(|s| s.name.get_ref().as_str()).collect();
+    assert_eq!(names, ["cron"], "{written}");
+    assert!(shown.contains("not added"), "{shown}");
+}
