@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use breakglass::engine::profiles::DeploymentProfile;
 
 use crate::actions::isolate::docker_app3;
-use crate::testbed::testbed;
+use crate::testbed::{psql, testbed};
 
 fn init(data: &std::path::Path, args: &[&str]) -> Output {
     let tb = testbed();
@@ -686,4 +686,210 @@ async fn init_asks_at_a_terminal_which_of_several_projects_to_look_at() {
     let names: Vec<&str> = p.services.iter().map(|s| s.name.get_ref().as_str()).collect();
     assert_eq!(names, ["cron"], "{written}");
     assert!(shown.contains("not added"), "{shown}");
+}
+
+#[tokio::test]
+async fn init_reports_a_broken_env_hostile_values_and_a_silent_database_and_writes_the_rest() {
+    // A project (labelled as compose labels it) whose compose file names two env files:
+    // one that is not a .env at all, and one whose values are hostile (quotes, command
+    // substitutions, escape sequences) and whose DATABASE_URL points where nothing
+    // answers. Each is said plainly; the rest is written; no value appears anywhere.
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("odd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = "odd-secret-value-that-must-not-leak-77e1";
+    std::fs::write(dir.join("broken.env"), "GOOD=1\nBROKEN=\"never closed\n").unwrap();
+    std::fs::write(
+        dir.join("app.env"),
+        format!(
+            "ODD_TOKEN=\"{secret}\"\nSHELLY=$(touch /tmp/pwned-{pid})\nESCAPE=\u{1b}[31mred\u{1b}]0;title\u{7}\nQUOTED='{secret} \"$(id)\" `id`'\nMULTI=\"line one\nline two {secret}\"\nDATABASE_URL=postgres://app:{secret}@127.0.0.1:1/odd\n",
+            pid = std::process::id()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  api:\n    image: sandbox-app:latest\n    env_file: [broken.env, app.env]\n",
+    )
+    .unwrap();
+    let project = format!("odd{}", std::process::id());
+    let container = format!("{project}_api_1");
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = docker_app3(&["rm", "-f", &self.0]);
+        }
+    }
+    let _remove = Remove(container.clone());
+    docker_app3(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &container,
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=api",
+        "--label",
+        &format!("com.docker.compose.project.working_dir={}", dir.display()),
+        "--label",
+        &format!(
+            "com.docker.compose.project.config_files={}",
+            dir.join("docker-compose.yml").display()
+        ),
+        "-e",
+        "ODD_TOKEN=x",
+        "-e",
+        "DATABASE_URL=x",
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "sleep",
+        "300",
+    ])
+    .unwrap();
+    let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
+    let data = work.path().join("state");
+    let out = init_app3(
+        &data,
+        work.path(),
+        "odd",
+        &socket,
+        "odd.toml",
+        &["--project", &project],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("odd.toml")).unwrap();
+    let p = DeploymentProfile::parse(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+    // The broken file is named with its fault; the other one is the host's env_file.
+    assert!(
+        written.contains(&format!(
+            "{} is not a readable .env",
+            dir.join("broken.env").display()
+        )) && written.contains("has no closing quote"),
+        "{written}"
+    );
+    assert_eq!(
+        p.host("app3")
+            .unwrap()
+            .env_file
+            .as_ref()
+            .map(|e| e.get_ref().clone()),
+        Some(dir.join("app.env").display().to_string())
+    );
+    let env: Vec<&str> = p.services[0].env.iter().map(|e| e.get_ref().as_str()).collect();
+    assert_eq!(env, ["DATABASE_URL", "ODD_TOKEN"], "{written}");
+    // The database is written where the .env says; that it did not answer is said.
+    let db = p.database.as_ref().unwrap();
+    assert_eq!(
+        (db.address.as_str(), db.port, db.name.as_str()),
+        ("127.0.0.1", 1, "odd")
+    );
+    assert!(written.contains("the schema could not be checked"), "{written}");
+    assert!(
+        written.contains("guess: no built-in app profile fits"),
+        "{written}"
+    );
+    // Nothing ran, nothing leaked, no escape sequence reached the file or the terminal.
+    assert!(!std::path::Path::new(&format!("/tmp/pwned-{}", std::process::id())).exists());
+    let leak = [("the odd project's secret".to_owned(), secret.to_owned())];
+    for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {
+        tb.assert_no_secret_in(&leak, bytes, "init's output");
+        assert!(!bytes.contains(&0x1b), "{}", String::from_utf8_lossy(bytes));
+    }
+    tb.assert_none_in_dir(&leak, &data);
+}
+
+#[tokio::test]
+async fn init_says_which_columns_are_missing_when_no_app_profile_fits() {
+    // A database of its own in the testbed's PostgreSQL with tables no built-in app
+    // profile fits: every profile is named with what it misses, and the guess is marked.
+    let tb = testbed();
+    let pid = std::process::id();
+    let dbname = format!("nofit{pid}");
+    let role = format!("nofit{pid}");
+    let password = format!("nofit-password-{pid}-a81c");
+    // Left for the testbed's `down` (which removes the cluster), as fresh_database is.
+    psql(
+        "postgres",
+        &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'; CREATE DATABASE {dbname} OWNER {role};"),
+        &[],
+    );
+    psql(
+        &dbname,
+        &format!(
+            "SET ROLE {role}; CREATE TABLE users (id bigint PRIMARY KEY, email text); CREATE TABLE widgets (id int);"
+        ),
+        &[],
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("nofit");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        format!(
+            "DATABASE_URL=postgres://{role}:{password}@127.0.0.1:{}/{dbname}\n",
+            tb.str("/postgres/port")
+        ),
+    )
+    .unwrap();
+    let project = format!("nofit{pid}");
+    let container = format!("{project}_web_1");
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = docker_app3(&["rm", "-f", &self.0]);
+        }
+    }
+    let _remove = Remove(container.clone());
+    docker_app3(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        &container,
+        "--label",
+        &format!("com.docker.compose.project={project}"),
+        "--label",
+        "com.docker.compose.service=web",
+        "--label",
+        &format!("com.docker.compose.project.working_dir={}", dir.display()),
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "sleep",
+        "300",
+    ])
+    .unwrap();
+    let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
+    let data = work.path().join("state");
+    let out = init_app3(
+        &data,
+        work.path(),
+        "nofit",
+        &socket,
+        "nofit.toml",
+        &["--project", &project],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(work.path().join("nofit.toml")).unwrap();
+    assert!(
+        written.contains("guess: no built-in app profile fits"),
+        "{written}"
+    );
+    assert!(!written.contains("could not be checked"), "{written}");
+    for profile in ["homechat", "harmonic", "rails-jwt", "crucible"] {
+        assert!(
+            written.contains(&format!("#   {profile}: ")) && written.contains(" missing ("),
+            "{profile}: {written}"
+        );
+    }
+    let leak = [("the nofit password".to_owned(), password.clone())];
+    for bytes in [written.as_bytes(), &out.stdout, &out.stderr] {
+        tb.assert_no_secret_in(&leak, bytes, "init's output");
+    }
+    tb.assert_none_in_dir(&leak, &data);
 }
