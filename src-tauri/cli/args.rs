@@ -190,6 +190,17 @@ pub(crate) enum Command {
         #[arg(long, default_value = "24h", value_parser = since_arg)]
         since: Since,
     },
+    /// The backups in the profile's backup folder, newest first, with their age.
+    Backups { deployment: String },
+    /// Prove the newest backup (or --backup NAME) restores: restore it on the server side
+    /// into a scratch database, compare it with production, drop it. Exit 0 only when it
+    /// passed; 1 when it did not.
+    RestoreTest {
+        deployment: String,
+        /// The backup's file name in the folder (default: the newest).
+        #[arg(long)]
+        backup: Option<String>,
+    },
     /// The action journal: list, verify, export an incident.
     #[command(subcommand)]
     Journal(JournalCmd),

@@ -606,3 +606,69 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
     }
     Ok(())
 }
+
+/// `breakglass restore-test`: progress on stderr as it goes, the report on stdout; exit 1
+/// when the backup did not pass. Ctrl-C cancels (the scratch database is still dropped).
+pub(crate) async fn restore_test_cmd(cli: &Cli, deployment: &str, backup: Option<&str>) -> Result<(), ErrorReport> {
+    use breakglass::engine::review::restore::{CheckStatus, RestoreEvent};
+    let engine = engine(cli).await?;
+    let cancel = Cancel::default();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            errln!("cancelling: the restore stops and its scratch database is dropped…");
+            on_ctrl_c.escalate();
+        }
+    });
+    let quiet = cli.json;
+    let events = move |e: RestoreEvent| {
+        if quiet {
+            return;
+        }
+        match e {
+            RestoreEvent::Phase { phase, detail } => {
+                errln!("… {phase}: {}", display_safe(detail.as_bytes()))
+            }
+            RestoreEvent::Check { .. } => {}
+        }
+    };
+    let report = engine.restore_test(deployment, backup, &events, &cancel).await?;
+    if !report.passed {
+        crate::print::set_degraded();
+    }
+    if cli.json {
+        return print_json(&report);
+    }
+    for c in &report.checks {
+        let mark = match c.status {
+            CheckStatus::Pass => "ok  ",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "FAIL",
+        };
+        outln!("{mark} {:<11} {}", c.name, display_safe(c.detail.as_bytes()));
+    }
+    let secs = |s: u64| humantime::format_duration(std::time::Duration::from_secs(s / 60 * 60)).to_string();
+    outln!(
+        "{}: RTO {}, RPO {} (backup {} old, target {}){}",
+        if report.passed {
+            "PASSED"
+        } else if report.cancelled {
+            "CANCELLED"
+        } else {
+            "FAILED"
+        },
+        report
+            .rto_ms
+            .map(|m| format!("{:.1} s", m as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into()),
+        report.data_rpo_secs.map(secs).unwrap_or_else(|| "-".into()),
+        report.backup_age_secs.map(secs).unwrap_or_else(|| "-".into()),
+        secs(report.rpo_target_secs),
+        if report.leftovers_removed.is_empty() {
+            String::new()
+        } else {
+            format!("; dropped {} leftover scratch database(s)", report.leftovers_removed.len())
+        }
+    );
+    Ok(())
+}

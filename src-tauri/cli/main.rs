@@ -20,7 +20,7 @@ use breakglass::engine::{Engine, Error, ErrorReport};
 use clap::Parser;
 
 use args::{Cli, Command, DeploymentCmd, lock_scope, mode_of};
-use commands::{act, app_cmd, ask_trust, docker_cmd, incident_cmd, journal_cmd, secret_cmd};
+use commands::{act, app_cmd, ask_trust, docker_cmd, incident_cmd, journal_cmd, restore_test_cmd, secret_cmd};
 use print::{print_audit, print_exec, print_interrupted, print_json, print_status};
 
 fn main() -> ExitCode {
@@ -366,6 +366,28 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 print_audit(&review);
             }
         }
+        Command::Backups { deployment } => {
+            let list = engine(&cli).await?.backups(deployment).await?;
+            if cli.json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                outln!("No backup in the backup folder of {deployment}.");
+                print::set_degraded();
+            } else {
+                for b in &list {
+                    outln!(
+                        "{:<40} {:>12} {:<10} {} ({} ago, from its {})",
+                        display_safe(b.name.as_bytes()),
+                        b.size,
+                        format!("{:?}", b.format),
+                        b.taken_at,
+                        humantime::format_duration(std::time::Duration::from_secs(b.age_secs / 60 * 60)),
+                        b.taken_from
+                    );
+                }
+            }
+        }
+        Command::RestoreTest { deployment, backup } => restore_test_cmd(&cli, deployment, backup.as_deref()).await?,
         Command::Journal(cmd) => journal_cmd(&cli, cmd).await?,
         Command::Incident(cmd) => incident_cmd(&cli, cmd).await?,
         Command::Deployment(DeploymentCmd::ImportPins { name, known_hosts }) => {

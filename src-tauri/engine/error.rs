@@ -41,6 +41,8 @@ error_codes! {
     ActionVerifyFailed = "action.verify_failed",
     LockFailed = "lock.failed",
     LockTimeout = "lock.timeout",
+    // The restore test
+    Restore = "restore",
     // Input and profiles
     ArgumentInvalid = "argument.invalid",
     AppProfileUnknown = "app_profile.unknown",
@@ -171,6 +173,11 @@ pub enum Error {
 
     #[error("not available: {reason}")]
     ActionUnavailable { reason: String },
+
+    /// A restore test that could not start (no backups folder, no backup, no role that
+    /// may create its scratch database). A test that ran and failed is a report, not this.
+    #[error("restore test: {message}")]
+    Restore { message: String },
 
     #[error(
         "this changes {deployment:?}: type the deployment's name to confirm (CLI: --confirm {deployment})"
@@ -340,6 +347,7 @@ impl Error {
             Error::Journal { .. } => ErrorCode::Journal,
             Error::UnknownAppProfile { .. } => ErrorCode::AppProfileUnknown,
             Error::ActionUnavailable { .. } => ErrorCode::ActionUnavailable,
+            Error::Restore { .. } => ErrorCode::Restore,
             Error::ConfirmationRequired { .. } => ErrorCode::ActionConfirmationRequired,
             Error::Cancelled => ErrorCode::ActionCancelled,
             Error::Aborted { .. } => ErrorCode::ActionAborted,

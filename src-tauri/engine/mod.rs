@@ -157,6 +157,12 @@ impl Engine {
         {
             wanted.push((keychain::DB_PASSWORD.into(), "database password".into()));
         }
+        if let Some(user) = profile.backups.as_ref().and_then(|b| b.restore_user.as_ref()) {
+            wanted.push((
+                keychain::RESTORE_PASSWORD.into(),
+                format!("password of {} (the restore test's scratch databases)", user.get_ref()),
+            ));
+        }
         if let Some(probe) = &profile.probe {
             let user = probe.user.get_ref();
             wanted.push((
@@ -366,6 +372,27 @@ impl Engine {
             deployment: deployment.to_owned(),
         })?;
         let via = dbp.via_host.get_ref().clone();
+        let (creds, path, env) = self.db_credentials(deployment, &dbp).await?;
+        let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, &via).await?;
+        let mut remote = db::RemoteDb::connect(session, &dbp, creds).await?;
+        // A key set twice: the last one wins (as Docker Compose reads it), and a person
+        // confirming a plan should know which file did that.
+        remote.notes.extend(env.duplicates().iter().map(|k| {
+            format!(
+                "{k} is set more than once in {path} on {via}: the last one is used, as Docker Compose does"
+            )
+        }));
+        Ok(remote)
+    }
+
+    /// The database credentials the profile names, read at this moment, with the `.env`
+    /// of `via_host` they came from (or that holds the user name).
+    pub async fn db_credentials(
+        &self,
+        deployment: &str,
+        dbp: &profiles::Database,
+    ) -> Result<(db::DbCredentials, String, envfile::EnvFile)> {
+        let via = dbp.via_host.get_ref().clone();
         let (path, env) = self.read_env(deployment, &via).await?;
         let creds = match dbp.credentials {
             profiles::DbCredentials::Env => db::DbCredentials::from_env(&env, &path)?,
@@ -381,15 +408,6 @@ impl Engine {
                 }
             }
         };
-        let session = connect::session(&self.conns, &self.state, &self.keychain, &profile, &via).await?;
-        let mut remote = db::RemoteDb::connect(session, &dbp, creds).await?;
-        // A key set twice: the last one wins (as Docker Compose reads it), and a person
-        // confirming a plan should know which file did that.
-        remote.notes.extend(env.duplicates().iter().map(|k| {
-            format!(
-                "{k} is set more than once in {path} on {via}: the last one is used, as Docker Compose does"
-            )
-        }));
-        Ok(remote)
+        Ok((creds, path, env))
     }
 }

@@ -44,6 +44,19 @@ impl Since {
     }
 }
 
+/// A duration as people type it (`26h`, `7d`, `1d 12h`): not zero, at most 100 years.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => Err(format!("{text:?}: a zero duration")),
+        Ok(d) if d > Duration::from_secs(100 * 365 * 86_400) => Err(format!("{text:?}: more than 100 years")),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!(
+            "expected a duration like 26h, 7d or 1d 12h, found {:?}",
+            crate::engine::ssh::output::display_safe(text.as_bytes())
+        )),
+    }
+}
+
 fn bad(text: &str, why: &str) -> Error {
     Error::BadArgument {
         message: format!(

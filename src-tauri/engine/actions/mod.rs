@@ -26,7 +26,7 @@ pub mod lock;
 mod lock_accounts;
 mod revoke_tokens;
 pub mod runner;
-mod sql;
+pub(crate) mod sql;
 mod undo;
 
 use std::sync::Arc;

@@ -22,6 +22,9 @@ pub const DB_PASSWORD: &str = "db-password";
 pub const PROBE_PASSWORD: &str = "probe-password";
 /// An API token of the deployment's canary account.
 pub const PROBE_TOKEN: &str = "probe-token";
+/// The password of the role a restore test creates its scratch database with
+/// (profile `backups.restore_user`).
+pub const RESTORE_PASSWORD: &str = "restore-password";
 
 /// A keychain entry a deployment uses, and whether it is set. Never the value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -267,7 +267,29 @@ fn default_redis_port() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct Backups {
     pub host: Spanned<String>,
+    /// The folder that holds the backup files (each file one backup).
     pub path: Spanned<String>,
+    /// Which files of the folder are backups (a shell glob, `*.dump`); default every file.
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
+    /// The recovery point objective: the newest good backup older than this is a failure
+    /// (`26h`, `7d`). Default 26 hours (a daily backup, with slack).
+    #[serde(default)]
+    pub rpo: Option<Spanned<String>>,
+    /// The role a restore test creates its scratch database with (it needs CREATEDB), its
+    /// password in the keychain (`restore-password`). Default: the database credentials.
+    #[serde(default)]
+    pub restore_user: Option<Spanned<String>>,
+}
+
+impl Backups {
+    /// The RPO target (default 26 hours).
+    pub fn rpo(&self) -> std::time::Duration {
+        self.rpo
+            .as_ref()
+            .and_then(|r| crate::engine::when::parse_duration(r.get_ref()).ok())
+            .unwrap_or(std::time::Duration::from_secs(26 * 3600))
+    }
 }
 
 /// A group of containers running the same thing, and the `.env` variables they use.
@@ -562,6 +584,40 @@ impl DeploymentProfile {
             known(&b.host, "backups.host")?;
             check_abs_path(b.path.get_ref())
                 .map_err(|m| invalid(b.path.span(), format!("backups.path: {m}")))?;
+            if let Some(p) = &b.pattern {
+                let ok = !p.get_ref().is_empty()
+                    && p.get_ref().len() <= 128
+                    && !p.get_ref().contains('/')
+                    && p.get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "*?[]._-".contains(c));
+                if !ok {
+                    return Err(invalid(
+                        p.span(),
+                        format!(
+                            "backups.pattern: expected a file name pattern like \"*.dump\" (letters, digits, * ? [ ] . _ -), found {:?}",
+                            p.get_ref()
+                        ),
+                    ));
+                }
+            }
+            if let Some(r) = &b.rpo {
+                crate::engine::when::parse_duration(r.get_ref())
+                    .map_err(|e| invalid(r.span(), format!("backups.rpo: {e}")))?;
+            }
+            if let Some(u) = &b.restore_user {
+                let ok = !u.get_ref().is_empty()
+                    && u.get_ref().len() <= 63
+                    && u.get_ref()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !ok {
+                    return Err(invalid(
+                        u.span(),
+                        format!("backups.restore_user: expected a PostgreSQL role name, found {:?}", u.get_ref()),
+                    ));
+                }
+            }
         }
         let mut service_names = HashSet::new();
         for svc in &self.services {

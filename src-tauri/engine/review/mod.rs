@@ -4,4 +4,5 @@
 //! `actions/`, with a plan, steps, undo and the journal.
 
 pub mod audit;
+pub mod restore;
 pub mod status;

@@ -319,7 +319,19 @@ impl Session {
         stdin: Option<&[u8]>,
         cap: usize,
     ) -> Result<ExecOutput, SshError> {
-        let secs = self.opts.command_timeout.as_secs();
+        self.exec_within(command, stdin, cap, self.opts.command_timeout).await
+    }
+
+    /// [`Session::exec_capped`] with a time limit of its own, for work that takes as long
+    /// as it takes (a restore): the profile's command timeout is for quick commands.
+    pub async fn exec_within(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        cap: usize,
+        limit: Duration,
+    ) -> Result<ExecOutput, SshError> {
+        let secs = limit.as_secs();
         let work = async {
             let host = self.host.clone();
             let mut ch = self
@@ -363,7 +375,7 @@ impl Session {
                 stderr: err.bytes,
             })
         };
-        tokio::time::timeout(self.opts.command_timeout, work)
+        tokio::time::timeout(limit, work)
             .await
             .map_err(|_| SshError::Timeout {
                 host: self.host.clone(),

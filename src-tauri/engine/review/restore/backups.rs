@@ -1,0 +1,281 @@
+//! The backups a profile points at: the files of one folder on one host, newest first,
+//! each with the time it was taken (from a timestamp in its name, else its mtime), its
+//! age and its format (by name, then checked by its first bytes before a restore).
+//!
+//! Not for: restoring (see `super`), or backups that are not files in a folder (S3,
+//! pgBackRest: not read yet).
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::engine::ssh::Session;
+use crate::engine::ssh::output::{display_safe, shell_quote};
+use crate::engine::{Error, Result};
+
+/// At most this many files are listed (the newest are kept).
+const MAX_LISTED: usize = 500;
+
+/// How a backup file is restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupFormat {
+    /// `pg_dump -Fc`: `pg_restore`, in parallel.
+    Custom,
+    /// `pg_dump -Ft`: `pg_restore`.
+    Tar,
+    /// Plain SQL: `psql`.
+    Plain,
+    /// Plain SQL, gzipped: `gzip -dc | psql`.
+    PlainGzip,
+    /// Encrypted (`.age`, `.gpg`): not restored yet.
+    Encrypted,
+    /// Not a kind of backup the console knows.
+    Unknown,
+}
+
+impl BackupFormat {
+    /// From the file's name.
+    pub fn from_name(name: &str) -> BackupFormat {
+        let n = name.to_ascii_lowercase();
+        if n.ends_with(".age") || n.ends_with(".gpg") || n.ends_with(".asc") {
+            BackupFormat::Encrypted
+        } else if n.ends_with(".sql.gz") {
+            BackupFormat::PlainGzip
+        } else if n.ends_with(".sql") {
+            BackupFormat::Plain
+        } else if n.ends_with(".tar") {
+            BackupFormat::Tar
+        } else if n.ends_with(".dump") || n.ends_with(".backup") || n.ends_with(".pgdump") || n.ends_with(".custom") {
+            BackupFormat::Custom
+        } else {
+            BackupFormat::Unknown
+        }
+    }
+
+    /// Whether the file's first bytes are what this format starts with; `Err` says what
+    /// they are instead.
+    pub fn check_magic(self, head: &[u8]) -> std::result::Result<(), String> {
+        if head.is_empty() {
+            return Err("the file is empty".into());
+        }
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let pgdmp = head.starts_with(b"PGDMP");
+        let ok = match self {
+            BackupFormat::Custom => pgdmp,
+            BackupFormat::PlainGzip => gzip,
+            // A tar archive's first block is a file name: text, then NULs.
+            BackupFormat::Tar => !gzip && !pgdmp,
+            BackupFormat::Plain => !gzip && !pgdmp && !head.contains(&0),
+            BackupFormat::Encrypted | BackupFormat::Unknown => false,
+        };
+        if ok {
+            return Ok(());
+        }
+        let is = if pgdmp {
+            "a pg_dump custom-format archive"
+        } else if gzip {
+            "gzip data"
+        } else if head.contains(&0) {
+            "binary data"
+        } else {
+            "text"
+        };
+        Err(format!("its name says {self:?}, but it starts as {is}"))
+    }
+}
+
+/// One backup file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct BackupFile {
+    pub name: String,
+    /// Absolute, on `host`.
+    pub path: String,
+    pub host: String,
+    pub size: u64,
+    /// When it was taken (RFC 3339).
+    pub taken_at: String,
+    /// `name` (a timestamp in the file name) or `mtime`.
+    pub taken_from: String,
+    pub age_secs: u64,
+    pub format: BackupFormat,
+    #[serde(skip)]
+    #[cfg_attr(test, ts(skip))]
+    pub taken: SystemTime,
+}
+
+/// A timestamp in a file name, read as UTC: `2026-12-03`, `20261203`, either followed by
+/// a time (`T0300`, `_03-00-00`, `-030000`). `None` when there is none.
+pub fn time_in_name(name: &str) -> Option<(SystemTime, bool)> {
+    let b = name.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    for start in 0..b.len() {
+        if start > 0 && b[start - 1].is_ascii_digit() {
+            continue;
+        }
+        // The date: YYYY-MM-DD or YYYYMMDD.
+        let (date, mut i) = if b.len() >= start + 10
+            && digits(&b[start..start + 4])
+            && b[start + 4] == b'-'
+            && digits(&b[start + 5..start + 7])
+            && b[start + 7] == b'-'
+            && digits(&b[start + 8..start + 10])
+        {
+            (
+                (&name[start..start + 4], &name[start + 5..start + 7], &name[start + 8..start + 10]),
+                start + 10,
+            )
+        } else if b.len() >= start + 8
+            && digits(&b[start..start + 8])
+            && b.get(start + 8).is_none_or(|c| !c.is_ascii_digit())
+        {
+            (
+                (&name[start..start + 4], &name[start + 4..start + 6], &name[start + 6..start + 8]),
+                start + 8,
+            )
+        } else {
+            continue;
+        };
+        let (y, m, d) = date;
+        if !(y.starts_with("19") || y.starts_with("20")) {
+            continue;
+        }
+        // The time, if any: a separator, then HH[:-]?MM([:-]?SS)?.
+        let mut time = ("00", "00", "00");
+        let mut has_time = false;
+        if matches!(b.get(i), Some(b'T' | b't' | b'_' | b'-' | b' ' | b'.')) {
+            let j = i + 1;
+            let two = |k: usize| b.len() >= k + 2 && digits(&b[k..k + 2]);
+            if two(j) {
+                let sep = |k: usize| matches!(b.get(k), Some(b':' | b'-' | b'.'));
+                let k = if sep(j + 2) { j + 3 } else { j + 2 };
+                if two(k) {
+                    let hh = &name[j..j + 2];
+                    let mm = &name[k..k + 2];
+                    let l = if sep(k + 2) { k + 3 } else { k + 2 };
+                    let ss = if two(l) { &name[l..l + 2] } else { "00" };
+                    time = (hh, mm, ss);
+                    has_time = true;
+                    i = l;
+                }
+            }
+        }
+        let _ = i;
+        let text = format!("{y}-{m}-{d}T{}:{}:{}Z", time.0, time.1, time.2);
+        if let Ok(t) = humantime::parse_rfc3339(&text) {
+            return Some((t, has_time));
+        }
+    }
+    None
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Lists the backups in `path` on the host behind `session`, newest first. A folder that
+/// does not exist or holds no backup is an error that says so.
+pub async fn list(session: &Session, host: &str, path: &str, pattern: Option<&str>) -> Result<Vec<BackupFile>> {
+    let pattern = pattern.unwrap_or("*");
+    // NUL-separated: a file name may hold anything but '/' and NUL.
+    let cmd = format!(
+        "cd -- {} && find . -maxdepth 1 -type f -name {} -printf '%T@\\t%s\\t%f\\0'",
+        shell_quote(path),
+        shell_quote(pattern)
+    );
+    let out = session.exec_capped(&cmd, None, 4 * 1024 * 1024).await?;
+    if !out.success() {
+        return Err(Error::Restore {
+            message: format!(
+                "the backup folder {} on {host} cannot be read: {}",
+                display_safe(path.as_bytes()),
+                display_safe(&out.stderr).trim()
+            ),
+        });
+    }
+    let now = SystemTime::now();
+    let mut files = Vec::new();
+    for rec in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let text = String::from_utf8_lossy(rec);
+        let mut parts = text.splitn(3, '\t');
+        let (Some(mtime), Some(size), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(mtime) = mtime.parse::<f64>() else { continue };
+        let Ok(size) = size.parse::<u64>() else { continue };
+        if name.chars().any(char::is_control) {
+            continue;
+        }
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(mtime.max(0.0));
+        // A date alone in the name: the mtime, when it is that day; else the day's start.
+        let (taken, from) = match time_in_name(name) {
+            Some((t, true)) => (t, "name"),
+            Some((t, false)) => {
+                let day_end = t + Duration::from_secs(86_400);
+                if mtime >= t && mtime < day_end {
+                    (mtime, "mtime")
+                } else {
+                    (t, "name")
+                }
+            }
+            None => (mtime, "mtime"),
+        };
+        files.push(BackupFile {
+            name: name.to_owned(),
+            path: format!("{}/{name}", path.trim_end_matches('/')),
+            host: host.to_owned(),
+            size,
+            taken_at: rfc3339(taken),
+            taken_from: from.into(),
+            age_secs: now.duration_since(taken).map(|d| d.as_secs()).unwrap_or(0),
+            format: BackupFormat::from_name(name),
+            taken,
+        });
+    }
+    files.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| a.name.cmp(&b.name)));
+    files.truncate(MAX_LISTED);
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> SystemTime {
+        humantime::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn timestamps_are_read_from_names_as_people_write_them() {
+        for (name, want, has_time) in [
+            ("sandbox-2026-12-03.dump", "2026-12-03T00:00:00Z", false),
+            ("db_20261203_031500.sql.gz", "2026-12-03T03:15:00Z", true),
+            ("prod-2026-12-03T03:15:07Z.dump", "2026-12-03T03:15:07Z", true),
+            ("backup.2026-12-03_03-15-00.tar", "2026-12-03T03:15:00Z", true),
+            ("x20261203.dump", "2026-12-03T00:00:00Z", false),
+            ("v2-2026-01-31-0400.dump", "2026-01-31T04:00:00Z", true),
+        ] {
+            assert_eq!(time_in_name(name), Some((at(want), has_time)), "{name}");
+        }
+        for name in ["plain.sql", "12345678901.dump", "2026-13-45.dump", "v1234.dump", "9999-01-01.dump", ""] {
+            assert_eq!(time_in_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn formats_come_from_names_and_are_checked_against_first_bytes() {
+        assert_eq!(BackupFormat::from_name("a.dump"), BackupFormat::Custom);
+        assert_eq!(BackupFormat::from_name("a.SQL.GZ"), BackupFormat::PlainGzip);
+        assert_eq!(BackupFormat::from_name("a.sql"), BackupFormat::Plain);
+        assert_eq!(BackupFormat::from_name("a.dump.age"), BackupFormat::Encrypted);
+        assert_eq!(BackupFormat::from_name("notes.txt"), BackupFormat::Unknown);
+        assert!(BackupFormat::Custom.check_magic(b"PGDMP\x01\x0e").is_ok());
+        assert!(BackupFormat::Custom.check_magic(b"").unwrap_err().contains("empty"));
+        assert!(BackupFormat::Custom.check_magic(b"\x1f\x8b\x08").unwrap_err().contains("gzip"));
+        assert!(BackupFormat::PlainGzip.check_magic(b"\x1f\x8b\x08").is_ok());
+        assert!(BackupFormat::Plain.check_magic(b"--\n-- PostgreSQL").is_ok());
+        assert!(BackupFormat::Plain.check_magic(b"PGDMP").is_err());
+    }
+}

@@ -1,0 +1,753 @@
+//! The restore test: proves that a backup restores, with evidence. The newest backup (or
+//! the one named) is restored **on the server side** — `pg_restore` or `psql` run over SSH
+//! on the backup's host into a scratch database made for the test on the deployment's
+//! PostgreSQL; the dump never travels to this machine — then the restored database is
+//! compared with production (tables and columns, row counts, the app profile's
+//! invariants, the newest row), and the scratch database is dropped, whatever happened.
+//!
+//! A backup is good only when every check passes: a truncated, corrupt, empty, foreign
+//! or stale backup fails, with the reason. The RTO is the restore's wall time; the RPO
+//! is the age of the newest row restored (which can be older than the file's date).
+//! Scratch databases carry a comment naming the console and process that made them; the
+//! next test drops those whose process is gone (a console that was killed).
+//!
+//! Journal: `restore.started` before the scratch database is made, `restore.finished`
+//! after it is dropped (passed or not, cancelled or failed).
+//!
+//! Not for: S3 buckets, pgBackRest repositories, encrypted backups, or a throwaway
+//! PostgreSQL container (not built yet: such backups are refused with the reason).
+
+pub mod backups;
+mod verify;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use self::backups::{BackupFile, BackupFormat};
+use crate::engine::actions::Cancel;
+use crate::engine::db::{DbCredentials, RemoteDb};
+use crate::engine::profiles::{Database, DbTls};
+use crate::engine::ssh::output::{display_safe, shell_quote};
+use crate::engine::{Engine, Error, Result, keychain};
+
+/// A restore is stopped after this long (a 1 GB dump restores in minutes).
+const RESTORE_LIMIT: Duration = Duration::from_secs(6 * 3600);
+/// What a restore prints is kept up to this size (its errors and warnings).
+const OUTPUT_CAP: usize = 256 * 1024;
+/// Scratch databases are named with this prefix, and carry [`LABEL`] in their comment.
+const PREFIX: &str = "bg_restore_";
+const LABEL: &str = "breakglass restore test";
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One finding of a restore test, with its evidence.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RestoreCheck {
+    /// `backup`, `age`, `format`, `restore`, `schema`, `rows`, `invariants`, `newest_row`,
+    /// `cleanup`.
+    pub name: String,
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+/// The result of a restore test.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RestoreReport {
+    pub deployment: String,
+    pub run_id: String,
+    pub backup: Option<BackupFile>,
+    /// The scratch database the backup was restored into (dropped since).
+    pub scratch: Option<String>,
+    pub started_at: String,
+    /// Wall time of the restore itself (the RTO).
+    pub rto_ms: Option<u64>,
+    pub backup_age_secs: Option<u64>,
+    /// The age of the newest row restored: the data lost if disaster struck now.
+    pub data_rpo_secs: Option<u64>,
+    pub newest_row_at: Option<String>,
+    pub rpo_target_secs: u64,
+    pub checks: Vec<RestoreCheck>,
+    /// Every check passed (warnings allowed), and the scratch database is gone.
+    pub passed: bool,
+    pub cancelled: bool,
+    pub cleaned_up: bool,
+    /// Scratch databases of earlier tests, left by a console that was killed, dropped now.
+    pub leftovers_removed: Vec<String>,
+    pub took_ms: u64,
+}
+
+impl RestoreReport {
+    fn check(&mut self, name: &str, status: CheckStatus, detail: impl Into<String>) {
+        self.checks.push(RestoreCheck {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+        });
+    }
+    fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status == CheckStatus::Fail)
+    }
+}
+
+/// Progress of a restore test, as it happens.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RestoreEvent {
+    /// A phase began: `listing`, `creating`, `restoring`, `verifying`, `cleaning`.
+    Phase { phase: String, detail: String },
+    /// A check came out.
+    Check { check: RestoreCheck },
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// `"bg_restore_…"` quoted (the name is ours: letters, digits and `_`).
+fn qname(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// The comment a scratch database carries: who made it, when.
+fn label(operator: &str) -> String {
+    format!(
+        "{LABEL}; operator={}; pid={}; started={}",
+        operator.replace([';', '\''], "_"),
+        std::process::id(),
+        now_rfc3339()
+    )
+}
+
+/// Whether a scratch database's comment says it was left behind: made by a process of
+/// this console that is gone, or more than [`RESTORE_LIMIT`] ago.
+fn is_leftover(comment: &str, operator: &str) -> bool {
+    let field = |k: &str| {
+        comment
+            .split("; ")
+            .find_map(|f| f.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+    };
+    let started = field("started").and_then(|t| humantime::parse_rfc3339(t).ok());
+    let old = started.is_none_or(|t| {
+        SystemTime::now()
+            .duration_since(t)
+            .is_ok_and(|age| age > RESTORE_LIMIT)
+    });
+    let ours_and_gone = field("operator") == Some(&operator.replace([';', '\''], "_"))
+        && field("pid")
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists());
+    comment.starts_with(LABEL) && (old || ours_and_gone)
+}
+
+/// The shell command that restores `file` into `scratch` on the backup's host. The
+/// password comes first on stdin (never in argv, never on disk); the rest is fixed text
+/// and quoted values.
+fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) -> String {
+    let host = match &db.socket {
+        Some(dir) => dir.get_ref().clone(),
+        None => db.address.clone(),
+    };
+    let conn = format!(
+        "-h {} -p {} -U {} -d {}",
+        shell_quote(&host),
+        db.port,
+        shell_quote(user),
+        shell_quote(scratch)
+    );
+    let sslmode = match db.tls {
+        DbTls::Disable => "prefer",
+        DbTls::Require | DbTls::VerifyFull => "require",
+    };
+    let f = shell_quote(&file.path);
+    let work = match file.format {
+        BackupFormat::Custom => {
+            format!("exec nice -n 10 pg_restore --no-owner --no-acl --jobs=2 {conn} {f}")
+        }
+        BackupFormat::Tar => format!("exec nice -n 10 pg_restore --no-owner --no-acl {conn} {f}"),
+        BackupFormat::Plain => format!("exec nice -n 10 psql -X -q -v ON_ERROR_STOP=0 {conn} -f {f}"),
+        BackupFormat::PlainGzip => {
+            format!("gzip -dc -- {f} | nice -n 10 psql -X -q -v ON_ERROR_STOP=0 {conn}")
+        }
+        BackupFormat::Encrypted | BackupFormat::Unknown => "exit 99".into(),
+    };
+    let tool = if matches!(file.format, BackupFormat::Custom | BackupFormat::Tar) {
+        "pg_restore"
+    } else {
+        "psql"
+    };
+    format!(
+        "set -o pipefail; IFS= read -r PGPASSWORD || exit 97; export PGPASSWORD; \
+         export PGAPPNAME=breakglass-restore-test PGCONNECT_TIMEOUT=15 PGSSLMODE={sslmode}; \
+         command -v {tool} >/dev/null || {{ echo '{tool} is not installed on this host' >&2; exit 98; }}; \
+         {work}"
+    )
+}
+
+/// What a restore printed, judged: errors fail the test; an ownership error of a plain
+/// dump restored with another role (`role "app" does not exist`, `must be owner`) is a
+/// warning, as `pg_restore --no-owner` would have skipped it.
+fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (CheckStatus, String) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let is_error = |l: &str| l.contains("ERROR:") || l.contains("error:") || l.contains("FATAL:") || l.starts_with("gzip:");
+    let ownership = |l: &str| {
+        (l.contains("role \"") && l.contains("does not exist"))
+            || l.contains("must be owner of")
+            || l.contains("must be member of role")
+    };
+    let errors: Vec<&str> = lines.iter().copied().filter(|l| is_error(l) && !ownership(l)).collect();
+    let owner_errors = lines.iter().filter(|l| is_error(l) && ownership(l)).count();
+    let first: Vec<&str> = errors.iter().take(5).copied().collect();
+    let plain = matches!(format, BackupFormat::Plain | BackupFormat::PlainGzip);
+    match status {
+        Some(0) if errors.is_empty() => {
+            if owner_errors > 0 {
+                (
+                    CheckStatus::Warn,
+                    format!("restored; {owner_errors} ownership statements did not apply (restored as another role)"),
+                )
+            } else if lines.is_empty() {
+                (CheckStatus::Pass, "restored with no error or warning".into())
+            } else {
+                (
+                    CheckStatus::Pass,
+                    format!("restored; {} line(s) of notices, no error", lines.len()),
+                )
+            }
+        }
+        Some(97) => (CheckStatus::Fail, "the password did not reach the restore".into()),
+        Some(98) => (CheckStatus::Fail, stderr.trim().to_owned()),
+        _ if plain && status == Some(0) => (
+            CheckStatus::Fail,
+            format!(
+                "psql reported {} error(s) (a plain dump does not stop on them): {}",
+                errors.len(),
+                first.join(" | ")
+            ),
+        ),
+        s => (
+            CheckStatus::Fail,
+            format!(
+                "the restore ended with {}{}: {}",
+                s.map(|c| format!("exit status {c}")).unwrap_or_else(|| "no exit status".into()),
+                if errors.len() > 5 {
+                    format!(" and {} errors, the first 5", errors.len())
+                } else {
+                    String::new()
+                },
+                if first.is_empty() {
+                    lines.iter().rev().take(3).copied().collect::<Vec<_>>().join(" | ")
+                } else {
+                    first.join(" | ")
+                }
+            ),
+        ),
+    }
+}
+
+impl Engine {
+    /// The backups the profile's `[backups]` points at, newest first.
+    pub async fn backups(&self, deployment: &str) -> Result<Vec<BackupFile>> {
+        let profile = self.profile(deployment).await?;
+        let b = profile.backups.as_ref().ok_or_else(|| Error::Restore {
+            message: format!("the profile of {deployment} has no [backups] (host and path of the backup folder)"),
+        })?;
+        let host = b.host.get_ref();
+        let session = self.session(deployment, host).await?;
+        backups::list(&session, host, b.path.get_ref(), b.pattern.as_ref().map(|p| p.get_ref().as_str())).await
+    }
+
+    /// Restores the newest backup (or `backup`, by file name) into a scratch database,
+    /// verifies it against production, and drops it. A backup that does not restore, or
+    /// restores into something that is not production's data, is a report that did not
+    /// pass; an `Err` means the test could not be made (no `[backups]`, no role that may
+    /// create a database…).
+    pub async fn restore_test(
+        &self,
+        deployment: &str,
+        backup: Option<&str>,
+        events: &(dyn Fn(RestoreEvent) + Send + Sync),
+        cancel: &Cancel,
+    ) -> Result<RestoreReport> {
+        let started = Instant::now();
+        let profile = self.profile(deployment).await?;
+        let b = profile.backups.clone().ok_or_else(|| Error::Restore {
+            message: format!("the profile of {deployment} has no [backups] (host and path of the backup folder)"),
+        })?;
+        let dbp = profile.database.clone().ok_or_else(|| Error::NoDatabase {
+            deployment: deployment.to_owned(),
+        })?;
+        let app = self.app_profile(deployment).await?;
+        let operator = crate::engine::connect::operator();
+        let journal = self.journal().await?;
+        let run_id = hex::encode(rand::random::<[u8; 8]>());
+        let mut report = RestoreReport {
+            deployment: deployment.to_owned(),
+            run_id: run_id.clone(),
+            backup: None,
+            scratch: None,
+            started_at: now_rfc3339(),
+            rto_ms: None,
+            backup_age_secs: None,
+            data_rpo_secs: None,
+            newest_row_at: None,
+            rpo_target_secs: b.rpo().as_secs(),
+            checks: Vec::new(),
+            passed: false,
+            cancelled: false,
+            cleaned_up: true,
+            leftovers_removed: Vec::new(),
+            took_ms: 0,
+        };
+        let emit_check = |r: &RestoreReport| {
+            if let Some(c) = r.checks.last() {
+                events(RestoreEvent::Check { check: c.clone() });
+            }
+        };
+        let phase = |p: &str, d: String| {
+            events(RestoreEvent::Phase {
+                phase: p.into(),
+                detail: d,
+            })
+        };
+
+        // The backup: the one named, or the newest.
+        phase("listing", format!("{}:{}", b.host.get_ref(), b.path.get_ref()));
+        let files = self.backups(deployment).await?;
+        let chosen = match backup {
+            Some(name) => files.iter().find(|f| f.name == name).cloned(),
+            None => files
+                .iter()
+                .find(|f| !matches!(f.format, BackupFormat::Unknown))
+                .cloned(),
+        };
+        let Some(file) = chosen else {
+            let why = match backup {
+                Some(name) => format!(
+                    "no backup named {:?} in {}:{}",
+                    display_safe(name.as_bytes()),
+                    b.host.get_ref(),
+                    b.path.get_ref()
+                ),
+                None => format!(
+                    "no backup in {}:{}{}",
+                    b.host.get_ref(),
+                    b.path.get_ref(),
+                    if files.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} file(s), none of a format the console restores)", files.len())
+                    }
+                ),
+            };
+            report.check("backup", CheckStatus::Fail, why);
+            emit_check(&report);
+            report.took_ms = ms(started.elapsed());
+            journal
+                .append(
+                    deployment,
+                    &run_id,
+                    &operator,
+                    "restore.finished",
+                    serde_json::to_value(&report).unwrap_or_default(),
+                )
+                .await?;
+            return Ok(report);
+        };
+        report.backup_age_secs = Some(file.age_secs);
+        report.backup = Some(file.clone());
+        report.check(
+            "backup",
+            CheckStatus::Pass,
+            format!(
+                "{} ({} bytes, {:?}), taken {} (from its {})",
+                display_safe(file.name.as_bytes()),
+                file.size,
+                file.format,
+                file.taken_at,
+                file.taken_from
+            ),
+        );
+        emit_check(&report);
+        let target = b.rpo();
+        let age = Duration::from_secs(file.age_secs);
+        report.check(
+            "age",
+            if age > target { CheckStatus::Fail } else { CheckStatus::Pass },
+            format!(
+                "{} old; the RPO target is {}",
+                humantime::format_duration(Duration::from_secs(file.age_secs / 60 * 60)),
+                humantime::format_duration(target)
+            ),
+        );
+        emit_check(&report);
+
+        // The file is what its name says.
+        let session = self.session(deployment, b.host.get_ref()).await?;
+        let head = session
+            .exec_capped(&format!("head -c 16 -- {}", shell_quote(&file.path)), None, 64)
+            .await?;
+        let format_ok = match file.format {
+            BackupFormat::Encrypted => Err("encrypted backups are not restored by the console yet".to_owned()),
+            BackupFormat::Unknown => Err("not a format the console restores (.dump, .tar, .sql, .sql.gz)".to_owned()),
+            _ if !head.success() => Err(format!(
+                "the file cannot be read: {}",
+                display_safe(&head.stderr).trim()
+            )),
+            f => f.check_magic(&head.stdout),
+        };
+        match format_ok {
+            Ok(()) => report.check("format", CheckStatus::Pass, format!("{:?}, as its first bytes say", file.format)),
+            Err(why) => report.check("format", CheckStatus::Fail, why),
+        }
+        emit_check(&report);
+
+        journal
+            .append(
+                deployment,
+                &run_id,
+                &operator,
+                "restore.started",
+                serde_json::json!({
+                    "backup": file.name, "host": file.host, "size": file.size,
+                    "taken_at": file.taken_at, "format": file.format,
+                }),
+            )
+            .await?;
+        let outcome = if report.failed() {
+            Ok(())
+        } else {
+            self.restore_and_verify(deployment, &b, &dbp, &app, &file, &mut report, &operator, cancel, &phase, &emit_check)
+                .await
+        };
+        if let Err(e) = &outcome {
+            report.check("restore", CheckStatus::Fail, format!("the test stopped: {e}"));
+            emit_check(&report);
+        }
+        report.passed = !report.failed() && report.cleaned_up && !report.cancelled;
+        report.took_ms = ms(started.elapsed());
+        journal
+            .append(
+                deployment,
+                &run_id,
+                &operator,
+                "restore.finished",
+                serde_json::to_value(&report).unwrap_or_default(),
+            )
+            .await?;
+        Ok(report)
+    }
+
+    /// The credentials the scratch database is made with: `backups.restore_user` and its
+    /// keychain password, else the database's.
+    async fn restore_credentials(
+        &self,
+        deployment: &str,
+        b: &crate::engine::profiles::Backups,
+        dbp: &Database,
+    ) -> Result<DbCredentials> {
+        match &b.restore_user {
+            Some(user) => Ok(DbCredentials {
+                user: user.get_ref().clone(),
+                password: self.keychain().get(deployment, keychain::RESTORE_PASSWORD).await?,
+            }),
+            None => Ok(self.db_credentials(deployment, dbp).await?.0),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn restore_and_verify(
+        &self,
+        deployment: &str,
+        b: &crate::engine::profiles::Backups,
+        dbp: &Database,
+        app: &crate::engine::profiles::app::AppProfile,
+        file: &BackupFile,
+        report: &mut RestoreReport,
+        operator: &str,
+        cancel: &Cancel,
+        phase: &(dyn Fn(&str, String) + Send + Sync),
+        emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
+    ) -> Result<()> {
+        let via = dbp.via_host.get_ref().clone();
+        let creds = self.restore_credentials(deployment, b, dbp).await?;
+        let user = creds.user.clone();
+        let password = creds.password.clone();
+        // The maintenance connection (to the production database's server, as the
+        // restore role): makes and drops the scratch database.
+        let admin = {
+            let session = self.session(deployment, &via).await?;
+            RemoteDb::connect(session, dbp, creds).await?
+        };
+        // Leftovers of a console that was killed mid-test.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT d.datname::text, s.description FROM pg_catalog.pg_database d \
+             JOIN pg_catalog.pg_shdescription s ON s.objoid = d.oid \
+              AND s.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass \
+             WHERE d.datname LIKE 'bg\\_restore\\_%'",
+        )
+        .fetch_all(&admin.pool)
+        .await
+        .map_err(crate::engine::actions::sql::query_err)?;
+        for (name, comment) in rows {
+            let ours = name.len() == PREFIX.len() + 16
+                && name[PREFIX.len()..].bytes().all(|c| c.is_ascii_hexdigit());
+            if ours && is_leftover(&comment, operator) {
+                let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&name));
+                if sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
+                    .execute(&admin.pool)
+                    .await
+                    .is_ok()
+                {
+                    report.leftovers_removed.push(name);
+                }
+            }
+        }
+
+        let scratch = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 8]>()));
+        phase("creating", scratch.clone());
+        let create = format!("CREATE DATABASE {} TEMPLATE template0", qname(&scratch));
+        if let Err(e) = sqlx::raw_sql(crate::engine::actions::sql::audited(&create))
+            .execute(&admin.pool)
+            .await
+        {
+            let denied = matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42501"));
+            return Err(Error::Restore {
+                message: if denied {
+                    format!(
+                        "the role {user} may not create databases: give the restore test a role that may (`CREATE ROLE restore_tester LOGIN CREATEDB`), name it in the profile (backups.restore_user) and keep its password in the keychain (`breakglass secret set {deployment} restore-password`)"
+                    )
+                } else {
+                    format!("the scratch database could not be created: {e}")
+                },
+            });
+        }
+        report.scratch = Some(scratch.clone());
+        report.cleaned_up = false;
+        let comment = format!(
+            "COMMENT ON DATABASE {} IS '{}'",
+            qname(&scratch),
+            label(operator).replace('\'', "''")
+        );
+        let _ = sqlx::raw_sql(crate::engine::actions::sql::audited(&comment))
+            .execute(&admin.pool)
+            .await;
+
+        // From here on, whatever happens, the scratch database is dropped.
+        let result = self
+            .restore_into(deployment, b, dbp, app, file, report, &scratch, &user, &password, cancel, phase, emit_check)
+            .await;
+
+        phase("cleaning", scratch.clone());
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&scratch));
+        let dropped = sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
+            .execute(&admin.pool)
+            .await;
+        let gone: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1")
+            .bind(&scratch)
+            .fetch_one(&admin.pool)
+            .await
+            .ok();
+        report.cleaned_up = dropped.is_ok() && gone == Some(0);
+        if report.cleaned_up {
+            report.check("cleanup", CheckStatus::Pass, format!("{scratch} dropped"));
+        } else {
+            report.check(
+                "cleanup",
+                CheckStatus::Fail,
+                format!(
+                    "{scratch} could not be dropped ({}): drop it by hand (`DROP DATABASE {scratch} WITH (FORCE)`); the next restore test also tries",
+                    dropped.err().map(|e| e.to_string()).unwrap_or_else(|| "it is still listed".into())
+                ),
+            );
+        }
+        emit_check(report);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn restore_into(
+        &self,
+        deployment: &str,
+        b: &crate::engine::profiles::Backups,
+        dbp: &Database,
+        app: &crate::engine::profiles::app::AppProfile,
+        file: &BackupFile,
+        report: &mut RestoreReport,
+        scratch: &str,
+        user: &str,
+        password: &crate::engine::secret::Sensitive<String>,
+        cancel: &Cancel,
+        phase: &(dyn Fn(&str, String) + Send + Sync),
+        emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
+    ) -> Result<()> {
+        phase(
+            "restoring",
+            format!("{} on {} into {scratch}", file.name, b.host.get_ref()),
+        );
+        let session = self.session(deployment, b.host.get_ref()).await?;
+        let command = restore_command(file, dbp, user, scratch);
+        let mut stdin = password.expose().as_bytes().to_vec();
+        stdin.push(b'\n');
+        let t0 = Instant::now();
+        let run = session.exec_within(&command, Some(&stdin), OUTPUT_CAP, RESTORE_LIMIT);
+        let out = tokio::select! {
+            out = run => out,
+            () = cancel.reached(1) => {
+                report.cancelled = true;
+                report.check("restore", CheckStatus::Fail, "cancelled during the restore");
+                emit_check(report);
+                return Ok(());
+            }
+        };
+        use zeroize::Zeroize;
+        stdin.zeroize();
+        let out = out?;
+        report.rto_ms = Some(ms(t0.elapsed()));
+        let stderr = display_safe(&out.stderr);
+        let (status, detail) = judge_output(file.format, out.status, &stderr);
+        report.check(
+            "restore",
+            status,
+            format!(
+                "{detail} ({} ms{})",
+                ms(t0.elapsed()),
+                if out.truncated { "; its output was cut" } else { "" }
+            ),
+        );
+        emit_check(report);
+        if status == CheckStatus::Fail || cancel.is_cancelled() {
+            report.cancelled = cancel.is_cancelled();
+            return Ok(());
+        }
+
+        phase("verifying", format!("{scratch} against {}", dbp.name));
+        let production = self.database(deployment).await?;
+        let restored = {
+            let creds = self.restore_credentials(deployment, b, dbp).await?;
+            let mut scratch_db = dbp.clone();
+            scratch_db.name = scratch.to_owned();
+            let session = self.session(deployment, dbp.via_host.get_ref()).await?;
+            RemoteDb::connect(session, &scratch_db, creds).await?
+        };
+        let age = report.backup_age_secs.unwrap_or(0);
+        for check in verify::compare(&production, &restored, app, age).await? {
+            report.checks.push(check);
+            emit_check(report);
+        }
+        let newest = verify::newest_row(&restored, app).await?;
+        let target = b.rpo();
+        match newest {
+            Some((at, secs, column)) => {
+                report.newest_row_at = Some(at.clone());
+                report.data_rpo_secs = Some(secs);
+                let status = if Duration::from_secs(secs) > target {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Pass
+                };
+                report.check(
+                    "newest_row",
+                    status,
+                    format!(
+                        "the newest row restored is from {at} ({column}): {} of data would be lost; the RPO target is {}",
+                        humantime::format_duration(Duration::from_secs(secs / 60 * 60)),
+                        humantime::format_duration(target)
+                    ),
+                );
+            }
+            None => report.check(
+                "newest_row",
+                CheckStatus::Warn,
+                "no timestamp column with a value: the data's own age is unknown (the file's date stands for it)",
+            ),
+        }
+        emit_check(report);
+        drop(restored);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftovers_are_those_whose_console_is_gone_or_that_are_old() {
+        let me = "ops@laptop";
+        let fresh = label(me);
+        assert!(!is_leftover(&fresh, me), "a test running now in this process");
+        let gone = format!("{LABEL}; operator=ops@laptop; pid=4000000; started={}", now_rfc3339());
+        assert!(is_leftover(&gone, me));
+        let other = format!("{LABEL}; operator=someone@else; pid=4000000; started={}", now_rfc3339());
+        assert!(!is_leftover(&other, me), "another console's test may be running");
+        let old = format!("{LABEL}; operator=someone@else; pid=1; started=2020-01-01T00:00:00Z");
+        assert!(is_leftover(&old, me));
+        assert!(!is_leftover("a database someone commented", me));
+    }
+
+    #[test]
+    fn restore_output_is_judged_by_its_errors_not_only_its_status() {
+        let (s, _) = judge_output(BackupFormat::Custom, Some(0), "");
+        assert_eq!(s, CheckStatus::Pass);
+        let (s, d) = judge_output(
+            BackupFormat::Custom,
+            Some(1),
+            "pg_restore: error: could not read from input file: end of file\n",
+        );
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(d.contains("end of file"), "{d}");
+        // psql goes on after errors: exit 0 with ERROR lines is a failure.
+        let (s, d) = judge_output(
+            BackupFormat::Plain,
+            Some(0),
+            "psql:/b/x.sql:10: ERROR:  syntax error at or near \"INSRT\"\n",
+        );
+        assert_eq!(s, CheckStatus::Fail, "{d}");
+        // Ownership statements of a dump restored by another role: a warning.
+        let (s, _) = judge_output(
+            BackupFormat::Plain,
+            Some(0),
+            "psql:/b/x.sql:20: ERROR:  role \"app\" does not exist\n",
+        );
+        assert_eq!(s, CheckStatus::Warn);
+        let (s, d) = judge_output(BackupFormat::PlainGzip, Some(1), "gzip: /b/x.sql.gz: unexpected end of file\n");
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(d.contains("unexpected end of file"), "{d}");
+    }
+
+    #[test]
+    fn the_restore_command_keeps_the_password_off_the_command_line() {
+        let db: Database = toml::from_str("via_host = \"app1\"\naddress = \"127.0.0.1\"\nport = 5432\nname = \"shop\"").unwrap();
+        let file = BackupFile {
+            name: "x'; rm -rf /.dump".into(),
+            path: "/b/x'; rm -rf /.dump".into(),
+            host: "app1".into(),
+            size: 1,
+            taken_at: String::new(),
+            taken_from: "mtime".into(),
+            age_secs: 0,
+            format: BackupFormat::Custom,
+            taken: SystemTime::now(),
+        };
+        let c = restore_command(&file, &db, "restore_tester", "bg_restore_00");
+        assert!(c.contains("read -r PGPASSWORD"), "{c}");
+        assert!(c.contains(&shell_quote("/b/x'; rm -rf /.dump")), "{c}");
+        assert!(c.contains("--jobs=2"));
+    }
+}
