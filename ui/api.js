@@ -50,6 +50,20 @@ export const api = {
   /** @param {string} name @param {number} sinceSecs */
   auditReview: (name, sinceSecs) => invoke("audit_review", { name, sinceSecs }),
   journal: () => invoke("journal_entries", {}),
+  /** @param {string} name */
+  listBackups: (name) => invoke("list_backups", { name }),
+  /**
+   * @param {string} name
+   * @param {string | null} backup
+   * @param {string} key
+   * @param {(event: import("./bindings").RestoreEvent) => void} onEvent
+   */
+  restoreTest: (name, backup, key, onEvent) => {
+    /** @type {import("./bindings").Channel<import("./bindings").RestoreEvent>} */
+    const channel = new window.__TAURI__.core.Channel();
+    channel.onmessage = onEvent;
+    return invoke("restore_test", { name, backup, key, onEvent: channel });
+  },
   /** @param {string} name @param {string} host @param {string} fingerprint */
   trustHost: (name, host, fingerprint) => invoke("trust_host", { name, host, fingerprint }),
   /** @param {string} name @param {string[]} hosts @param {string | null} key @param {string[]} dockerSockets @param {string | null} project */

@@ -18,12 +18,39 @@ export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "actio
 
 export type AuditReview = { deployment: string, since: string, failed_by_ip: Array<FailedByIp>, success_after_failures: Array<SuccessAfterFailures>, admin_actions: Array<Event>, new_tokens: Array<Event>, timeline: Array<Bucket>, };
 
+/**
+ * One backup file.
+ */
+export type BackupFile = { name: string, 
+/**
+ * Absolute, on `host`.
+ */
+path: string, host: string, size: number, 
+/**
+ * When it was taken (RFC 3339).
+ */
+taken_at: string, 
+/**
+ * `name` (a timestamp in the file name) or `mtime`.
+ */
+taken_from: string, age_secs: number, format: BackupFormat, };
+
+/**
+ * How a backup file is restored.
+ */
+export type BackupFormat = "custom" | "tar" | "plain" | "plain-gzip" | "encrypted" | "unknown";
+
 export type Bucket = { hour: string, failures: number, successes: number, };
 
 /**
  * The outcome of one check.
  */
 export type Check = { ok: boolean, latency_ms: number | null, detail: string, error: ErrorReport | null, };
+
+/**
+ * How one check came out.
+ */
+export type CheckStatus = "pass" | "warn" | "fail";
 
 /**
  * A container as the console lists it.
@@ -111,7 +138,7 @@ kind: string, body: unknown, prev_hash: string, hash: string,
  */
 mac: string | null, };
 
-export type ErrorCode = "action.aborted" | "action.cancelled" | "action.confirmation_required" | "action.plan_changed" | "action.unavailable" | "action.verify_failed" | "lock.failed" | "lock.timeout" | "argument.invalid" | "app_profile.unknown" | "profile.invalid" | "profile.syntax" | "deployment.no_database" | "deployment.no_env_file" | "deployment.unknown" | "deployment.unknown_host" | "ssh.agent" | "ssh.auth_rejected" | "ssh.bad_fingerprint" | "ssh.channel" | "ssh.config" | "ssh.disconnected" | "ssh.host_key_changed" | "ssh.host_key_unknown" | "ssh.jump" | "ssh.key" | "ssh.not_trusted" | "ssh.pin_conflict" | "ssh.protocol" | "ssh.timeout" | "ssh.unreachable" | "db.bad_url" | "db.connect" | "db.no_credentials" | "db.query" | "db.tls" | "db.tunnel" | "docker.api" | "docker.exit_status" | "docker.no_such_container" | "docker.bad_name" | "redis.io" | "redis.protocol" | "redis.refused" | "http.unreachable" | "remote.env_file" | "remote.exit_status" | "remote.read" | "incident.unknown" | "journal" | "journal.head" | "journal.tampered" | "keychain.invalid_name" | "keychain.locked" | "keychain.not_set" | "keychain.rejected" | "keychain.task" | "keychain.unavailable" | "secret.empty" | "state.database" | "state.migration" | "state.no_data_dir" | "io.read" | "io.stdin" | "output.json" | "ui.error";
+export type ErrorCode = "action.aborted" | "action.cancelled" | "action.confirmation_required" | "action.plan_changed" | "action.unavailable" | "action.verify_failed" | "lock.failed" | "lock.timeout" | "restore" | "argument.invalid" | "app_profile.unknown" | "profile.invalid" | "profile.syntax" | "deployment.no_database" | "deployment.no_env_file" | "deployment.unknown" | "deployment.unknown_host" | "ssh.agent" | "ssh.auth_rejected" | "ssh.bad_fingerprint" | "ssh.channel" | "ssh.config" | "ssh.disconnected" | "ssh.host_key_changed" | "ssh.host_key_unknown" | "ssh.jump" | "ssh.key" | "ssh.not_trusted" | "ssh.pin_conflict" | "ssh.protocol" | "ssh.timeout" | "ssh.unreachable" | "db.bad_url" | "db.connect" | "db.no_credentials" | "db.query" | "db.tls" | "db.tunnel" | "docker.api" | "docker.exit_status" | "docker.no_such_container" | "docker.bad_name" | "redis.io" | "redis.protocol" | "redis.refused" | "http.unreachable" | "remote.env_file" | "remote.exit_status" | "remote.read" | "incident.unknown" | "journal" | "journal.head" | "journal.tampered" | "keychain.invalid_name" | "keychain.locked" | "keychain.not_set" | "keychain.rejected" | "keychain.task" | "keychain.unavailable" | "secret.empty" | "state.database" | "state.migration" | "state.no_data_dir" | "io.read" | "io.stdin" | "output.json" | "ui.error";
 
 /**
  * How an error crosses to the window and to `--json` output: a stable code, the
@@ -285,6 +312,46 @@ kind: string, };
 export type Restore = { host: string, container: string, mode: IsolateMode, networks: Array<string>, };
 
 /**
+ * One finding of a restore test, with its evidence.
+ */
+export type RestoreCheck = { 
+/**
+ * `backup`, `age`, `format`, `restore`, `schema`, `rows`, `invariants`, `newest_row`,
+ * `cleanup`.
+ */
+name: string, status: CheckStatus, detail: string, };
+
+/**
+ * Progress of a restore test, as it happens.
+ */
+export type RestoreEvent = { "kind": "phase", phase: string, detail: string, } | { "kind": "check", check: RestoreCheck, };
+
+/**
+ * The result of a restore test.
+ */
+export type RestoreReport = { deployment: string, run_id: string, backup: BackupFile | null, 
+/**
+ * The scratch database the backup was restored into (dropped since).
+ */
+scratch: string | null, started_at: string, 
+/**
+ * Wall time of the restore itself (the RTO).
+ */
+rto_ms: number | null, backup_age_secs: number | null, 
+/**
+ * The age of the newest row restored: the data lost if disaster struck now.
+ */
+data_rpo_secs: number | null, newest_row_at: string | null, rpo_target_secs: number, checks: Array<RestoreCheck>, 
+/**
+ * Every check passed (warnings allowed), and the scratch database is gone.
+ */
+passed: boolean, cancelled: boolean, cleaned_up: boolean, 
+/**
+ * Scratch databases of earlier tests, left by a console that was killed, dropped now.
+ */
+leftovers_removed: Array<string>, took_ms: number, };
+
+/**
  * The request: which tokens.
  */
 export type RevokeTokens = { scope: TokenScope, };
@@ -401,6 +468,8 @@ export type Commands = {
   cancel_action: { args: { key: string }; events: never; returns: boolean };
   interrupted_runs: { args: {  }; events: never; returns: Array<Interrupted> };
   audit_review: { args: { name: string; sinceSecs: number }; events: never; returns: AuditReview };
+  list_backups: { args: { name: string }; events: never; returns: Array<BackupFile> };
+  restore_test: { args: { name: string; backup: string | null; key: string; onEvent: Channel<RestoreEvent> }; events: RestoreEvent; returns: RestoreReport };
   journal_entries: { args: {  }; events: never; returns: JournalView };
   init_discover: { args: { name: string; hosts: Array<string>; key: string | null; dockerSockets: Array<string>; project: string | null }; events: never; returns: InitStep };
   init_finish: { args: { name: string; profileText: string }; events: never; returns: KnownDeployment };

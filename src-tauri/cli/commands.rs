@@ -609,7 +609,11 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
 
 /// `breakglass restore-test`: progress on stderr as it goes, the report on stdout; exit 1
 /// when the backup did not pass. Ctrl-C cancels (the scratch database is still dropped).
-pub(crate) async fn restore_test_cmd(cli: &Cli, deployment: &str, backup: Option<&str>) -> Result<(), ErrorReport> {
+pub(crate) async fn restore_test_cmd(
+    cli: &Cli,
+    deployment: &str,
+    backup: Option<&str>,
+) -> Result<(), ErrorReport> {
     use breakglass::engine::review::restore::{CheckStatus, RestoreEvent};
     let engine = engine(cli).await?;
     let cancel = Cancel::default();
@@ -667,7 +671,10 @@ pub(crate) async fn restore_test_cmd(cli: &Cli, deployment: &str, backup: Option
         if report.leftovers_removed.is_empty() {
             String::new()
         } else {
-            format!("; dropped {} leftover scratch database(s)", report.leftovers_removed.len())
+            format!(
+                "; dropped {} leftover scratch database(s)",
+                report.leftovers_removed.len()
+            )
         }
     );
     Ok(())

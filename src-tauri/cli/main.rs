@@ -20,7 +20,9 @@ use breakglass::engine::{Engine, Error, ErrorReport};
 use clap::Parser;
 
 use args::{Cli, Command, DeploymentCmd, lock_scope, mode_of};
-use commands::{act, app_cmd, ask_trust, docker_cmd, incident_cmd, journal_cmd, restore_test_cmd, secret_cmd};
+use commands::{
+    act, app_cmd, ask_trust, docker_cmd, incident_cmd, journal_cmd, restore_test_cmd, secret_cmd,
+};
 use print::{print_audit, print_exec, print_interrupted, print_json, print_status};
 
 fn main() -> ExitCode {
@@ -387,7 +389,9 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         }
-        Command::RestoreTest { deployment, backup } => restore_test_cmd(&cli, deployment, backup.as_deref()).await?,
+        Command::RestoreTest { deployment, backup } => {
+            restore_test_cmd(&cli, deployment, backup.as_deref()).await?
+        }
         Command::Journal(cmd) => journal_cmd(&cli, cmd).await?,
         Command::Incident(cmd) => incident_cmd(&cli, cmd).await?,
         Command::Deployment(DeploymentCmd::ImportPins { name, known_hosts }) => {

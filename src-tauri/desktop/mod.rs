@@ -12,6 +12,8 @@ use crate::engine::keychain::{SecretEntry, Stored};
 use crate::engine::profiles::DeploymentSummary;
 use crate::engine::profiles::discover::{InitRequest, InitStep};
 use crate::engine::review::audit::AuditReview;
+use crate::engine::review::restore::backups::BackupFile;
+use crate::engine::review::restore::{RestoreEvent, RestoreReport};
 use crate::engine::review::status::DeploymentStatus;
 use crate::engine::secret::Sensitive;
 use crate::engine::state::{KnownDeployment, TrustedKey};
@@ -122,6 +124,34 @@ mod imp {
         cx.engine.audit_review(&name, since_secs).await
     }
 
+    pub async fn list_backups(cx: &Cx<'_>, name: String) -> Result<Vec<BackupFile>> {
+        cx.engine.backups(&name).await
+    }
+
+    /// A restore test, its progress streamed; `cancel_action(key)` cancels it (the
+    /// scratch database is still dropped).
+    pub async fn restore_test(
+        cx: &Cx<'_>,
+        events: Arc<dyn Fn(RestoreEvent) + Send + Sync>,
+        name: String,
+        backup: Option<String>,
+        key: String,
+    ) -> Result<RestoreReport> {
+        let cancel = Cancel::default();
+        if let Ok(mut map) = cx.running.0.lock() {
+            map.insert(key.clone(), cancel.clone());
+        }
+        let backup = backup.filter(|b| !b.trim().is_empty());
+        let result = cx
+            .engine
+            .restore_test(&name, backup.as_deref(), &*events, &cancel)
+            .await;
+        if let Ok(mut map) = cx.running.0.lock() {
+            map.remove(&key);
+        }
+        result
+    }
+
     pub async fn journal_entries(cx: &Cx<'_>) -> Result<JournalView> {
         cx.engine.journal().await?.view().await
     }
@@ -170,7 +200,7 @@ macro_rules! with_commands {
             ) -> CmdResult<$ret> {
                 let cx = Cx { engine: &engine, running: &running };
                 $(
-                    let events: Events = Arc::new(move |event: $event| {
+                    let events: Arc<dyn Fn($event) + Send + Sync> = Arc::new(move |event: $event| {
                         let _ = on_event.send(event);
                     });
                 )?

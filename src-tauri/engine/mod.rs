@@ -160,7 +160,10 @@ impl Engine {
         if let Some(user) = profile.backups.as_ref().and_then(|b| b.restore_user.as_ref()) {
             wanted.push((
                 keychain::RESTORE_PASSWORD.into(),
-                format!("password of {} (the restore test's scratch databases)", user.get_ref()),
+                format!(
+                    "password of {} (the restore test's scratch databases)",
+                    user.get_ref()
+                ),
             ));
         }
         if let Some(probe) = &profile.probe {

@@ -599,3 +599,50 @@ async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
         "pinned as confirmed"
     );
 }
+
+/// A restore test from the window: the backups listed, the test run on the newest, its
+/// phases and checks shown as they come, and the verdict with RTO and RPO.
+#[tokio::test]
+async fn a_restore_test_runs_in_the_window_and_shows_its_progress_and_verdict() {
+    let tb = testbed::testbed();
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::open(data.path()).await.unwrap();
+    engine.add_deployment(&sandbox_profile()).await.unwrap();
+    engine
+        .keychain()
+        .set(
+            "sandbox",
+            "restore-password",
+            tb.str("/backups/restore_password").into(),
+        )
+        .await
+        .unwrap();
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", data.path())]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_text("#status-meta", "checked in", 30).await;
+    s.click(&s.wait_for("#restore-list", 1).await[0]).await;
+    let good = tb.str("/backups/good");
+    let good_name = good.rsplit('/').next().unwrap().to_owned();
+    s.wait_text("#restore-backup", &good_name, 30).await;
+    s.click(&s.wait_for("#restore-run", 1).await[0]).await;
+    let outcome = s.wait_text("#restore-outcome", "RTO", 120).await;
+    assert!(outcome.starts_with("PASSED"), "{outcome}");
+    let progress = s.text(&s.wait_for("#restore-progress", 1).await[0]).await;
+    for phase in ["listing", "creating", "restoring", "verifying", "cleaning"] {
+        assert!(progress.contains(phase), "{phase}: {progress}");
+    }
+    let checks = s.text(&s.wait_for("#restore-checks", 1).await[0]).await;
+    assert!(
+        checks.contains("invariants") && checks.contains("newest_row") && checks.contains("dropped"),
+        "{checks}"
+    );
+    s.scroll_into_view(&s.wait_for("#restore-outcome", 1).await[0])
+        .await;
+    s.screenshot(&screenshot_path("restore-test.png")).await;
+    s.close().await;
+    let mut secrets = tb.secret_values();
+    secrets.push(("restore password".into(), tb.str("/backups/restore_password")));
+    tb.assert_none_in_dir(&secrets, data.path());
+}

@@ -14,6 +14,7 @@ mod exec;
 mod init;
 mod keychain;
 mod local_state;
+mod restore;
 mod smoke;
 mod ssh;
 mod status;

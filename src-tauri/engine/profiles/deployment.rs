@@ -614,7 +614,10 @@ impl DeploymentProfile {
                 if !ok {
                     return Err(invalid(
                         u.span(),
-                        format!("backups.restore_user: expected a PostgreSQL role name, found {:?}", u.get_ref()),
+                        format!(
+                            "backups.restore_user: expected a PostgreSQL role name, found {:?}",
+                            u.get_ref()
+                        ),
                     ));
                 }
             }

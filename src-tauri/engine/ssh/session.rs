@@ -319,7 +319,8 @@ impl Session {
         stdin: Option<&[u8]>,
         cap: usize,
     ) -> Result<ExecOutput, SshError> {
-        self.exec_within(command, stdin, cap, self.opts.command_timeout).await
+        self.exec_within(command, stdin, cap, self.opts.command_timeout)
+            .await
     }
 
     /// [`Session::exec_capped`] with a time limit of its own, for work that takes as long

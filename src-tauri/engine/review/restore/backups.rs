@@ -47,7 +47,11 @@ impl BackupFormat {
             BackupFormat::Plain
         } else if n.ends_with(".tar") {
             BackupFormat::Tar
-        } else if n.ends_with(".dump") || n.ends_with(".backup") || n.ends_with(".pgdump") || n.ends_with(".custom") {
+        } else if n.ends_with(".dump")
+            || n.ends_with(".backup")
+            || n.ends_with(".pgdump")
+            || n.ends_with(".custom")
+        {
             BackupFormat::Custom
         } else {
             BackupFormat::Unknown
@@ -124,7 +128,11 @@ pub fn time_in_name(name: &str) -> Option<(SystemTime, bool)> {
             && digits(&b[start + 8..start + 10])
         {
             (
-                (&name[start..start + 4], &name[start + 5..start + 7], &name[start + 8..start + 10]),
+                (
+                    &name[start..start + 4],
+                    &name[start + 5..start + 7],
+                    &name[start + 8..start + 10],
+                ),
                 start + 10,
             )
         } else if b.len() >= start + 8
@@ -132,7 +140,11 @@ pub fn time_in_name(name: &str) -> Option<(SystemTime, bool)> {
             && b.get(start + 8).is_none_or(|c| !c.is_ascii_digit())
         {
             (
-                (&name[start..start + 4], &name[start + 4..start + 6], &name[start + 6..start + 8]),
+                (
+                    &name[start..start + 4],
+                    &name[start + 4..start + 6],
+                    &name[start + 6..start + 8],
+                ),
                 start + 8,
             )
         } else {
@@ -177,7 +189,12 @@ fn rfc3339(t: SystemTime) -> String {
 
 /// Lists the backups in `path` on the host behind `session`, newest first. A folder that
 /// does not exist or holds no backup is an error that says so.
-pub async fn list(session: &Session, host: &str, path: &str, pattern: Option<&str>) -> Result<Vec<BackupFile>> {
+pub async fn list(
+    session: &Session,
+    host: &str,
+    path: &str,
+    pattern: Option<&str>,
+) -> Result<Vec<BackupFile>> {
     let pattern = pattern.unwrap_or("*");
     // NUL-separated: a file name may hold anything but '/' and NUL.
     let cmd = format!(
@@ -259,7 +276,14 @@ mod tests {
         ] {
             assert_eq!(time_in_name(name), Some((at(want), has_time)), "{name}");
         }
-        for name in ["plain.sql", "12345678901.dump", "2026-13-45.dump", "v1234.dump", "9999-01-01.dump", ""] {
+        for name in [
+            "plain.sql",
+            "12345678901.dump",
+            "2026-13-45.dump",
+            "v1234.dump",
+            "9999-01-01.dump",
+            "",
+        ] {
             assert_eq!(time_in_name(name), None, "{name}");
         }
     }
@@ -272,8 +296,18 @@ mod tests {
         assert_eq!(BackupFormat::from_name("a.dump.age"), BackupFormat::Encrypted);
         assert_eq!(BackupFormat::from_name("notes.txt"), BackupFormat::Unknown);
         assert!(BackupFormat::Custom.check_magic(b"PGDMP\x01\x0e").is_ok());
-        assert!(BackupFormat::Custom.check_magic(b"").unwrap_err().contains("empty"));
-        assert!(BackupFormat::Custom.check_magic(b"\x1f\x8b\x08").unwrap_err().contains("gzip"));
+        assert!(
+            BackupFormat::Custom
+                .check_magic(b"")
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert!(
+            BackupFormat::Custom
+                .check_magic(b"\x1f\x8b\x08")
+                .unwrap_err()
+                .contains("gzip")
+        );
         assert!(BackupFormat::PlainGzip.check_magic(b"\x1f\x8b\x08").is_ok());
         assert!(BackupFormat::Plain.check_magic(b"--\n-- PostgreSQL").is_ok());
         assert!(BackupFormat::Plain.check_magic(b"PGDMP").is_err());

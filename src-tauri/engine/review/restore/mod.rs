@@ -151,7 +151,9 @@ fn is_leftover(comment: &str, operator: &str) -> bool {
     let ours_and_gone = field("operator") == Some(&operator.replace([';', '\''], "_"))
         && field("pid")
             .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            .is_some_and(|pid| {
+                pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
     comment.starts_with(LABEL) && (old || ours_and_gone)
 }
 
@@ -204,13 +206,19 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
 /// warning, as `pg_restore --no-owner` would have skipped it.
 fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (CheckStatus, String) {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let is_error = |l: &str| l.contains("ERROR:") || l.contains("error:") || l.contains("FATAL:") || l.starts_with("gzip:");
+    let is_error = |l: &str| {
+        l.contains("ERROR:") || l.contains("error:") || l.contains("FATAL:") || l.starts_with("gzip:")
+    };
     let ownership = |l: &str| {
         (l.contains("role \"") && l.contains("does not exist"))
             || l.contains("must be owner of")
             || l.contains("must be member of role")
     };
-    let errors: Vec<&str> = lines.iter().copied().filter(|l| is_error(l) && !ownership(l)).collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| is_error(l) && !ownership(l))
+        .collect();
     let owner_errors = lines.iter().filter(|l| is_error(l) && ownership(l)).count();
     let first: Vec<&str> = errors.iter().take(5).copied().collect();
     let plain = matches!(format, BackupFormat::Plain | BackupFormat::PlainGzip);
@@ -219,7 +227,9 @@ fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (Che
             if owner_errors > 0 {
                 (
                     CheckStatus::Warn,
-                    format!("restored; {owner_errors} ownership statements did not apply (restored as another role)"),
+                    format!(
+                        "restored; {owner_errors} ownership statements did not apply (restored as another role)"
+                    ),
                 )
             } else if lines.is_empty() {
                 (CheckStatus::Pass, "restored with no error or warning".into())
@@ -244,14 +254,21 @@ fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (Che
             CheckStatus::Fail,
             format!(
                 "the restore ended with {}{}: {}",
-                s.map(|c| format!("exit status {c}")).unwrap_or_else(|| "no exit status".into()),
+                s.map(|c| format!("exit status {c}"))
+                    .unwrap_or_else(|| "no exit status".into()),
                 if errors.len() > 5 {
                     format!(" and {} errors, the first 5", errors.len())
                 } else {
                     String::new()
                 },
                 if first.is_empty() {
-                    lines.iter().rev().take(3).copied().collect::<Vec<_>>().join(" | ")
+                    lines
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" | ")
                 } else {
                     first.join(" | ")
                 }
@@ -265,11 +282,19 @@ impl Engine {
     pub async fn backups(&self, deployment: &str) -> Result<Vec<BackupFile>> {
         let profile = self.profile(deployment).await?;
         let b = profile.backups.as_ref().ok_or_else(|| Error::Restore {
-            message: format!("the profile of {deployment} has no [backups] (host and path of the backup folder)"),
+            message: format!(
+                "the profile of {deployment} has no [backups] (host and path of the backup folder)"
+            ),
         })?;
         let host = b.host.get_ref();
         let session = self.session(deployment, host).await?;
-        backups::list(&session, host, b.path.get_ref(), b.pattern.as_ref().map(|p| p.get_ref().as_str())).await
+        backups::list(
+            &session,
+            host,
+            b.path.get_ref(),
+            b.pattern.as_ref().map(|p| p.get_ref().as_str()),
+        )
+        .await
     }
 
     /// Restores the newest backup (or `backup`, by file name) into a scratch database,
@@ -287,7 +312,9 @@ impl Engine {
         let started = Instant::now();
         let profile = self.profile(deployment).await?;
         let b = profile.backups.clone().ok_or_else(|| Error::Restore {
-            message: format!("the profile of {deployment} has no [backups] (host and path of the backup folder)"),
+            message: format!(
+                "the profile of {deployment} has no [backups] (host and path of the backup folder)"
+            ),
         })?;
         let dbp = profile.database.clone().ok_or_else(|| Error::NoDatabase {
             deployment: deployment.to_owned(),
@@ -351,7 +378,10 @@ impl Engine {
                     if files.is_empty() {
                         String::new()
                     } else {
-                        format!(" ({} file(s), none of a format the console restores)", files.len())
+                        format!(
+                            " ({} file(s), none of a format the console restores)",
+                            files.len()
+                        )
                     }
                 ),
             };
@@ -388,7 +418,11 @@ impl Engine {
         let age = Duration::from_secs(file.age_secs);
         report.check(
             "age",
-            if age > target { CheckStatus::Fail } else { CheckStatus::Pass },
+            if age > target {
+                CheckStatus::Fail
+            } else {
+                CheckStatus::Pass
+            },
             format!(
                 "{} old; the RPO target is {}",
                 humantime::format_duration(Duration::from_secs(file.age_secs / 60 * 60)),
@@ -403,8 +437,12 @@ impl Engine {
             .exec_capped(&format!("head -c 16 -- {}", shell_quote(&file.path)), None, 64)
             .await?;
         let format_ok = match file.format {
-            BackupFormat::Encrypted => Err("encrypted backups are not restored by the console yet".to_owned()),
-            BackupFormat::Unknown => Err("not a format the console restores (.dump, .tar, .sql, .sql.gz)".to_owned()),
+            BackupFormat::Encrypted => {
+                Err("encrypted backups are not restored by the console yet".to_owned())
+            }
+            BackupFormat::Unknown => {
+                Err("not a format the console restores (.dump, .tar, .sql, .sql.gz)".to_owned())
+            }
             _ if !head.success() => Err(format!(
                 "the file cannot be read: {}",
                 display_safe(&head.stderr).trim()
@@ -412,7 +450,11 @@ impl Engine {
             f => f.check_magic(&head.stdout),
         };
         match format_ok {
-            Ok(()) => report.check("format", CheckStatus::Pass, format!("{:?}, as its first bytes say", file.format)),
+            Ok(()) => report.check(
+                "format",
+                CheckStatus::Pass,
+                format!("{:?}, as its first bytes say", file.format),
+            ),
             Err(why) => report.check("format", CheckStatus::Fail, why),
         }
         emit_check(&report);
@@ -429,11 +471,28 @@ impl Engine {
                 }),
             )
             .await?;
-        let outcome = if report.failed() {
+        // A stale backup is still restored (its data's own age is evidence too); one that
+        // is not a backup of a known format is not.
+        let unusable = report
+            .checks
+            .iter()
+            .any(|c| c.status == CheckStatus::Fail && (c.name == "format" || c.name == "backup"));
+        let outcome = if unusable {
             Ok(())
         } else {
-            self.restore_and_verify(deployment, &b, &dbp, &app, &file, &mut report, &operator, cancel, &phase, &emit_check)
-                .await
+            self.restore_and_verify(
+                deployment,
+                &b,
+                &dbp,
+                &app,
+                &file,
+                &mut report,
+                &operator,
+                cancel,
+                &phase,
+                &emit_check,
+            )
+            .await
         };
         if let Err(e) = &outcome {
             report.check("restore", CheckStatus::Fail, format!("the test stopped: {e}"));
@@ -464,7 +523,10 @@ impl Engine {
         match &b.restore_user {
             Some(user) => Ok(DbCredentials {
                 user: user.get_ref().clone(),
-                password: self.keychain().get(deployment, keychain::RESTORE_PASSWORD).await?,
+                password: self
+                    .keychain()
+                    .get(deployment, keychain::RESTORE_PASSWORD)
+                    .await?,
             }),
             None => Ok(self.db_credentials(deployment, dbp).await?.0),
         }
@@ -509,12 +571,19 @@ impl Engine {
                 && name[PREFIX.len()..].bytes().all(|c| c.is_ascii_hexdigit());
             if ours && is_leftover(&comment, operator) {
                 let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&name));
-                if sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
+                match sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
                     .execute(&admin.pool)
                     .await
-                    .is_ok()
                 {
-                    report.leftovers_removed.push(name);
+                    Ok(_) => report.leftovers_removed.push(name),
+                    Err(e) => {
+                        report.check(
+                            "cleanup",
+                            CheckStatus::Warn,
+                            format!("a scratch database left by an earlier test, {name}, could not be dropped: {e}"),
+                        );
+                        emit_check(report);
+                    }
                 }
             }
         }
@@ -550,7 +619,9 @@ impl Engine {
 
         // From here on, whatever happens, the scratch database is dropped.
         let result = self
-            .restore_into(deployment, b, dbp, app, file, report, &scratch, &user, &password, cancel, phase, emit_check)
+            .restore_into(
+                deployment, b, dbp, app, file, report, &scratch, &user, &password, cancel, phase, emit_check,
+            )
             .await;
 
         phase("cleaning", scratch.clone());
@@ -558,11 +629,12 @@ impl Engine {
         let dropped = sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
             .execute(&admin.pool)
             .await;
-        let gone: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1")
-            .bind(&scratch)
-            .fetch_one(&admin.pool)
-            .await
-            .ok();
+        let gone: Option<i64> =
+            sqlx::query_scalar("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1")
+                .bind(&scratch)
+                .fetch_one(&admin.pool)
+                .await
+                .ok();
         report.cleaned_up = dropped.is_ok() && gone == Some(0);
         if report.cleaned_up {
             report.check("cleanup", CheckStatus::Pass, format!("{scratch} dropped"));
@@ -692,9 +764,15 @@ mod tests {
         let me = "ops@laptop";
         let fresh = label(me);
         assert!(!is_leftover(&fresh, me), "a test running now in this process");
-        let gone = format!("{LABEL}; operator=ops@laptop; pid=4000000; started={}", now_rfc3339());
+        let gone = format!(
+            "{LABEL}; operator=ops@laptop; pid=4000000; started={}",
+            now_rfc3339()
+        );
         assert!(is_leftover(&gone, me));
-        let other = format!("{LABEL}; operator=someone@else; pid=4000000; started={}", now_rfc3339());
+        let other = format!(
+            "{LABEL}; operator=someone@else; pid=4000000; started={}",
+            now_rfc3339()
+        );
         assert!(!is_leftover(&other, me), "another console's test may be running");
         let old = format!("{LABEL}; operator=someone@else; pid=1; started=2020-01-01T00:00:00Z");
         assert!(is_leftover(&old, me));
@@ -726,14 +804,20 @@ mod tests {
             "psql:/b/x.sql:20: ERROR:  role \"app\" does not exist\n",
         );
         assert_eq!(s, CheckStatus::Warn);
-        let (s, d) = judge_output(BackupFormat::PlainGzip, Some(1), "gzip: /b/x.sql.gz: unexpected end of file\n");
+        let (s, d) = judge_output(
+            BackupFormat::PlainGzip,
+            Some(1),
+            "gzip: /b/x.sql.gz: unexpected end of file\n",
+        );
         assert_eq!(s, CheckStatus::Fail);
         assert!(d.contains("unexpected end of file"), "{d}");
     }
 
     #[test]
     fn the_restore_command_keeps_the_password_off_the_command_line() {
-        let db: Database = toml::from_str("via_host = \"app1\"\naddress = \"127.0.0.1\"\nport = 5432\nname = \"shop\"").unwrap();
+        let db: Database =
+            toml::from_str("via_host = \"app1\"\naddress = \"127.0.0.1\"\nport = 5432\nname = \"shop\"")
+                .unwrap();
         let file = BackupFile {
             name: "x'; rm -rf /.dump".into(),
             path: "/b/x'; rm -rf /.dump".into(),

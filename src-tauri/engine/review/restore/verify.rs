@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::{CheckStatus, RestoreCheck};
+use crate::engine::Result;
 use crate::engine::actions::sql::query_err;
 use crate::engine::db::RemoteDb;
 use crate::engine::profiles::app::AppProfile;
-use crate::engine::Result;
 
 /// No more tables than this are compared (counted) one by one.
 const MAX_TABLES: usize = 200;
@@ -125,7 +125,10 @@ pub async fn compare(
         CheckStatus::Pass
     };
     let mut detail = if want.is_empty() {
-        format!("production has no table in schema {}: nothing to compare", app.schema)
+        format!(
+            "production has no table in schema {}: nothing to compare",
+            app.schema
+        )
     } else {
         format!(
             "{} of production's {} tables restored",
@@ -160,7 +163,11 @@ pub async fn compare(
             _ => CheckStatus::Pass,
         };
     }
-    let compared = want.keys().filter(|t| have.contains_key(*t)).count().min(MAX_TABLES);
+    let compared = want
+        .keys()
+        .filter(|t| have.contains_key(*t))
+        .count()
+        .min(MAX_TABLES);
     checks.push(check(
         "rows",
         if compared == 0 { CheckStatus::Fail } else { worst },

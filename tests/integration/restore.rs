@@ -1,0 +1,291 @@
+//! The restore test against the testbed's real backups: the good one passes with its RTO
+//! and RPO; every broken kind the testbed makes fails, for its reason; a missing backup
+//! fails; a cancel mid-restore and a restore role that may not create databases leave no
+//! scratch database; a stale backup fails on the RPO; nothing leaks.
+
+use std::sync::{Arc, Mutex};
+
+use breakglass::engine::actions::Cancel;
+use breakglass::engine::review::restore::{CheckStatus, RestoreEvent, RestoreReport};
+
+use crate::testbed::{Variant, psql, testbed, variant};
+
+/// The sandbox profile renamed, its backup folder `dir` (default: the testbed's), the
+/// restore role's password in the keychain.
+async fn restore_variant(tag: &str, dir: Option<&str>, extra: &str) -> Variant {
+    let tb = testbed();
+    let good_dir = tb.str("/backups/dir");
+    let dir = dir.map(str::to_owned);
+    let extra = extra.to_owned();
+    let v = variant(tag, move |t| {
+        let mut t = match &dir {
+            Some(d) => t.replacen(&format!("path = \"{good_dir}\""), &format!("path = \"{d}\""), 1),
+            None => t,
+        };
+        if !extra.is_empty() {
+            t = t.replacen("rpo = \"26h\"", &extra, 1);
+        }
+        t
+    })
+    .await;
+    v.engine
+        .keychain()
+        .set(
+            &v.name,
+            "restore-password",
+            tb.str("/backups/restore_password").into(),
+        )
+        .await
+        .unwrap();
+    v
+}
+
+/// The scratch databases that exist now.
+fn scratch_databases() -> Vec<String> {
+    psql(
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'bg\\_restore\\_%' ORDER BY 1",
+        &[],
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+async fn restore(v: &Variant, backup: Option<&str>) -> RestoreReport {
+    let r = v
+        .engine
+        .restore_test(&v.name, backup, &|_| {}, &Cancel::default())
+        .await
+        .unwrap();
+    assert!(r.cleaned_up, "{r:#?}");
+    if let Some(s) = &r.scratch {
+        assert!(!scratch_databases().contains(s), "{s} is still there");
+    }
+    r
+}
+
+fn check<'a>(r: &'a RestoreReport, name: &str) -> &'a breakglass::engine::review::restore::RestoreCheck {
+    r.checks
+        .iter()
+        .rev()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name} check: {r:#?}"))
+}
+
+#[tokio::test]
+async fn the_good_backup_restores_and_matches_production() {
+    let v = restore_variant("rgood", None, "").await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let r = v
+        .engine
+        .restore_test(
+            &v.name,
+            None,
+            &move |e| seen.lock().unwrap().push(e),
+            &Cancel::default(),
+        )
+        .await
+        .unwrap();
+    assert!(r.passed, "{r:#?}");
+    assert_eq!(
+        r.backup.as_ref().unwrap().path,
+        testbed().str("/backups/good"),
+        "the newest backup"
+    );
+    for name in ["restore", "schema", "rows", "invariants", "newest_row", "cleanup"] {
+        assert_eq!(check(&r, name).status, CheckStatus::Pass, "{name}: {r:#?}");
+    }
+    assert!(r.rto_ms.is_some() && r.data_rpo_secs.is_some(), "{r:#?}");
+    assert!(check(&r, "invariants").detail.contains("admin user"), "{r:#?}");
+    // Progress came as it happened, in order.
+    let phases: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            RestoreEvent::Phase { phase, .. } => Some(phase.clone()),
+            RestoreEvent::Check { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        ["listing", "creating", "restoring", "verifying", "cleaning"]
+    );
+    // Journaled before and after.
+    let kinds: Vec<String> = v
+        .engine
+        .journal()
+        .await
+        .unwrap()
+        .entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.run_id == r.run_id)
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["restore.started", "restore.finished"]);
+    // No password anywhere the console wrote.
+    let tb = testbed();
+    let mut secrets = tb.secret_values();
+    secrets.push(("restore password".into(), tb.str("/backups/restore_password")));
+    tb.assert_none_in_dir(&secrets, v.dir.path());
+}
+
+#[tokio::test]
+async fn every_broken_backup_fails_for_its_reason() {
+    let tb = testbed();
+    let broken = tb.str("/backups/broken_dir");
+    let v = restore_variant("rbroken", Some(&broken), "").await;
+    // A good plain dump, and a gzipped one: these pass (ownership statements of the app's
+    // role may not apply to the restore role, a warning at most).
+    for good in ["plain.sql", "plain.sql.gz"] {
+        let r = restore(&v, Some(good)).await;
+        assert!(r.passed, "{good}: {r:#?}");
+    }
+    for (file, check_name, reason) in [
+        ("truncated.dump", "restore", ""),
+        ("corrupt.dump", "restore", ""),
+        ("empty.dump", "format", "empty"),
+        ("truncated.sql.gz", "restore", "psql reported"),
+        ("cut.sql.gz", "restore", "unexpected end of file"),
+        ("other-app.sql", "schema", "missing tables"),
+        ("notes.txt", "format", "not a format"),
+    ] {
+        let r = restore(&v, Some(file)).await;
+        assert!(!r.passed, "{file} passed: {r:#?}");
+        let c = check(&r, check_name);
+        assert_eq!(c.status, CheckStatus::Fail, "{file}: {r:#?}");
+        assert!(c.detail.contains(reason), "{file}: {}", c.detail);
+    }
+}
+
+#[tokio::test]
+async fn a_missing_backup_and_a_stale_one_fail() {
+    let tb = testbed();
+    let empty = tempfile::tempdir().unwrap();
+    let v = restore_variant("rmissing", Some(&empty.path().display().to_string()), "").await;
+    let r = restore(&v, None).await;
+    assert!(!r.passed);
+    assert!(check(&r, "backup").detail.contains("no backup in"), "{r:#?}");
+    let r = restore(&v, Some("nothere.dump")).await;
+    assert!(check(&r, "backup").detail.contains("no backup named"), "{r:#?}");
+
+    // An RPO target shorter than the good backup's age: stale is a failure.
+    let v = restore_variant("rstale", None, "rpo = \"1s\"").await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let r = restore(&v, None).await;
+    assert!(!r.passed, "{r:#?}");
+    assert_eq!(check(&r, "age").status, CheckStatus::Fail, "{r:#?}");
+    assert_eq!(check(&r, "newest_row").status, CheckStatus::Fail, "{r:#?}");
+    let _ = tb;
+}
+
+#[tokio::test]
+async fn a_cancel_mid_restore_and_a_role_without_createdb_leave_nothing_behind() {
+    // Cancelled as soon as the restore starts: reported as cancelled, not passed, and
+    // the scratch database is dropped.
+    let v = restore_variant("rcancel", None, "").await;
+    let cancel = Cancel::default();
+    let c2 = cancel.clone();
+    let r = v
+        .engine
+        .restore_test(
+            &v.name,
+            None,
+            &move |e| {
+                if matches!(&e, RestoreEvent::Phase { phase, .. } if phase == "restoring") {
+                    c2.cancel();
+                }
+            },
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert!(r.cancelled && !r.passed && r.cleaned_up, "{r:#?}");
+    assert!(!scratch_databases().contains(r.scratch.as_ref().unwrap()));
+
+    // The app's own role may not create databases: said, with what to do.
+    let v = restore_variant("rnocreate", None, "").await;
+    let text = std::fs::read_to_string(v.dir.path().join("profile.toml")).unwrap();
+    let text = text.replace("restore_user = \"restore_tester\"\n", "");
+    std::fs::write(v.dir.path().join("profile.toml"), text).unwrap();
+    v.engine
+        .add_deployment(&v.dir.path().join("profile.toml"))
+        .await
+        .unwrap();
+    let r = restore(&v, None).await;
+    assert!(!r.passed);
+    let detail = &check(&r, "restore").detail;
+    assert!(
+        detail.contains("may not create databases") && detail.contains("restore-password"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_scratch_database_left_by_a_killed_console_is_dropped_by_the_next_test() {
+    let v = restore_variant("rleft", None, "").await;
+    let operator = breakglass::engine::connect::operator().replace([';', '\''], "_");
+    let name = format!("bg_restore_{:016x}", rand_u64());
+    psql(
+        "postgres",
+        &format!(
+            "CREATE DATABASE {name} OWNER restore_tester; COMMENT ON DATABASE {name} IS 'breakglass restore test; operator={operator}; pid=4000000; started=2026-01-01T00:00:00Z';"
+        ),
+        &[],
+    );
+    // Another tool's database with the prefix but no label is left alone.
+    let foreign = format!("bg_restore_{:016x}", rand_u64());
+    psql("postgres", &format!("CREATE DATABASE {foreign};"), &[]);
+    let r = restore(&v, None).await;
+    assert!(r.passed, "{r:#?}");
+    // Dropped by this test, or by another one running at the same time.
+    let now = scratch_databases();
+    assert!(
+        !now.contains(&name) && now.contains(&foreign),
+        "{name} {foreign}: {now:?}"
+    );
+    psql("postgres", &format!("DROP DATABASE {foreign};"), &[]);
+}
+
+fn rand_u64() -> u64 {
+    rand::random()
+}
+
+#[tokio::test]
+async fn the_cli_exits_0_on_a_pass_1_on_a_failure_and_prints_no_secret() {
+    let tb = testbed();
+    let v = restore_variant("rcli", None, "").await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(args)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["restore-test", &v.name]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("PASSED: RTO"), "{text}");
+    let json = run(&["restore-test", &v.name, "--backup", "nothere.dump", "--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["passed"], false);
+    let list = run(&["backups", &v.name, "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list[0]["path"], tb.str("/backups/good"));
+    let mut secrets = tb.secret_values();
+    secrets.push(("restore password".into(), tb.str("/backups/restore_password")));
+    for out in [&ok, &json] {
+        tb.assert_no_secret_in(&secrets, &out.stdout, "stdout");
+        tb.assert_no_secret_in(&secrets, &out.stderr, "stderr");
+    }
+}
