@@ -62,7 +62,13 @@ impl Tb {
             .args(["-o", "KexAlgorithms=curve25519-sha256", "-o", "BatchMode=yes"])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", self.s("/known_hosts")))
-            .args(["-i", &self.s("/client_key"), "-p", &self.s("/hosts/0/ssh_port"), "root@127.0.0.1"])
+            .args([
+                "-i",
+                &self.s("/client_key"),
+                "-p",
+                &self.s("/hosts/0/ssh_port"),
+                "root@127.0.0.1",
+            ])
             .arg(remote)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -71,7 +77,11 @@ impl Tb {
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{remote}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{remote}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -88,7 +98,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".testbed"));
     let tb = Tb {
-        json: serde_json::from_slice(&std::fs::read(dir.join("testbed.json")).expect("the testbed is up (tests/testbed/up)")).unwrap(),
+        json: serde_json::from_slice(
+            &std::fs::read(dir.join("testbed.json")).expect("the testbed is up (tests/testbed/up)"),
+        )
+        .unwrap(),
     };
     let folder = dir.join("hosts/app1/backups-bench");
     let dump = folder.join("bench_restore.dump");
@@ -96,7 +109,10 @@ fn main() {
     let password = tb.s("/backups/restore_password");
 
     // The data and its dump (not timed).
-    let exists = tb.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'bench_restore'") == "1";
+    let exists = tb.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_database WHERE datname = 'bench_restore'",
+    ) == "1";
     if fresh || !exists || !dump.exists() {
         eprintln!("making the database bench_restore and its dump (a few minutes)…");
         tb.psql("postgres", "DROP DATABASE IF EXISTS bench_restore WITH (FORCE)");
@@ -130,7 +146,10 @@ fn main() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let size = std::fs::metadata(&dump).unwrap().len();
-    let db_size = tb.psql("postgres", "SELECT pg_size_pretty(pg_database_size('bench_restore'))");
+    let db_size = tb.psql(
+        "postgres",
+        "SELECT pg_size_pretty(pg_database_size('bench_restore'))",
+    );
     let rows = tb.psql("bench_restore", "SELECT count(*) FROM audit_logs");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -164,7 +183,10 @@ fn main() {
     for rep in 0..reps {
         // Raw: an empty database, then pg_restore over ssh, the password on stdin.
         let name = format!("bench_raw_{rep}");
-        tb.psql("postgres", &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} OWNER restore_tester"));
+        tb.psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name} OWNER restore_tester"),
+        );
         let t = Instant::now();
         tb.ssh(
             &format!(
@@ -178,7 +200,12 @@ fn main() {
 
         let t = Instant::now();
         let report = rt
-            .block_on(engine.restore_test("bench-restore", Some("bench_restore.dump"), &|_| {}, &Cancel::default()))
+            .block_on(engine.restore_test(
+                "bench-restore",
+                Some("bench_restore.dump"),
+                &|_| {},
+                &Cancel::default(),
+            ))
             .unwrap();
         ours.push(t.elapsed());
         assert!(report.passed, "{report:#?}");
@@ -190,9 +217,15 @@ fn main() {
         );
     }
     let (r, o) = (median(raw), median(ours));
-    println!("| {:.2} GB custom-format dump | median (s) | × raw pg_restore |", size as f64 / 1e9);
+    println!(
+        "| {:.2} GB custom-format dump | median (s) | × raw pg_restore |",
+        size as f64 / 1e9
+    );
     println!("|---|---:|---:|");
-    println!("| raw `pg_restore --jobs=2` over ssh into an empty database | {:.1} | 1.00 |", r.as_secs_f64());
+    println!(
+        "| raw `pg_restore --jobs=2` over ssh into an empty database | {:.1} | 1.00 |",
+        r.as_secs_f64()
+    );
     println!(
         "| Breakglass restore test, whole (restore + compare + newest row + drop + journal) | {:.1} | {:.2} |",
         o.as_secs_f64(),

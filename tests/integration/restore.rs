@@ -289,3 +289,61 @@ async fn the_cli_exits_0_on_a_pass_1_on_a_failure_and_prints_no_secret() {
         tb.assert_no_secret_in(&secrets, &out.stderr, "stderr");
     }
 }
+
+#[tokio::test]
+async fn encrypted_backups_are_decrypted_on_the_server_with_the_key_from_the_keychain() {
+    // age (an identity) and gpg (a passphrase): each restores and passes with its key
+    // in the keychain; with the wrong key, or none, it fails and says why; the key is in
+    // nothing the console wrote.
+    let tb = testbed();
+    let dir = tb.str("/backups/encrypted_dir");
+    let age_key = tb.str("/backups/age_identity");
+    let gpg_key = tb.str("/backups/gpg_passphrase");
+    for (tag, file, key, wrong) in [
+        (
+            "rage",
+            "sandbox.dump.age",
+            &age_key,
+            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+        ),
+        ("rgpg", "sandbox.sql.gz.gpg", &gpg_key, "not-the-passphrase"),
+    ] {
+        let v = restore_variant(tag, Some(&dir), "").await;
+        // No key yet: said, with the command that sets it.
+        let r = restore(&v, Some(file)).await;
+        assert!(!r.passed, "{file}: {r:#?}");
+        assert!(
+            check(&r, "restore").detail.contains("backup-key"),
+            "{file}: {r:#?}"
+        );
+
+        v.engine
+            .keychain()
+            .set(&v.name, "backup-key", wrong.to_owned().into())
+            .await
+            .unwrap();
+        let r = restore(&v, Some(file)).await;
+        assert!(!r.passed, "{file} with a wrong key: {r:#?}");
+        assert_eq!(check(&r, "restore").status, CheckStatus::Fail, "{file}: {r:#?}");
+
+        v.engine
+            .keychain()
+            .set(&v.name, "backup-key", key.clone().into())
+            .await
+            .unwrap();
+        let r = restore(&v, Some(file)).await;
+        assert!(r.passed, "{file}: {r:#?}");
+        assert!(check(&r, "format").detail.contains("encrypted"), "{r:#?}");
+        let secrets = [
+            ("the age identity".to_owned(), age_key.clone()),
+            ("the gpg passphrase".to_owned(), gpg_key.clone()),
+            (
+                "the restore password".to_owned(),
+                tb.str("/backups/restore_password"),
+            ),
+        ];
+        tb.assert_none_in_dir(&secrets, v.dir.path());
+        let report = serde_json::to_string(&r).unwrap();
+        tb.assert_no_secret_in(&secrets, report.as_bytes(), "the report");
+    }
+}

@@ -25,6 +25,8 @@ pub const PROBE_TOKEN: &str = "probe-token";
 /// The password of the role a restore test creates its scratch database with
 /// (profile `backups.restore_user`).
 pub const RESTORE_PASSWORD: &str = "restore-password";
+/// The key of encrypted backups: an age identity, or a gpg passphrase.
+pub const BACKUP_KEY: &str = "backup-key";
 
 /// A keychain entry a deployment uses, and whether it is set. Never the value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -29,19 +29,66 @@ pub enum BackupFormat {
     Plain,
     /// Plain SQL, gzipped: `gzip -dc | psql`.
     PlainGzip,
-    /// Encrypted (`.age`, `.gpg`): not restored yet.
-    Encrypted,
     /// Not a kind of backup the console knows.
     Unknown,
 }
 
+/// How a backup file is encrypted (its name ends in `.age`, `.gpg` or `.asc`): decrypted
+/// on the server, the key from the keychain (`backup-key`) on stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum Encryption {
+    /// `age -d -i`: the key is an age identity (`AGE-SECRET-KEY-1…`).
+    Age,
+    /// `gpg --decrypt`, symmetric: the key is the passphrase.
+    Gpg,
+}
+
+impl Encryption {
+    /// The encryption a name says, and the name without its extension.
+    pub fn from_name(name: &str) -> (Option<Encryption>, &str) {
+        let n = name.to_ascii_lowercase();
+        for (ext, e) in [
+            (".age", Encryption::Age),
+            (".gpg", Encryption::Gpg),
+            (".asc", Encryption::Gpg),
+        ] {
+            if n.ends_with(ext) {
+                return (Some(e), &name[..name.len() - ext.len()]);
+            }
+        }
+        (None, name)
+    }
+
+    /// Whether the file's first bytes are this encryption's.
+    pub fn check_magic(self, head: &[u8]) -> std::result::Result<(), String> {
+        if head.is_empty() {
+            return Err("the file is empty".into());
+        }
+        let ok = match self {
+            Encryption::Age => {
+                head.starts_with(b"age-encryption.org/")
+                    || head.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+            }
+            // An OpenPGP packet header (its high bit set), or ASCII armour.
+            Encryption::Gpg => head[0] & 0x80 != 0 || head.starts_with(b"-----BEGIN PGP MESSAGE-----"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "its name says {self:?}-encrypted, but it does not start as such a file"
+            ))
+        }
+    }
+}
+
 impl BackupFormat {
-    /// From the file's name.
+    /// From the file's name (without an encryption extension).
     pub fn from_name(name: &str) -> BackupFormat {
         let n = name.to_ascii_lowercase();
-        if n.ends_with(".age") || n.ends_with(".gpg") || n.ends_with(".asc") {
-            BackupFormat::Encrypted
-        } else if n.ends_with(".sql.gz") {
+        if n.ends_with(".sql.gz") {
             BackupFormat::PlainGzip
         } else if n.ends_with(".sql") {
             BackupFormat::Plain
@@ -72,7 +119,7 @@ impl BackupFormat {
             // A tar archive's first block is a file name: text, then NULs.
             BackupFormat::Tar => !gzip && !pgdmp,
             BackupFormat::Plain => !gzip && !pgdmp && !head.contains(&0),
-            BackupFormat::Encrypted | BackupFormat::Unknown => false,
+            BackupFormat::Unknown => false,
         };
         if ok {
             return Ok(());
@@ -104,7 +151,9 @@ pub struct BackupFile {
     /// `name` (a timestamp in the file name) or `mtime`.
     pub taken_from: String,
     pub age_secs: u64,
+    /// The format of the backup itself (once decrypted, when it is encrypted).
     pub format: BackupFormat,
+    pub encryption: Option<Encryption>,
     #[serde(skip)]
     #[cfg_attr(test, ts(skip))]
     pub taken: SystemTime,
@@ -247,7 +296,8 @@ pub async fn list(
             taken_at: rfc3339(taken),
             taken_from: from.into(),
             age_secs: now.duration_since(taken).map(|d| d.as_secs()).unwrap_or(0),
-            format: BackupFormat::from_name(name),
+            format: BackupFormat::from_name(Encryption::from_name(name).1),
+            encryption: Encryption::from_name(name).0,
             taken,
         });
     }
@@ -293,7 +343,19 @@ mod tests {
         assert_eq!(BackupFormat::from_name("a.dump"), BackupFormat::Custom);
         assert_eq!(BackupFormat::from_name("a.SQL.GZ"), BackupFormat::PlainGzip);
         assert_eq!(BackupFormat::from_name("a.sql"), BackupFormat::Plain);
-        assert_eq!(BackupFormat::from_name("a.dump.age"), BackupFormat::Encrypted);
+        assert_eq!(
+            Encryption::from_name("a.dump.age"),
+            (Some(Encryption::Age), "a.dump")
+        );
+        assert_eq!(
+            Encryption::from_name("a.sql.gz.GPG"),
+            (Some(Encryption::Gpg), "a.sql.gz")
+        );
+        assert_eq!(Encryption::from_name("a.dump"), (None, "a.dump"));
+        assert!(Encryption::Age.check_magic(b"age-encryption.org/v1\n").is_ok());
+        assert!(Encryption::Age.check_magic(b"PGDMP").is_err());
+        assert!(Encryption::Gpg.check_magic(&[0x8c, 0x0d]).is_ok());
+        assert!(Encryption::Gpg.check_magic(b"PGDMP").is_err());
         assert_eq!(BackupFormat::from_name("notes.txt"), BackupFormat::Unknown);
         assert!(BackupFormat::Custom.check_magic(b"PGDMP\x01\x0e").is_ok());
         assert!(

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use self::backups::{BackupFile, BackupFormat};
+use self::backups::{BackupFile, BackupFormat, Encryption};
 use crate::engine::actions::Cancel;
 use crate::engine::db::{DbCredentials, RemoteDb};
 use crate::engine::profiles::{Database, DbTls};
@@ -177,24 +177,50 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
         DbTls::Require | DbTls::VerifyFull => "require",
     };
     let f = shell_quote(&file.path);
-    let work = match file.format {
-        BackupFormat::Custom => {
+    // The decrypted stream, when the file is encrypted: the key is the second line of
+    // stdin, handed to the tool through a pipe (never argv, never a file). gpg gets a
+    // home of its own, removed after.
+    let decrypt = match file.encryption {
+        Some(Encryption::Age) => Some(format!("age -d -i <(printf '%s\\n' \"$BG_KEY\") -- {f}")),
+        Some(Encryption::Gpg) => Some(format!(
+            "GNUPGHOME=\"$BG_GPG\" gpg --batch --quiet --no-tty --pinentry-mode loopback --passphrase-fd 3 --decrypt -- {f} 3< <(printf '%s' \"$BG_KEY\")"
+        )),
+        None => None,
+    };
+    let psql = format!("nice -n 10 psql -X -q -v ON_ERROR_STOP=0 {conn}");
+    let work = match (file.format, &decrypt) {
+        (BackupFormat::Custom, None) => {
             format!("exec nice -n 10 pg_restore --no-owner --no-acl --jobs=2 {conn} {f}")
         }
-        BackupFormat::Tar => format!("exec nice -n 10 pg_restore --no-owner --no-acl {conn} {f}"),
-        BackupFormat::Plain => format!("exec nice -n 10 psql -X -q -v ON_ERROR_STOP=0 {conn} -f {f}"),
-        BackupFormat::PlainGzip => {
-            format!("gzip -dc -- {f} | nice -n 10 psql -X -q -v ON_ERROR_STOP=0 {conn}")
+        (BackupFormat::Tar, None) => format!("exec nice -n 10 pg_restore --no-owner --no-acl {conn} {f}"),
+        (BackupFormat::Plain, None) => format!("exec {psql} -f {f}"),
+        (BackupFormat::PlainGzip, None) => format!("gzip -dc -- {f} | {psql}"),
+        // From a pipe pg_restore cannot work in parallel (it needs to seek).
+        (BackupFormat::Custom | BackupFormat::Tar, Some(d)) => {
+            format!("{d} | nice -n 10 pg_restore --no-owner --no-acl {conn}")
         }
-        BackupFormat::Encrypted | BackupFormat::Unknown => "exit 99".into(),
+        (BackupFormat::Plain, Some(d)) => format!("{d} | {psql}"),
+        (BackupFormat::PlainGzip, Some(d)) => format!("{d} | gzip -dc | {psql}"),
+        (BackupFormat::Unknown, _) => "exit 99".into(),
     };
     let tool = if matches!(file.format, BackupFormat::Custom | BackupFormat::Tar) {
         "pg_restore"
     } else {
         "psql"
     };
+    let key = match file.encryption {
+        None => String::new(),
+        Some(e) => {
+            let bin = if e == Encryption::Age { "age" } else { "gpg" };
+            format!(
+                "IFS= read -r BG_KEY || exit 96; \
+                 command -v {bin} >/dev/null || {{ echo '{bin} is not installed on this host' >&2; exit 98; }}; \
+                 BG_GPG=$(mktemp -d) || exit 95; trap 'rm -rf \"$BG_GPG\"' EXIT; "
+            )
+        }
+    };
     format!(
-        "set -o pipefail; IFS= read -r PGPASSWORD || exit 97; export PGPASSWORD; \
+        "set -o pipefail; IFS= read -r PGPASSWORD || exit 97; export PGPASSWORD; {key}\
          export PGAPPNAME=breakglass-restore-test PGCONNECT_TIMEOUT=15 PGSSLMODE={sslmode}; \
          command -v {tool} >/dev/null || {{ echo '{tool} is not installed on this host' >&2; exit 98; }}; \
          {work}"
@@ -240,7 +266,10 @@ fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (Che
                 )
             }
         }
-        Some(97) => (CheckStatus::Fail, "the password did not reach the restore".into()),
+        Some(97 | 96) => (
+            CheckStatus::Fail,
+            "the password or the key did not reach the restore".into(),
+        ),
         Some(98) => (CheckStatus::Fail, stderr.trim().to_owned()),
         _ if plain && status == Some(0) => (
             CheckStatus::Fail,
@@ -434,27 +463,26 @@ impl Engine {
         // The file is what its name says.
         let session = self.session(deployment, b.host.get_ref()).await?;
         let head = session
-            .exec_capped(&format!("head -c 16 -- {}", shell_quote(&file.path)), None, 64)
+            .exec_capped(&format!("head -c 64 -- {}", shell_quote(&file.path)), None, 128)
             .await?;
-        let format_ok = match file.format {
-            BackupFormat::Encrypted => {
-                Err("encrypted backups are not restored by the console yet".to_owned())
-            }
-            BackupFormat::Unknown => {
-                Err("not a format the console restores (.dump, .tar, .sql, .sql.gz)".to_owned())
-            }
+        let format_ok = match (file.format, file.encryption) {
+            (BackupFormat::Unknown, _) => Err(
+                "not a format the console restores (.dump, .tar, .sql, .sql.gz, each also .age or .gpg)"
+                    .to_owned(),
+            ),
             _ if !head.success() => Err(format!(
                 "the file cannot be read: {}",
                 display_safe(&head.stderr).trim()
             )),
-            f => f.check_magic(&head.stdout),
+            (_, Some(e)) => e.check_magic(&head.stdout),
+            (f, None) => f.check_magic(&head.stdout),
+        };
+        let what = match file.encryption {
+            Some(e) => format!("{:?}, {e:?}-encrypted, as its first bytes say", file.format),
+            None => format!("{:?}, as its first bytes say", file.format),
         };
         match format_ok {
-            Ok(()) => report.check(
-                "format",
-                CheckStatus::Pass,
-                format!("{:?}, as its first bytes say", file.format),
-            ),
+            Ok(()) => report.check("format", CheckStatus::Pass, what),
             Err(why) => report.check("format", CheckStatus::Fail, why),
         }
         emit_check(&report);
@@ -676,6 +704,29 @@ impl Engine {
         let command = restore_command(file, dbp, user, scratch);
         let mut stdin = password.expose().as_bytes().to_vec();
         stdin.push(b'\n');
+        if let Some(e) = file.encryption {
+            let key = match self.keychain().get(deployment, keychain::BACKUP_KEY).await {
+                Ok(k) => k,
+                Err(err) => {
+                    report.check(
+                        "restore",
+                        CheckStatus::Fail,
+                        format!(
+                            "the backup is {e:?}-encrypted and its key could not be read from the keychain ({err}): `breakglass secret set {deployment} backup-key`"
+                        ),
+                    );
+                    emit_check(report);
+                    return Ok(());
+                }
+            };
+            if key.expose().contains(['\n', '\r']) {
+                report.check("restore", CheckStatus::Fail, "the backup key in the keychain spans several lines: keep one line (an age identity, or a gpg passphrase)");
+                emit_check(report);
+                return Ok(());
+            }
+            stdin.extend_from_slice(key.expose().as_bytes());
+            stdin.push(b'\n');
+        }
         let t0 = Instant::now();
         let run = session.exec_within(&command, Some(&stdin), OUTPUT_CAP, RESTORE_LIMIT);
         let out = tokio::select! {
@@ -827,11 +878,25 @@ mod tests {
             taken_from: "mtime".into(),
             age_secs: 0,
             format: BackupFormat::Custom,
+            encryption: None,
             taken: SystemTime::now(),
         };
         let c = restore_command(&file, &db, "restore_tester", "bg_restore_00");
         assert!(c.contains("read -r PGPASSWORD"), "{c}");
         assert!(c.contains(&shell_quote("/b/x'; rm -rf /.dump")), "{c}");
         assert!(c.contains("--jobs=2"));
+        // Encrypted: the key is read from stdin too, handed over by a pipe.
+        let gpg = BackupFile {
+            encryption: Some(Encryption::Gpg),
+            format: BackupFormat::PlainGzip,
+            ..file.clone()
+        };
+        let c = restore_command(&gpg, &db, "restore_tester", "bg_restore_00");
+        assert!(
+            c.contains("read -r BG_KEY") && c.contains("--passphrase-fd 3"),
+            "{c}"
+        );
+        assert!(c.contains("| gzip -dc | "), "{c}");
+        assert!(!c.contains("exec "), "a trap must still run: {c}");
     }
 }
