@@ -52,6 +52,8 @@ export const api = {
   journal: () => invoke("journal_entries", {}),
   /** @param {string} name */
   listBackups: (name) => invoke("list_backups", { name }),
+  /** @param {string} name */
+  restoreHistory: (name) => invoke("restore_history", { name }),
   /**
    * @param {string} name
    * @param {string | null} backup

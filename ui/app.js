@@ -3,7 +3,7 @@ import { h, $ } from "./dom.js";
 import { initContain, showContain } from "./contain.js";
 import { initAdd, showAdd } from "./add.js";
 import { reviewAudit, showJournal } from "./audit.js";
-import { listBackups, runRestoreTest } from "./restore.js";
+import { listBackups, runRestoreTest, showRestoreHistory } from "./restore.js";
 
 const state = { deployments: [], selected: null };
 
@@ -265,7 +265,10 @@ async function start() {
   $("#refresh").addEventListener("click", refreshStatus);
   initContain(showError);
   $("#audit-run").addEventListener("click", () => reviewAudit(state.selected, showError));
-  $("#restore-list").addEventListener("click", () => listBackups(state.selected, showError));
+  $("#restore-list").addEventListener("click", async () => {
+    await listBackups(state.selected, showError);
+    await showRestoreHistory(state.selected, showError);
+  });
   $("#restore-run").addEventListener("click", () => runRestoreTest(state.selected, showError));
   $("#journal-load").addEventListener("click", () => showJournal(showError));
   $("#live").addEventListener("change", (e) => setLive(e.target.checked));

@@ -33,12 +33,16 @@ taken_at: string,
 /**
  * `name` (a timestamp in the file name) or `mtime`.
  */
-taken_from: string, age_secs: number, format: BackupFormat, };
+taken_from: string, age_secs: number, 
+/**
+ * The format of the backup itself (once decrypted, when it is encrypted).
+ */
+format: BackupFormat, encryption: Encryption | null, };
 
 /**
  * How a backup file is restored.
  */
-export type BackupFormat = "custom" | "tar" | "plain" | "plain-gzip" | "encrypted" | "unknown";
+export type BackupFormat = "custom" | "tar" | "plain" | "plain-gzip" | "unknown";
 
 export type Bucket = { hour: string, failures: number, successes: number, };
 
@@ -122,6 +126,12 @@ app_profile_notes: Array<string>,
  * Whatever could not be discovered, said plainly.
  */
 notes: Array<string>, };
+
+/**
+ * How a backup file is encrypted (its name ends in `.age`, `.gpg` or `.asc`): decrypted
+ * on the server, the key from the keychain (`backup-key`) on stdin.
+ */
+export type Encryption = "age" | "gpg";
 
 export type Entry = { seq: number, incident: number | null, at: string, operator: string, deployment: string, 
 /**
@@ -352,6 +362,19 @@ passed: boolean, cancelled: boolean, cleaned_up: boolean,
 leftovers_removed: Array<string>, took_ms: number, };
 
 /**
+ * One restore test as the journal keeps it (the history the window charts).
+ */
+export type RestoreRun = { 
+/**
+ * When it finished (the journal entry's time).
+ */
+at: string, run_id: string, backup: string | null, passed: boolean, cancelled: boolean, rto_ms: number | null, backup_age_secs: number | null, data_rpo_secs: number | null, 
+/**
+ * The checks that failed, by name.
+ */
+failed: Array<string>, };
+
+/**
  * The request: which tokens.
  */
 export type RevokeTokens = { scope: TokenScope, };
@@ -470,6 +493,7 @@ export type Commands = {
   audit_review: { args: { name: string; sinceSecs: number }; events: never; returns: AuditReview };
   list_backups: { args: { name: string }; events: never; returns: Array<BackupFile> };
   restore_test: { args: { name: string; backup: string | null; key: string; onEvent: Channel<RestoreEvent> }; events: RestoreEvent; returns: RestoreReport };
+  restore_history: { args: { name: string }; events: never; returns: Array<RestoreRun> };
   journal_entries: { args: {  }; events: never; returns: JournalView };
   init_discover: { args: { name: string; hosts: Array<string>; key: string | null; dockerSockets: Array<string>; project: string | null }; events: never; returns: InitStep };
   init_finish: { args: { name: string; profileText: string }; events: never; returns: KnownDeployment };

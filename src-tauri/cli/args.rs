@@ -201,6 +201,9 @@ pub(crate) enum Command {
         #[arg(long)]
         backup: Option<String>,
     },
+    /// Past restore tests of a deployment, from the journal: when, which backup, passed or
+    /// not, RTO and RPO.
+    RestoreHistory { deployment: String },
     /// The action journal: list, verify, export an incident.
     #[command(subcommand)]
     Journal(JournalCmd),

@@ -389,6 +389,45 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         }
+        Command::RestoreHistory { deployment } => {
+            let runs = engine(&cli).await?.restore_history(deployment).await?;
+            if cli.json {
+                print_json(&runs)?;
+            } else if runs.is_empty() {
+                outln!(
+                    "No restore test of {deployment} in the journal yet: `breakglass restore-test {deployment}`."
+                );
+            } else {
+                for r in &runs {
+                    outln!(
+                        "{}  {:<9} {:<40} RTO {:>8}  RPO {:>8}{}",
+                        r.at,
+                        if r.passed {
+                            "passed"
+                        } else if r.cancelled {
+                            "cancelled"
+                        } else {
+                            "FAILED"
+                        },
+                        display_safe(r.backup.as_deref().unwrap_or("-").as_bytes()),
+                        r.rto_ms
+                            .map(|m| format!("{:.1} s", m as f64 / 1000.0))
+                            .unwrap_or_else(|| "-".into()),
+                        r.data_rpo_secs
+                            .map(
+                                |s| humantime::format_duration(std::time::Duration::from_secs(s / 60 * 60))
+                                    .to_string()
+                            )
+                            .unwrap_or_else(|| "-".into()),
+                        if r.failed.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  failed: {}", r.failed.join(", "))
+                        }
+                    );
+                }
+            }
+        }
         Command::RestoreTest { deployment, backup } => {
             restore_test_cmd(&cli, deployment, backup.as_deref()).await?
         }

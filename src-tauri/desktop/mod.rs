@@ -13,7 +13,7 @@ use crate::engine::profiles::DeploymentSummary;
 use crate::engine::profiles::discover::{InitRequest, InitStep};
 use crate::engine::review::audit::AuditReview;
 use crate::engine::review::restore::backups::BackupFile;
-use crate::engine::review::restore::{RestoreEvent, RestoreReport};
+use crate::engine::review::restore::{RestoreEvent, RestoreReport, RestoreRun};
 use crate::engine::review::status::DeploymentStatus;
 use crate::engine::secret::Sensitive;
 use crate::engine::state::{KnownDeployment, TrustedKey};
@@ -150,6 +150,10 @@ mod imp {
             map.remove(&key);
         }
         result
+    }
+
+    pub async fn restore_history(cx: &Cx<'_>, name: String) -> Result<Vec<RestoreRun>> {
+        cx.engine.restore_history(&name).await
     }
 
     pub async fn journal_entries(cx: &Cx<'_>) -> Result<JournalView> {

@@ -127,6 +127,17 @@ async fn the_good_backup_restores_and_matches_production() {
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, ["restore.started", "restore.finished"]);
+    // The history the window charts, and the date the hardening audit reads.
+    let history = v.engine.restore_history(&v.name).await.unwrap();
+    let last = history.last().unwrap();
+    assert!(
+        last.passed && last.run_id == r.run_id && last.rto_ms == r.rto_ms,
+        "{history:?}"
+    );
+    assert_eq!(
+        v.engine.last_good_restore(&v.name).await.unwrap().as_deref(),
+        Some(last.at.as_str())
+    );
     // No password anywhere the console wrote.
     let tb = testbed();
     let mut secrets = tb.secret_values();
@@ -279,6 +290,12 @@ async fn the_cli_exits_0_on_a_pass_1_on_a_failure_and_prints_no_secret() {
     assert_eq!(json.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["passed"], false);
+    let history = run(&["restore-history", &v.name]);
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        text.lines().count() == 2 && text.contains("passed") && text.contains("FAILED"),
+        "{text}"
+    );
     let list = run(&["backups", &v.name, "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(list[0]["path"], tb.str("/backups/good"));

@@ -100,6 +100,23 @@ impl RestoreReport {
     }
 }
 
+/// One restore test as the journal keeps it (the history the window charts).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RestoreRun {
+    /// When it finished (the journal entry's time).
+    pub at: String,
+    pub run_id: String,
+    pub backup: Option<String>,
+    pub passed: bool,
+    pub cancelled: bool,
+    pub rto_ms: Option<u64>,
+    pub backup_age_secs: Option<u64>,
+    pub data_rpo_secs: Option<u64>,
+    /// The checks that failed, by name.
+    pub failed: Vec<String>,
+}
+
 /// Progress of a restore test, as it happens.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -307,6 +324,65 @@ fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (Che
 }
 
 impl Engine {
+    /// The restore tests of a deployment, oldest first, from the journal.
+    pub async fn restore_history(&self, deployment: &str) -> Result<Vec<RestoreRun>> {
+        let entries = self.journal().await?.entries(None).await?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.deployment == deployment && e.kind == "restore.finished")
+            .map(|e| {
+                let b = &e.body;
+                let num = |k: &str| b.get(k).and_then(serde_json::Value::as_u64);
+                RestoreRun {
+                    at: e.at.clone(),
+                    run_id: e.run_id.clone(),
+                    backup: b
+                        .pointer("/backup/name")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned),
+                    passed: b
+                        .get("passed")
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false),
+                    cancelled: b
+                        .get("cancelled")
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false),
+                    rto_ms: num("rto_ms"),
+                    backup_age_secs: num("backup_age_secs"),
+                    data_rpo_secs: num("data_rpo_secs"),
+                    failed: b
+                        .get("checks")
+                        .and_then(serde_json::Value::as_array)
+                        .map(|cs| {
+                            cs.iter()
+                                .filter(|c| {
+                                    c.get("status").and_then(serde_json::Value::as_str) == Some("fail")
+                                })
+                                .filter_map(|c| {
+                                    c.get("name")
+                                        .and_then(serde_json::Value::as_str)
+                                        .map(str::to_owned)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// When the last restore test that passed finished (for the hardening audit).
+    pub async fn last_good_restore(&self, deployment: &str) -> Result<Option<String>> {
+        Ok(self
+            .restore_history(deployment)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|r| r.passed)
+            .map(|r| r.at))
+    }
+
     /// The backups the profile's `[backups]` points at, newest first.
     pub async fn backups(&self, deployment: &str) -> Result<Vec<BackupFile>> {
         let profile = self.profile(deployment).await?;
