@@ -244,6 +244,37 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
     )
 }
 
+fn human_bytes(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))
+    } else {
+        format!("{:.0} MiB", b as f64 / f64::from(1u32 << 20))
+    }
+}
+
+/// Free space `avail` against what a copy of production needs.
+fn judge_disk(avail: u64, needed: u64) -> (CheckStatus, String) {
+    if avail < needed {
+        (
+            CheckStatus::Fail,
+            format!(
+                "{} free where the database keeps its data, about {} needed (production's size and a fifth): not restored, so that the test cannot fill the disk production writes to",
+                human_bytes(avail),
+                human_bytes(needed)
+            ),
+        )
+    } else {
+        (
+            CheckStatus::Pass,
+            format!(
+                "{} free, about {} needed",
+                human_bytes(avail),
+                human_bytes(needed)
+            ),
+        )
+    }
+}
+
 /// What a restore printed, judged: errors fail the test; an ownership error of a plain
 /// dump restored with another role (`role "app" does not exist`, `must be owner`) is a
 /// warning, as `pg_restore --no-owner` would have skipped it.
@@ -636,6 +667,72 @@ impl Engine {
         }
     }
 
+    /// Whether the database server has room for a copy of production: its data
+    /// directory's free space (read with `df` on `via_host`, when the server is on that
+    /// host and the restore role may read `data_directory`) against production's size
+    /// and a fifth more. What cannot be read is a warning that says why.
+    async fn disk_check(&self, deployment: &str, dbp: &Database, admin: &RemoteDb) -> (CheckStatus, String) {
+        let size: Option<i64> = sqlx::query_scalar("SELECT pg_catalog.pg_database_size($1)")
+            .bind(&dbp.name)
+            .fetch_one(&admin.pool)
+            .await
+            .ok();
+        let Some(size) = size.and_then(|s| u64::try_from(s).ok()) else {
+            return (
+                CheckStatus::Warn,
+                "production's size could not be read: free disk space not checked".into(),
+            );
+        };
+        let needed = size + size / 5;
+        let local = dbp.socket.is_some() || matches!(dbp.address.as_str(), "127.0.0.1" | "localhost" | "::1");
+        if !local {
+            return (
+                CheckStatus::Warn,
+                format!(
+                    "the database server is not {} itself: its free disk space is not checked (about {} needed)",
+                    dbp.via_host.get_ref(),
+                    human_bytes(needed)
+                ),
+            );
+        }
+        let dir: Option<String> = sqlx::query_scalar("SELECT pg_catalog.current_setting('data_directory')")
+            .fetch_one(&admin.pool)
+            .await
+            .ok();
+        let Some(dir) = dir.filter(|d| d.starts_with('/')) else {
+            return (
+                CheckStatus::Warn,
+                format!(
+                    "the restore role may not read data_directory (`GRANT pg_read_all_settings TO …`): free disk space not checked (about {} needed)",
+                    human_bytes(needed)
+                ),
+            );
+        };
+        let avail = match self.session(deployment, dbp.via_host.get_ref()).await {
+            Ok(s) => s
+                .exec(
+                    &format!("df -Pk -- {} | awk 'NR==2 {{print $4}}'", shell_quote(&dir)),
+                    None,
+                )
+                .await
+                .ok()
+                .filter(|o| o.success())
+                .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024),
+            Err(_) => None,
+        };
+        match avail {
+            None => (
+                CheckStatus::Warn,
+                format!(
+                    "df on {} did not answer: free disk space not checked",
+                    dbp.via_host.get_ref()
+                ),
+            ),
+            Some(a) => judge_disk(a, needed),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn restore_and_verify(
         &self,
@@ -690,6 +787,14 @@ impl Engine {
                     }
                 }
             }
+        }
+
+        // Free disk where the scratch database will live, before anything is made.
+        let (status, detail) = self.disk_check(deployment, dbp, &admin).await;
+        report.check("disk", status, detail);
+        emit_check(report);
+        if status == CheckStatus::Fail {
+            return Ok(());
         }
 
         let scratch = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 8]>()));
@@ -904,6 +1009,14 @@ mod tests {
         let old = format!("{LABEL}; operator=someone@else; pid=1; started=2020-01-01T00:00:00Z");
         assert!(is_leftover(&old, me));
         assert!(!is_leftover("a database someone commented", me));
+    }
+
+    #[test]
+    fn a_disk_without_room_for_a_copy_of_production_stops_the_test_before_it_starts() {
+        assert_eq!(judge_disk(10 << 30, 2 << 30).0, CheckStatus::Pass);
+        let (s, d) = judge_disk(1 << 30, 2 << 30);
+        assert_eq!(s, CheckStatus::Fail);
+        assert!(d.contains("1.0 GiB free") && d.contains("2.0 GiB needed"), "{d}");
     }
 
     #[test]
