@@ -252,6 +252,60 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
+/// A line of `psql`/`pg_restore` output that quotes the dump's data (`CONTEXT: COPY …,
+/// column x: "…"`, `DETAIL: Key (email)=(…)`, `LINE 1: …`): never copied into a report or
+/// the journal, which outlive the scratch database.
+fn quotes_data(line: &str) -> bool {
+    ["CONTEXT:", "DETAIL:", "LINE ", "HINT:", "Command was:"]
+        .iter()
+        .any(|k| line.contains(k))
+}
+
+/// An error about a value (`invalid input syntax for type integer: "…"`, `value too long`,
+/// a violated constraint) with the quoted value elided: it is the dump's data. Errors
+/// about names (`relation "users" does not exist`) keep them.
+fn elide_values(line: &str) -> String {
+    let about_values = [
+        "invalid input",
+        "out of range",
+        "violates",
+        "duplicate key",
+        "value too long",
+    ]
+    .iter()
+    .any(|k| line.contains(k));
+    if !about_values {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len());
+    let mut inside = false;
+    for c in line.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// At most `max` bytes of `s`, on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Free space `avail` against what a copy of production needs.
 fn judge_disk(avail: u64, needed: u64) -> (CheckStatus, String) {
     if avail < needed {
@@ -288,13 +342,14 @@ fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (Che
             || l.contains("must be owner of")
             || l.contains("must be member of role")
     };
-    let errors: Vec<&str> = lines
+    let errors: Vec<String> = lines
         .iter()
         .copied()
-        .filter(|l| is_error(l) && !ownership(l))
+        .filter(|l| is_error(l) && !ownership(l) && !quotes_data(l))
+        .map(|l| elide_values(cut(l, 300)))
         .collect();
     let owner_errors = lines.iter().filter(|l| is_error(l) && ownership(l)).count();
-    let first: Vec<&str> = errors.iter().take(5).copied().collect();
+    let first: Vec<&str> = errors.iter().take(5).map(String::as_str).collect();
     let plain = matches!(format, BackupFormat::Plain | BackupFormat::PlainGzip);
     match status {
         Some(0) if errors.is_empty() => {
@@ -342,8 +397,9 @@ fn judge_output(format: BackupFormat, status: Option<u32>, stderr: &str) -> (Che
                     lines
                         .iter()
                         .rev()
+                        .filter(|l| !quotes_data(l))
+                        .map(|l| elide_values(cut(l, 300)))
                         .take(3)
-                        .copied()
                         .collect::<Vec<_>>()
                         .join(" | ")
                 } else {
@@ -748,6 +804,24 @@ impl Engine {
         emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
     ) -> Result<()> {
         let via = dbp.via_host.get_ref().clone();
+        // The restore runs where the backups are and connects to the address the profile
+        // gives, as via_host sees it: from another host, a loopback address or a socket
+        // is not that server.
+        let loopback =
+            dbp.socket.is_some() || matches!(dbp.address.as_str(), "127.0.0.1" | "localhost" | "::1");
+        if b.host.get_ref() != &via && loopback {
+            return Err(Error::Restore {
+                message: format!(
+                    "the backups are on {}, and the database is reached from {via} at {}: {} cannot reach it there. Keep the backups on {via} (backups.host), or give the database an address both hosts reach",
+                    b.host.get_ref(),
+                    dbp.socket
+                        .as_ref()
+                        .map(|s| s.get_ref().clone())
+                        .unwrap_or_else(|| dbp.address.clone()),
+                    b.host.get_ref()
+                ),
+            });
+        }
         let creds = self.restore_credentials(deployment, b, dbp).await?;
         let user = creds.user.clone();
         let password = creds.password.clone();
@@ -1044,6 +1118,22 @@ mod tests {
             "psql:/b/x.sql:20: ERROR:  role \"app\" does not exist\n",
         );
         assert_eq!(s, CheckStatus::Warn);
+        // What quotes the dump's data stays out of the report.
+        let (_, d) = judge_output(
+            BackupFormat::Custom,
+            Some(1),
+            "pg_restore: while PROCESSING TOC:\nCONTEXT:  COPY users, line 2, column email: \"alice@example.com\"\nDETAIL:  Key (email)=(alice@example.com) already exists.\n",
+        );
+        assert!(!d.contains("alice@example.com"), "{d}");
+        let (_, d) = judge_output(
+            BackupFormat::Plain,
+            Some(0),
+            "psql:/b/x.sql:9: ERROR:  invalid input syntax for type integer: \"s3cr3t-value\"\npsql:/b/x.sql:10: ERROR:  relation \"users\" does not exist\n",
+        );
+        assert!(
+            !d.contains("s3cr3t-value") && d.contains("relation \"users\""),
+            "{d}"
+        );
         let (s, d) = judge_output(
             BackupFormat::PlainGzip,
             Some(1),
