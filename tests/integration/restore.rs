@@ -159,9 +159,9 @@ async fn every_broken_backup_fails_for_its_reason() {
     let tb = testbed();
     let broken = tb.str("/backups/broken_dir");
     let v = restore_variant("rbroken", Some(&broken), "").await;
-    // A good plain dump, and a gzipped one: these pass (ownership statements of the app's
+    // A good plain dump, a gzipped one and a directory-format one: these pass (ownership statements of the app's
     // role may not apply to the restore role, a warning at most).
-    for good in ["plain.sql", "plain.sql.gz"] {
+    for good in ["plain.sql", "plain.sql.gz", "dir"] {
         let r = restore(&v, Some(good)).await;
         assert!(r.passed, "{good}: {r:#?}");
     }
@@ -171,6 +171,7 @@ async fn every_broken_backup_fails_for_its_reason() {
         ("empty.dump", "format", "empty"),
         ("truncated.sql.gz", "restore", "psql reported"),
         ("cut.sql.gz", "restore", "unexpected end of file"),
+        ("cut-dir", "restore", ""),
         ("other-app.sql", "schema", "missing tables"),
         ("notes.txt", "format", "not a format"),
     ] {

@@ -25,6 +25,8 @@ pub enum BackupFormat {
     Custom,
     /// `pg_dump -Ft`: `pg_restore`.
     Tar,
+    /// `pg_dump -Fd`: a folder with `toc.dat`; `pg_restore`, in parallel.
+    Directory,
     /// Plain SQL: `psql`.
     Plain,
     /// Plain SQL, gzipped: `gzip -dc | psql`.
@@ -118,6 +120,8 @@ impl BackupFormat {
             BackupFormat::PlainGzip => gzip,
             // A tar archive's first block is a file name: text, then NULs.
             BackupFormat::Tar => !gzip && !pgdmp,
+            // Checked on its `toc.dat`, which starts as a custom archive does.
+            BackupFormat::Directory => pgdmp,
             BackupFormat::Plain => !gzip && !pgdmp && !head.contains(&0),
             BackupFormat::Unknown => false,
         };
@@ -245,11 +249,13 @@ pub async fn list(
     pattern: Option<&str>,
 ) -> Result<Vec<BackupFile>> {
     let pattern = pattern.unwrap_or("*");
-    // NUL-separated: a file name may hold anything but '/' and NUL.
+    // NUL-separated: a file name may hold anything but '/' and NUL. Files, and folders
+    // that hold a `toc.dat` (directory-format dumps, their size summed by du).
+    let q = shell_quote(pattern);
     let cmd = format!(
-        "cd -- {} && find . -maxdepth 1 -type f -name {} -printf '%T@\\t%s\\t%f\\0'",
-        shell_quote(path),
-        shell_quote(pattern)
+        "cd -- {} && find . -mindepth 1 -maxdepth 1 \\( -type f -name {q} -printf 'f\\t%T@\\t%s\\t%f\\0' \\) \
+         -o \\( -type d -name {q} -exec test -f '{{}}/toc.dat' \\; -printf 'd\\t%T@\\t0\\t%f\\0' \\)",
+        shell_quote(path)
     );
     let out = session.exec_capped(&cmd, None, 4 * 1024 * 1024).await?;
     if !out.success() {
@@ -265,8 +271,9 @@ pub async fn list(
     let mut files = Vec::new();
     for rec in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
         let text = String::from_utf8_lossy(rec);
-        let mut parts = text.splitn(3, '\t');
-        let (Some(mtime), Some(size), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        let mut parts = text.splitn(4, '\t');
+        let (Some(kind), Some(mtime), Some(size), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         let Ok(mtime) = mtime.parse::<f64>() else { continue };
@@ -296,13 +303,24 @@ pub async fn list(
             taken_at: rfc3339(taken),
             taken_from: from.into(),
             age_secs: now.duration_since(taken).map(|d| d.as_secs()).unwrap_or(0),
-            format: BackupFormat::from_name(Encryption::from_name(name).1),
-            encryption: Encryption::from_name(name).0,
+            format: if kind == "d" {
+                BackupFormat::Directory
+            } else {
+                BackupFormat::from_name(Encryption::from_name(name).1)
+            },
+            encryption: if kind == "d" { None } else { Encryption::from_name(name).0 },
             taken,
         });
     }
     files.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| a.name.cmp(&b.name)));
     files.truncate(MAX_LISTED);
+    // A directory-format dump's size: what its files hold.
+    for f in files.iter_mut().filter(|f| f.format == BackupFormat::Directory) {
+        let du = session
+            .exec(&format!("du -sb -- {} | cut -f1", shell_quote(&f.path)), None)
+            .await?;
+        f.size = String::from_utf8_lossy(&du.stdout).trim().parse().unwrap_or(0);
+    }
     Ok(files)
 }
 

@@ -210,6 +210,9 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
             format!("exec nice -n 10 pg_restore --no-owner --no-acl --jobs=2 {conn} {f}")
         }
         (BackupFormat::Tar, None) => format!("exec nice -n 10 pg_restore --no-owner --no-acl {conn} {f}"),
+        (BackupFormat::Directory, _) => {
+            format!("exec nice -n 10 pg_restore --no-owner --no-acl --jobs=2 {conn} {f}")
+        }
         (BackupFormat::Plain, None) => format!("exec {psql} -f {f}"),
         (BackupFormat::PlainGzip, None) => format!("gzip -dc -- {f} | {psql}"),
         // From a pipe pg_restore cannot work in parallel (it needs to seek).
@@ -220,7 +223,7 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
         (BackupFormat::PlainGzip, Some(d)) => format!("{d} | gzip -dc | {psql}"),
         (BackupFormat::Unknown, _) => "exit 99".into(),
     };
-    let tool = if matches!(file.format, BackupFormat::Custom | BackupFormat::Tar) {
+    let tool = if matches!(file.format, BackupFormat::Custom | BackupFormat::Tar | BackupFormat::Directory) {
         "pg_restore"
     } else {
         "psql"
@@ -626,7 +629,18 @@ impl Engine {
         // The file is what its name says.
         let session = self.session(deployment, b.host.get_ref()).await?;
         let head = session
-            .exec_capped(&format!("head -c 64 -- {}", shell_quote(&file.path)), None, 128)
+            .exec_capped(
+                &format!(
+                    "head -c 64 -- {}",
+                    shell_quote(&if file.format == BackupFormat::Directory {
+                        format!("{}/toc.dat", file.path)
+                    } else {
+                        file.path.clone()
+                    })
+                ),
+                None,
+                128,
+            )
             .await?;
         let format_ok = match (file.format, file.encryption) {
             (BackupFormat::Unknown, _) => Err(
