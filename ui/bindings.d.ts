@@ -42,7 +42,7 @@ format: BackupFormat, encryption: Encryption | null, };
 /**
  * How a backup file is restored.
  */
-export type BackupFormat = "custom" | "tar" | "plain" | "plain-gzip" | "unknown";
+export type BackupFormat = "custom" | "tar" | "directory" | "plain" | "plain-gzip" | "unknown";
 
 export type Bucket = { hour: string, failures: number, successes: number, };
 
