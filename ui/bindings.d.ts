@@ -37,12 +37,16 @@ taken_from: string, age_secs: number,
 /**
  * The format of the backup itself (once decrypted, when it is encrypted).
  */
-format: BackupFormat, encryption: Encryption | null, };
+format: BackupFormat, encryption: Encryption | null, 
+/**
+ * The PostgreSQL major version of a pgBackRest set (its binaries start the copy).
+ */
+pg_version: string | null, };
 
 /**
  * How a backup file is restored.
  */
-export type BackupFormat = "custom" | "tar" | "directory" | "plain" | "plain-gzip" | "unknown";
+export type BackupFormat = "custom" | "tar" | "directory" | "pg-back-rest" | "plain" | "plain-gzip" | "unknown";
 
 export type Bucket = { hour: string, failures: number, successes: number, };
 

@@ -374,3 +374,145 @@ async fn encrypted_backups_are_decrypted_on_the_server_with_the_key_from_the_key
         tb.assert_no_secret_in(&secrets, report.as_bytes(), "the report");
     }
 }
+
+#[tokio::test]
+async fn a_pgbackrest_set_is_restored_into_a_scratch_cluster_and_removed() {
+    // The testbed's pgBackRest repository (a full backup taken by `up`): its newest set
+    // is restored into a scratch data directory on app1, started on a Unix socket,
+    // compared with production, stopped and removed.
+    let tb = testbed();
+    let line = format!(
+        "restore_user = \"restore_tester\"\npgbackrest = {{ stanza = \"{}\", config = \"{}\" }}",
+        tb.str("/backups/pgbackrest_stanza"),
+        tb.str("/backups/pgbackrest_config")
+    );
+    let v = restore_variant("rpgbr", None, "").await;
+    let file = v.dir.path().join("profile.toml");
+    let text =
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replacen("restore_user = \"restore_tester\"", &line, 1);
+    std::fs::write(&file, text).unwrap();
+    v.engine.add_deployment(&file).await.unwrap();
+
+    let list = v.engine.backups(&v.name).await.unwrap();
+    let set = list
+        .iter()
+        .find(|b| b.path.starts_with("pgbackrest:"))
+        .unwrap_or_else(|| panic!("{list:?}"));
+    assert_eq!(set.pg_version.as_deref(), Some("15"), "{set:?}");
+    let r = restore(&v, Some(&set.name.clone())).await;
+    assert!(
+        r.passed || check(&r, "rows").status == CheckStatus::Warn,
+        "{r:#?}"
+    );
+    for name in ["disk", "restore", "schema", "invariants", "cleanup"] {
+        assert_eq!(check(&r, name).status, CheckStatus::Pass, "{name}: {r:#?}");
+    }
+    let dir = r.scratch.clone().unwrap();
+    assert!(dir.starts_with("/var/tmp/bg_restore_"), "{dir}");
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is still there");
+    assert!(!std::path::Path::new(&format!("{dir}.breakglass")).exists());
+    // No postmaster of it is left running.
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", &dir])
+        .output()
+        .unwrap();
+    assert!(ps.stdout.is_empty(), "{}", String::from_utf8_lossy(&ps.stdout));
+}
+
+#[tokio::test]
+async fn a_corrupt_pgbackrest_set_fails_and_its_scratch_cluster_is_removed() {
+    // A copy of the repository with one data file of the set overwritten in the middle:
+    // pgBackRest's own checksums refuse it; the test fails and leaves nothing behind.
+    let tb = testbed();
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    let conf = work.path().join("pgbackrest.conf");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let original = std::path::Path::new(&tb.str("/backups/pgbackrest_config"))
+        .parent()
+        .unwrap()
+        .join("repo");
+    run(&["cp", "-a", original.to_str().unwrap(), repo.to_str().unwrap()]);
+    let text = std::fs::read_to_string(tb.str("/backups/pgbackrest_config"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("repo1-path=") {
+                format!("repo1-path={}", repo.display())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&conf, text).unwrap();
+    run(&["chmod", "755", work.path().to_str().unwrap()]);
+    run(&[
+        "chown",
+        "-R",
+        "postgres:postgres",
+        repo.to_str().unwrap(),
+        conf.to_str().unwrap(),
+    ]);
+    // The biggest data file of the set, overwritten in its middle.
+    let find = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ls -S $(find {} -path '*pg_data/base/*' -name '*.gz') | head -n 1",
+            repo.display()
+        ))
+        .output()
+        .unwrap();
+    let victim = String::from_utf8_lossy(&find.stdout).trim().to_owned();
+    let size = std::fs::metadata(&victim).unwrap().len();
+    run(&[
+        "dd",
+        "if=/dev/urandom",
+        &format!("of={victim}"),
+        "bs=1",
+        "count=512",
+        &format!("seek={}", size / 2),
+        "conv=notrunc",
+        "status=none",
+    ]);
+
+    let line = format!(
+        "restore_user = \"restore_tester\"\npgbackrest = {{ stanza = \"{}\", config = \"{}\" }}",
+        tb.str("/backups/pgbackrest_stanza"),
+        conf.display()
+    );
+    let v = restore_variant("rpgbad", None, "").await;
+    let file = v.dir.path().join("profile.toml");
+    let text =
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replacen("restore_user = \"restore_tester\"", &line, 1);
+    std::fs::write(&file, text).unwrap();
+    v.engine.add_deployment(&file).await.unwrap();
+    let set = v
+        .engine
+        .backups(&v.name)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.path.starts_with("pgbackrest:"))
+        .unwrap();
+    let r = restore(&v, Some(&set.name)).await;
+    assert!(!r.passed, "{r:#?}");
+    assert_eq!(check(&r, "restore").status, CheckStatus::Fail, "{r:#?}");
+    assert!(check(&r, "restore").detail.contains("ERROR"), "{r:#?}");
+    let dir = r.scratch.clone().unwrap();
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is still there");
+}

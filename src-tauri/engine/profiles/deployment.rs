@@ -280,6 +280,26 @@ pub struct Backups {
     /// password in the keychain (`restore-password`). Default: the database credentials.
     #[serde(default)]
     pub restore_user: Option<Spanned<String>>,
+    /// A pgBackRest repository on `host` holds backups too (physical ones).
+    #[serde(default)]
+    pub pgbackrest: Option<PgBackRest>,
+}
+
+/// How to reach a pgBackRest repository: its stanza, its configuration file, and the OS
+/// user its commands run as on the backups' host (`postgres`; through `runuser` when the
+/// console logs in as root, `sudo -n` otherwise).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgBackRest {
+    pub stanza: Spanned<String>,
+    #[serde(default)]
+    pub config: Option<Spanned<String>>,
+    #[serde(default = "default_os_user")]
+    pub os_user: String,
+}
+
+fn default_os_user() -> String {
+    "postgres".into()
 }
 
 impl Backups {
@@ -604,6 +624,35 @@ impl DeploymentProfile {
             if let Some(r) = &b.rpo {
                 crate::engine::when::parse_duration(r.get_ref())
                     .map_err(|e| invalid(r.span(), format!("backups.rpo: {e}")))?;
+            }
+            if let Some(pb) = &b.pgbackrest {
+                let word = |v: &str| {
+                    !v.is_empty()
+                        && v.len() <= 64
+                        && v.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                };
+                if !word(pb.stanza.get_ref()) {
+                    return Err(invalid(
+                        pb.stanza.span(),
+                        format!(
+                            "backups.pgbackrest.stanza: expected a stanza name, found {:?}",
+                            pb.stanza.get_ref()
+                        ),
+                    ));
+                }
+                if let Some(c) = &pb.config {
+                    check_abs_path(c.get_ref())
+                        .map_err(|m| invalid(c.span(), format!("backups.pgbackrest.config: {m}")))?;
+                }
+                if !word(&pb.os_user) {
+                    return Err(invalid(
+                        pb.stanza.span(),
+                        format!(
+                            "backups.pgbackrest.os_user: expected a user name, found {:?}",
+                            pb.os_user
+                        ),
+                    ));
+                }
             }
             if let Some(u) = &b.restore_user {
                 let ok = !u.get_ref().is_empty()

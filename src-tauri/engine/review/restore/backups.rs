@@ -27,6 +27,9 @@ pub enum BackupFormat {
     Tar,
     /// `pg_dump -Fd`: a folder with `toc.dat`; `pg_restore`, in parallel.
     Directory,
+    /// A backup set of a pgBackRest repository (physical): `pgbackrest restore` into a
+    /// scratch data directory, and a PostgreSQL started on it for the test.
+    PgBackRest,
     /// Plain SQL: `psql`.
     Plain,
     /// Plain SQL, gzipped: `gzip -dc | psql`.
@@ -122,6 +125,8 @@ impl BackupFormat {
             BackupFormat::Tar => !gzip && !pgdmp,
             // Checked on its `toc.dat`, which starts as a custom archive does.
             BackupFormat::Directory => pgdmp,
+            // pgBackRest checks its own sets.
+            BackupFormat::PgBackRest => true,
             BackupFormat::Plain => !gzip && !pgdmp && !head.contains(&0),
             BackupFormat::Unknown => false,
         };
@@ -158,6 +163,8 @@ pub struct BackupFile {
     /// The format of the backup itself (once decrypted, when it is encrypted).
     pub format: BackupFormat,
     pub encryption: Option<Encryption>,
+    /// The PostgreSQL major version of a pgBackRest set (its binaries start the copy).
+    pub pg_version: Option<String>,
     #[serde(skip)]
     #[cfg_attr(test, ts(skip))]
     pub taken: SystemTime,
@@ -272,7 +279,8 @@ pub async fn list(
     for rec in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
         let text = String::from_utf8_lossy(rec);
         let mut parts = text.splitn(4, '\t');
-        let (Some(kind), Some(mtime), Some(size), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(kind), Some(mtime), Some(size), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
@@ -308,7 +316,12 @@ pub async fn list(
             } else {
                 BackupFormat::from_name(Encryption::from_name(name).1)
             },
-            encryption: if kind == "d" { None } else { Encryption::from_name(name).0 },
+            encryption: if kind == "d" {
+                None
+            } else {
+                Encryption::from_name(name).0
+            },
+            pg_version: None,
             taken,
         });
     }
@@ -322,6 +335,125 @@ pub async fn list(
         f.size = String::from_utf8_lossy(&du.stdout).trim().parse().unwrap_or(0);
     }
     Ok(files)
+}
+
+/// `runuser -u USER --` when the console logs in as root, `sudo -n -u USER --` otherwise:
+/// how a command runs as the repository's OS user.
+pub fn as_user(ssh_user: &str, os_user: &str) -> String {
+    if ssh_user == "root" {
+        format!("runuser -u {} --", shell_quote(os_user))
+    } else {
+        format!("sudo -n -u {} --", shell_quote(os_user))
+    }
+}
+
+/// `pgbackrest [--config=…] --stanza=…`, quoted.
+pub fn pgbackrest_cmd(pb: &crate::engine::profiles::PgBackRest) -> String {
+    let mut c = String::from("pgbackrest");
+    if let Some(conf) = &pb.config {
+        c += &format!(" --config={}", shell_quote(conf.get_ref()));
+    }
+    c += &format!(" --stanza={}", shell_quote(pb.stanza.get_ref()));
+    c
+}
+
+/// The sets of a pgBackRest repository, newest first, from `pgbackrest info --output=json`
+/// (sets pgBackRest marks in error are left out).
+pub fn parse_pgbackrest_info(
+    json: &[u8],
+    stanza: &str,
+    host: &str,
+) -> std::result::Result<Vec<BackupFile>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| format!("pgbackrest info did not print JSON: {e}"))?;
+    let Some(st) = v.as_array().and_then(|a| {
+        a.iter()
+            .find(|s| s.get("name").and_then(serde_json::Value::as_str) == Some(stanza))
+    }) else {
+        return Err(format!("pgbackrest info knows no stanza {stanza:?}"));
+    };
+    let versions: std::collections::HashMap<u64, String> = st
+        .get("db")
+        .and_then(serde_json::Value::as_array)
+        .map(|dbs| {
+            dbs.iter()
+                .filter_map(|d| Some((d.get("id")?.as_u64()?, d.get("version")?.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for b in st
+        .get("backup")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if b.get("error").and_then(serde_json::Value::as_bool) == Some(true) {
+            continue;
+        }
+        let (Some(label), Some(stop)) = (
+            b.get("label").and_then(serde_json::Value::as_str),
+            b.pointer("/timestamp/stop").and_then(serde_json::Value::as_u64),
+        ) else {
+            continue;
+        };
+        if label.is_empty()
+            || !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            continue;
+        }
+        let taken = SystemTime::UNIX_EPOCH + Duration::from_secs(stop);
+        let version = b
+            .pointer("/database/id")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|id| versions.get(&id).cloned());
+        out.push(BackupFile {
+            name: label.to_owned(),
+            path: format!("pgbackrest:{stanza}/{label}"),
+            host: host.to_owned(),
+            size: b
+                .pointer("/info/size")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            taken_at: rfc3339(taken),
+            taken_from: "pgbackrest".into(),
+            age_secs: now.duration_since(taken).map(|d| d.as_secs()).unwrap_or(0),
+            format: BackupFormat::PgBackRest,
+            encryption: None,
+            pg_version: version.filter(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.')),
+            taken,
+        });
+    }
+    out.sort_by_key(|b| std::cmp::Reverse(b.taken));
+    Ok(out)
+}
+
+/// The sets of the profile's pgBackRest repository, on the backups' host.
+pub async fn list_pgbackrest(
+    session: &Session,
+    host: &str,
+    ssh_user: &str,
+    pb: &crate::engine::profiles::PgBackRest,
+) -> Result<Vec<BackupFile>> {
+    let cmd = format!(
+        "{} {} info --output=json",
+        as_user(ssh_user, &pb.os_user),
+        pgbackrest_cmd(pb)
+    );
+    let out = session.exec_capped(&cmd, None, 8 * 1024 * 1024).await?;
+    if !out.success() {
+        return Err(Error::Restore {
+            message: format!(
+                "pgbackrest info on {host} failed: {}",
+                display_safe(&out.stderr).trim()
+            ),
+        });
+    }
+    parse_pgbackrest_info(&out.stdout, pb.stanza.get_ref(), host)
+        .map_err(|message| Error::Restore { message })
 }
 
 #[cfg(test)]
@@ -354,6 +486,25 @@ mod tests {
         ] {
             assert_eq!(time_in_name(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn pgbackrest_sets_are_read_from_its_json_newest_first_errors_left_out() {
+        let json = br#"[{"name":"main","db":[{"id":1,"version":"15"}],"backup":[
+            {"label":"20261201-010000F","timestamp":{"start":1796000000,"stop":1796000100},"info":{"size":100},"database":{"id":1},"error":false},
+            {"label":"20261202-010000F_20261202-020000I","timestamp":{"start":1796100000,"stop":1796100100},"info":{"size":50},"database":{"id":1},"error":false},
+            {"label":"bad; rm -rf /","timestamp":{"start":1,"stop":2},"error":false},
+            {"label":"20261203-010000F","timestamp":{"start":1796200000,"stop":1796200100},"error":true}]}]"#;
+        let sets = parse_pgbackrest_info(json, "main", "db1").unwrap();
+        let labels: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(labels, ["20261202-010000F_20261202-020000I", "20261201-010000F"]);
+        assert_eq!(sets[0].pg_version.as_deref(), Some("15"));
+        assert!(
+            parse_pgbackrest_info(json, "other", "db1")
+                .unwrap_err()
+                .contains("no stanza")
+        );
+        assert!(parse_pgbackrest_info(b"not json", "main", "db1").is_err());
     }
 
     #[test]

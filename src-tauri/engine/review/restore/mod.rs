@@ -221,9 +221,12 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
         }
         (BackupFormat::Plain, Some(d)) => format!("{d} | {psql}"),
         (BackupFormat::PlainGzip, Some(d)) => format!("{d} | gzip -dc | {psql}"),
-        (BackupFormat::Unknown, _) => "exit 99".into(),
+        (BackupFormat::Unknown | BackupFormat::PgBackRest, _) => "exit 99".into(),
     };
-    let tool = if matches!(file.format, BackupFormat::Custom | BackupFormat::Tar | BackupFormat::Directory) {
+    let tool = if matches!(
+        file.format,
+        BackupFormat::Custom | BackupFormat::Tar | BackupFormat::Directory
+    ) {
         "pg_restore"
     } else {
         "psql"
@@ -483,13 +486,22 @@ impl Engine {
         })?;
         let host = b.host.get_ref();
         let session = self.session(deployment, host).await?;
-        backups::list(
+        let mut all = backups::list(
             &session,
             host,
             b.path.get_ref(),
             b.pattern.as_ref().map(|p| p.get_ref().as_str()),
         )
-        .await
+        .await?;
+        if let Some(pb) = &b.pgbackrest {
+            let ssh_user = profile
+                .host(host)
+                .map(|h| profile.target(h).user)
+                .unwrap_or_else(|| "root".into());
+            all.extend(backups::list_pgbackrest(&session, host, &ssh_user, pb).await?);
+            all.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| a.name.cmp(&b.name)));
+        }
+        Ok(all)
     }
 
     /// Restores the newest backup (or `backup`, by file name) into a scratch database,
@@ -626,23 +638,28 @@ impl Engine {
         );
         emit_check(&report);
 
-        // The file is what its name says.
+        // The file is what its name says (a pgBackRest set: pgBackRest checks its own).
         let session = self.session(deployment, b.host.get_ref()).await?;
-        let head = session
-            .exec_capped(
-                &format!(
-                    "head -c 64 -- {}",
-                    shell_quote(&if file.format == BackupFormat::Directory {
-                        format!("{}/toc.dat", file.path)
-                    } else {
-                        file.path.clone()
-                    })
-                ),
-                None,
-                128,
-            )
-            .await?;
+        let head = if file.format == BackupFormat::PgBackRest {
+            session.exec("true", None).await?
+        } else {
+            session
+                .exec_capped(
+                    &format!(
+                        "head -c 64 -- {}",
+                        shell_quote(&if file.format == BackupFormat::Directory {
+                            format!("{}/toc.dat", file.path)
+                        } else {
+                            file.path.clone()
+                        })
+                    ),
+                    None,
+                    128,
+                )
+                .await?
+        };
         let format_ok = match (file.format, file.encryption) {
+            (BackupFormat::PgBackRest, _) => Ok(()),
             (BackupFormat::Unknown, _) => Err(
                 "not a format the console restores (.dump, .tar, .sql, .sql.gz, each also .age or .gpg)"
                     .to_owned(),
@@ -684,6 +701,20 @@ impl Engine {
             .any(|c| c.status == CheckStatus::Fail && (c.name == "format" || c.name == "backup"));
         let outcome = if unusable {
             Ok(())
+        } else if file.format == BackupFormat::PgBackRest {
+            self.restore_pgbackrest(
+                deployment,
+                &b,
+                &dbp,
+                &app,
+                &file,
+                &mut report,
+                &operator,
+                cancel,
+                &phase,
+                &emit_check,
+            )
+            .await
         } else {
             self.restore_and_verify(
                 deployment,
@@ -715,6 +746,248 @@ impl Engine {
             )
             .await?;
         Ok(report)
+    }
+
+    /// A pgBackRest set: restored with `pgbackrest restore --type=immediate` into a scratch
+    /// data directory on the backups' host (`/var/tmp/bg_restore_<hex>`, beside a marker
+    /// file naming the console, its process and the time), a PostgreSQL of the set's
+    /// version started on it with a Unix socket only (no port), compared with production
+    /// through that socket, then stopped and removed. Leftovers whose console is gone
+    /// are removed first.
+    #[allow(clippy::too_many_arguments)]
+    async fn restore_pgbackrest(
+        &self,
+        deployment: &str,
+        b: &crate::engine::profiles::Backups,
+        dbp: &Database,
+        app: &crate::engine::profiles::app::AppProfile,
+        file: &BackupFile,
+        report: &mut RestoreReport,
+        operator: &str,
+        cancel: &Cancel,
+        phase: &(dyn Fn(&str, String) + Send + Sync),
+        emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
+    ) -> Result<()> {
+        let Some(pb) = &b.pgbackrest else {
+            return Err(Error::Restore {
+                message: "the profile names no pgBackRest repository (backups.pgbackrest)".into(),
+            });
+        };
+        let host = b.host.get_ref().clone();
+        let profile = self.profile(deployment).await?;
+        let ssh_user = profile
+            .host(&host)
+            .map(|h| profile.target(h).user)
+            .unwrap_or_else(|| "root".into());
+        let as_os = backups::as_user(&ssh_user, &pb.os_user);
+        let session = self.session(deployment, &host).await?;
+        const ROOT: &str = "/var/tmp";
+
+        // Leftovers of a killed console.
+        let out = session
+            .exec(
+                &format!("for m in {ROOT}/{PREFIX}*.breakglass; do [ -f \"$m\" ] && printf '%s\\t%s\\0' \"$m\" \"$(head -c 512 \"$m\")\"; done; true"),
+                None,
+            )
+            .await?;
+        for rec in out.stdout.split(|&c| c == 0).filter(|r| !r.is_empty()) {
+            let text = String::from_utf8_lossy(rec);
+            let Some((marker, comment)) = text.split_once('\t') else {
+                continue;
+            };
+            let Some(dir) = marker.strip_suffix(".breakglass") else {
+                continue;
+            };
+            let name = dir.rsplit('/').next().unwrap_or_default();
+            let ours = name.len() == PREFIX.len() + 16
+                && name[PREFIX.len()..].bytes().all(|c| c.is_ascii_hexdigit());
+            if ours && is_leftover(comment, operator) {
+                let q = shell_quote(dir);
+                let gone = session
+                    .exec(
+                        &format!(
+                            "if [ -f {q}/postmaster.pid ]; then {as_os} \"$(dirname \"$(readlink -f /proc/$(head -n1 {q}/postmaster.pid)/exe)\")/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; rm -rf -- {q} {}",
+                            shell_quote(marker)
+                        ),
+                        None,
+                    )
+                    .await?;
+                if gone.success() {
+                    report.leftovers_removed.push(name.to_owned());
+                }
+            }
+        }
+
+        // Room for the copy: the set's size and a fifth, in ROOT.
+        let avail = session
+            .exec(&format!("df -Pk -- {ROOT} | awk 'NR==2 {{print $4}}'"), None)
+            .await?;
+        let needed = file.size + file.size / 5;
+        match String::from_utf8_lossy(&avail.stdout).trim().parse::<u64>() {
+            Ok(kib) => {
+                let (status, detail) = judge_disk(kib * 1024, needed);
+                report.check("disk", status, format!("{detail} (in {ROOT} on {host})"));
+            }
+            Err(_) => report.check(
+                "disk",
+                CheckStatus::Warn,
+                format!("df of {ROOT} on {host} did not answer: not checked"),
+            ),
+        }
+        emit_check(report);
+        if report
+            .checks
+            .last()
+            .is_some_and(|c| c.status == CheckStatus::Fail)
+        {
+            return Ok(());
+        }
+
+        let name = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 8]>()));
+        let dir = format!("{ROOT}/{name}");
+        let q = shell_quote(&dir);
+        let marker = shell_quote(&format!("{dir}.breakglass"));
+        let version = file.pg_version.clone().unwrap_or_default();
+        // Debian keeps each major version's binaries apart; elsewhere, pg_ctl on PATH.
+        let bin = format!(
+            "B=/usr/lib/postgresql/{}/bin; [ -x \"$B/pg_ctl\" ] || B=$(dirname \"$(command -v pg_ctl || echo /nonexistent/pg_ctl)\")",
+            shell_quote(&version)
+        );
+        phase("creating", dir.clone());
+        let made = session
+            .exec(
+                &format!(
+                    "umask 077; printf '%s' {} > {marker} && mkdir -m 700 -- {q} && chown {}: {q}",
+                    shell_quote(&label(operator)),
+                    shell_quote(&pb.os_user)
+                ),
+                None,
+            )
+            .await?;
+        if !made.success() {
+            return Err(Error::Restore {
+                message: format!(
+                    "the scratch directory {dir} could not be made on {host}: {}",
+                    display_safe(&made.stderr).trim()
+                ),
+            });
+        }
+        report.scratch = Some(dir.clone());
+        report.cleaned_up = false;
+
+        let result = async {
+            phase("restoring", format!("pgBackRest set {} on {host} into {dir}", file.name));
+            let cmd = format!(
+                "set -o pipefail; {bin}; {as_os} {} --set={} --pg1-path={q} --type=immediate --target-action=promote --archive-mode=off --log-level-console=error restore \
+                 && {as_os} \"$B/pg_ctl\" -D {q} -w -t 3600 -l {q}/breakglass-restore.log -o \"-p 5432 -k {q} -c listen_addresses= -c archive_mode=off -c ssl=off\" start >/dev/null",
+                backups::pgbackrest_cmd(pb),
+                shell_quote(&file.name),
+            );
+            let t0 = Instant::now();
+            let out = tokio::select! {
+                out = session.exec_within(&cmd, None, OUTPUT_CAP, RESTORE_LIMIT) => out?,
+                () = cancel.reached(1) => {
+                    report.cancelled = true;
+                    report.check("restore", CheckStatus::Fail, "cancelled during the restore");
+                    emit_check(report);
+                    return Ok(());
+                }
+            };
+            report.rto_ms = Some(ms(t0.elapsed()));
+            let stderr = display_safe(&out.stderr);
+            let (status, detail) = judge_output(BackupFormat::PgBackRest, out.status, &stderr);
+            let how = if status == CheckStatus::Fail {
+                "pgbackrest restore and pg_ctl start"
+            } else {
+                "restored and started"
+            };
+            report.check("restore", status, format!("{detail}; {how} ({} ms)", ms(t0.elapsed())));
+            emit_check(report);
+            if status == CheckStatus::Fail {
+                return Ok(());
+            }
+            phase("verifying", format!("{dir} against {}", dbp.name));
+            let production = self.database(deployment).await?;
+            // A physical copy has production's roles: read it as the app's role, which
+            // owns its tables (the restore role may read none of them).
+            let restored = {
+                let creds = self.db_credentials(deployment, dbp).await?.0;
+                let mut copy = dbp.clone();
+                copy.via_host = toml::Spanned::new(0..0, host.clone());
+                copy.socket = Some(toml::Spanned::new(0..0, dir.clone()));
+                copy.port = 5432;
+                copy.tls = DbTls::Disable;
+                RemoteDb::connect(session.clone(), &copy, creds).await?
+            };
+            let age = report.backup_age_secs.unwrap_or(0);
+            for check in verify::compare(&production, &restored, app, age).await? {
+                report.checks.push(check);
+                emit_check(report);
+            }
+            self.judge_newest_row(&restored, app, b, report).await?;
+            emit_check(report);
+            Ok::<(), Error>(())
+        }
+        .await;
+
+        phase("cleaning", dir.clone());
+        let cleaned = session
+            .exec(
+                &format!(
+                    "{bin}; if [ -f {q}/postmaster.pid ]; then {as_os} \"$B/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; rm -rf -- {q} {marker}; ! test -e {q}"
+                ),
+                None,
+            )
+            .await;
+        report.cleaned_up = cleaned.as_ref().is_ok_and(|o| o.success());
+        if report.cleaned_up {
+            report.check("cleanup", CheckStatus::Pass, format!("{dir} stopped and removed"));
+        } else {
+            report.check(
+                "cleanup",
+                CheckStatus::Fail,
+                format!("{dir} on {host} could not be removed: stop its PostgreSQL (`pg_ctl -D {dir} stop`) and remove it by hand; the next restore test also tries"),
+            );
+        }
+        emit_check(report);
+        result
+    }
+
+    /// The newest row of the restored data against the RPO target.
+    async fn judge_newest_row(
+        &self,
+        restored: &RemoteDb,
+        app: &crate::engine::profiles::app::AppProfile,
+        b: &crate::engine::profiles::Backups,
+        report: &mut RestoreReport,
+    ) -> Result<()> {
+        let target = b.rpo();
+        match verify::newest_row(restored, app).await? {
+            Some((at, secs, column)) => {
+                report.newest_row_at = Some(at.clone());
+                report.data_rpo_secs = Some(secs);
+                let status = if Duration::from_secs(secs) > target {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Pass
+                };
+                report.check(
+                    "newest_row",
+                    status,
+                    format!(
+                        "the newest row restored is from {at} ({column}): {} of data would be lost; the RPO target is {}",
+                        humantime::format_duration(Duration::from_secs(secs / 60 * 60)),
+                        humantime::format_duration(target)
+                    ),
+                );
+            }
+            None => report.check(
+                "newest_row",
+                CheckStatus::Warn,
+                "no timestamp column with a value: the data's own age is unknown (the file's date stands for it)",
+            ),
+        }
+        Ok(())
     }
 
     /// The credentials the scratch database is made with: `backups.restore_user` and its
@@ -1042,33 +1315,7 @@ impl Engine {
             report.checks.push(check);
             emit_check(report);
         }
-        let newest = verify::newest_row(&restored, app).await?;
-        let target = b.rpo();
-        match newest {
-            Some((at, secs, column)) => {
-                report.newest_row_at = Some(at.clone());
-                report.data_rpo_secs = Some(secs);
-                let status = if Duration::from_secs(secs) > target {
-                    CheckStatus::Fail
-                } else {
-                    CheckStatus::Pass
-                };
-                report.check(
-                    "newest_row",
-                    status,
-                    format!(
-                        "the newest row restored is from {at} ({column}): {} of data would be lost; the RPO target is {}",
-                        humantime::format_duration(Duration::from_secs(secs / 60 * 60)),
-                        humantime::format_duration(target)
-                    ),
-                );
-            }
-            None => report.check(
-                "newest_row",
-                CheckStatus::Warn,
-                "no timestamp column with a value: the data's own age is unknown (the file's date stands for it)",
-            ),
-        }
+        self.judge_newest_row(&restored, app, b, report).await?;
         emit_check(report);
         drop(restored);
         Ok(())
@@ -1172,6 +1419,7 @@ mod tests {
             age_secs: 0,
             format: BackupFormat::Custom,
             encryption: None,
+            pg_version: None,
             taken: SystemTime::now(),
         };
         let c = restore_command(&file, &db, "restore_tester", "bg_restore_00");
