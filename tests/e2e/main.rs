@@ -642,6 +642,8 @@ async fn a_restore_test_runs_in_the_window_and_shows_its_progress_and_verdict() 
     let history = s.wait_text("#restore-history", "1 test(s), 1 passed", 30).await;
     assert!(!history.contains("never"), "{history}");
     assert_eq!(s.wait_for("#restore-chart rect.bar-ok", 1).await.len(), 1);
+    // The status view refreshes above it and can move the page: settle, then scroll.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     s.scroll_into_view(&s.wait_for("#restore-history", 1).await[0])
         .await;
     s.screenshot(&screenshot_path("restore-test.png")).await;

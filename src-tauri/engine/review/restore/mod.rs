@@ -806,7 +806,7 @@ impl Engine {
                 let gone = session
                     .exec(
                         &format!(
-                            "if [ -f {q}/postmaster.pid ]; then {as_os} \"$(dirname \"$(readlink -f /proc/$(head -n1 {q}/postmaster.pid)/exe)\")/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; rm -rf -- {q} {}",
+                            "if [ -f {q}/postmaster.pid ]; then {as_os} \"$(dirname \"$(readlink -f /proc/$(head -n1 {q}/postmaster.pid)/exe)\")/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; {as_os} rm -rf -- {q}; rm -f -- {}; ! test -e {q}",
                             shell_quote(marker)
                         ),
                         None,
@@ -857,9 +857,8 @@ impl Engine {
         let made = session
             .exec(
                 &format!(
-                    "umask 077; printf '%s' {} > {marker} && mkdir -m 700 -- {q} && chown {}: {q}",
+                    "umask 077; printf '%s' {} > {marker} && {as_os} mkdir -m 700 -- {q}",
                     shell_quote(&label(operator)),
-                    shell_quote(&pb.os_user)
                 ),
                 None,
             )
@@ -934,7 +933,7 @@ impl Engine {
         let cleaned = session
             .exec(
                 &format!(
-                    "{bin}; if [ -f {q}/postmaster.pid ]; then {as_os} \"$B/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; rm -rf -- {q} {marker}; ! test -e {q}"
+                    "{bin}; if [ -f {q}/postmaster.pid ]; then {as_os} \"$B/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; {as_os} rm -rf -- {q}; rm -f -- {marker}; ! test -e {q}"
                 ),
                 None,
             )
