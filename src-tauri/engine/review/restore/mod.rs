@@ -128,6 +128,20 @@ pub enum RestoreEvent {
     Check { check: RestoreCheck },
 }
 
+/// What every phase of one restore test works with.
+#[derive(Clone, Copy)]
+struct Test<'a> {
+    deployment: &'a str,
+    b: &'a crate::engine::profiles::Backups,
+    dbp: &'a Database,
+    app: &'a crate::engine::profiles::app::AppProfile,
+    file: &'a BackupFile,
+    operator: &'a str,
+    cancel: &'a Cancel,
+    phase: &'a (dyn Fn(&str, String) + Send + Sync),
+    emit_check: &'a (dyn Fn(&RestoreReport) + Send + Sync),
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -699,36 +713,23 @@ impl Engine {
             .checks
             .iter()
             .any(|c| c.status == CheckStatus::Fail && (c.name == "format" || c.name == "backup"));
+        let test = Test {
+            deployment,
+            b: &b,
+            dbp: &dbp,
+            app: &app,
+            file: &file,
+            operator: &operator,
+            cancel,
+            phase: &phase,
+            emit_check: &emit_check,
+        };
         let outcome = if unusable {
             Ok(())
         } else if file.format == BackupFormat::PgBackRest {
-            self.restore_pgbackrest(
-                deployment,
-                &b,
-                &dbp,
-                &app,
-                &file,
-                &mut report,
-                &operator,
-                cancel,
-                &phase,
-                &emit_check,
-            )
-            .await
+            self.restore_pgbackrest(&test, &mut report).await
         } else {
-            self.restore_and_verify(
-                deployment,
-                &b,
-                &dbp,
-                &app,
-                &file,
-                &mut report,
-                &operator,
-                cancel,
-                &phase,
-                &emit_check,
-            )
-            .await
+            self.restore_and_verify(&test, &mut report).await
         };
         if let Err(e) = &outcome {
             report.check("restore", CheckStatus::Fail, format!("the test stopped: {e}"));
@@ -754,20 +755,18 @@ impl Engine {
     /// version started on it with a Unix socket only (no port), compared with production
     /// through that socket, then stopped and removed. Leftovers whose console is gone
     /// are removed first.
-    #[allow(clippy::too_many_arguments)]
-    async fn restore_pgbackrest(
-        &self,
-        deployment: &str,
-        b: &crate::engine::profiles::Backups,
-        dbp: &Database,
-        app: &crate::engine::profiles::app::AppProfile,
-        file: &BackupFile,
-        report: &mut RestoreReport,
-        operator: &str,
-        cancel: &Cancel,
-        phase: &(dyn Fn(&str, String) + Send + Sync),
-        emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
-    ) -> Result<()> {
+    async fn restore_pgbackrest(&self, t: &Test<'_>, report: &mut RestoreReport) -> Result<()> {
+        let Test {
+            deployment,
+            b,
+            dbp,
+            app,
+            file,
+            operator,
+            cancel,
+            phase,
+            emit_check,
+        } = *t;
         let Some(pb) = &b.pgbackrest else {
             return Err(Error::Restore {
                 message: "the profile names no pgBackRest repository (backups.pgbackrest)".into(),
@@ -1075,20 +1074,16 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn restore_and_verify(
-        &self,
-        deployment: &str,
-        b: &crate::engine::profiles::Backups,
-        dbp: &Database,
-        app: &crate::engine::profiles::app::AppProfile,
-        file: &BackupFile,
-        report: &mut RestoreReport,
-        operator: &str,
-        cancel: &Cancel,
-        phase: &(dyn Fn(&str, String) + Send + Sync),
-        emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
-    ) -> Result<()> {
+    async fn restore_and_verify(&self, t: &Test<'_>, report: &mut RestoreReport) -> Result<()> {
+        let Test {
+            deployment,
+            b,
+            dbp,
+            operator,
+            phase,
+            emit_check,
+            ..
+        } = *t;
         let via = dbp.via_host.get_ref().clone();
         // The restore runs where the backups are and connects to the address the profile
         // gives, as via_host sees it: from another host, a loopback address or a socket
@@ -1187,11 +1182,7 @@ impl Engine {
             .await;
 
         // From here on, whatever happens, the scratch database is dropped.
-        let result = self
-            .restore_into(
-                deployment, b, dbp, app, file, report, &scratch, &user, &password, cancel, phase, emit_check,
-            )
-            .await;
+        let result = self.restore_into(t, report, &scratch, &user, &password).await;
 
         phase("cleaning", scratch.clone());
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&scratch));
@@ -1221,22 +1212,26 @@ impl Engine {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `user`'s `password` reaches the restore on stdin.
     async fn restore_into(
         &self,
-        deployment: &str,
-        b: &crate::engine::profiles::Backups,
-        dbp: &Database,
-        app: &crate::engine::profiles::app::AppProfile,
-        file: &BackupFile,
+        t: &Test<'_>,
         report: &mut RestoreReport,
         scratch: &str,
         user: &str,
         password: &crate::engine::secret::Sensitive<String>,
-        cancel: &Cancel,
-        phase: &(dyn Fn(&str, String) + Send + Sync),
-        emit_check: &(dyn Fn(&RestoreReport) + Send + Sync),
     ) -> Result<()> {
+        let Test {
+            deployment,
+            b,
+            dbp,
+            app,
+            file,
+            cancel,
+            phase,
+            emit_check,
+            ..
+        } = *t;
         phase(
             "restoring",
             format!("{} on {} into {scratch}", file.name, b.host.get_ref()),
