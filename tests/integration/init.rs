@@ -299,6 +299,37 @@ async fn init_says_plainly_what_it_could_not_find_and_writes_the_rest() {
     );
 }
 
+/// A container on app3 that only sleeps, named `name`, carrying `labels` (as Compose
+/// writes them) and the variables `env` (`NAME=value`); removed however the test ends.
+fn compose_labelled(name: &str, labels: &[String], env: &[&str]) -> RemoveContainer {
+    let mut args = vec!["run", "-d", "--init", "--name", name];
+    for l in labels {
+        args.extend(["--label", l.as_str()]);
+    }
+    for e in env {
+        args.extend(["-e", e]);
+    }
+    args.extend([
+        "--entrypoint",
+        "/bin/busybox",
+        "sandbox-app:latest",
+        "sleep",
+        "300",
+    ]);
+    let guard = RemoveContainer(name.to_owned());
+    docker_app3(&args).unwrap();
+    guard
+}
+
+/// Removes a container of app3 however the test ends.
+struct RemoveContainer(String);
+
+impl Drop for RemoveContainer {
+    fn drop(&mut self) {
+        let _ = docker_app3(&["rm", "-f", &self.0]);
+    }
+}
+
 /// Stops a compose project however the test ends.
 struct ComposeDown(Vec<String>);
 
@@ -614,30 +645,14 @@ async fn init_asks_at_a_terminal_which_of_several_projects_to_look_at() {
     let tb = testbed();
     let other = format!("aaother{}", std::process::id());
     let container = format!("{other}_cron_1");
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = docker_app3(&["rm", "-f", &self.0]);
-        }
-    }
-    let _remove = Remove(container.clone());
-    docker_app3(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
+    let _remove = compose_labelled(
         &container,
-        "--label",
-        &format!("com.docker.compose.project={other}"),
-        "--label",
-        "com.docker.compose.service=cron",
-        "--entrypoint",
-        "/bin/busybox",
-        "sandbox-app:latest",
-        "sleep",
-        "300",
-    ])
-    .unwrap();
+        &[
+            format!("com.docker.compose.project={other}"),
+            "com.docker.compose.service=cron".into(),
+        ],
+        &[],
+    );
     let work = tempfile::tempdir().unwrap();
     let out_file = work.path().join("asked.toml");
     let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
@@ -715,41 +730,19 @@ async fn init_reports_a_broken_env_hostile_values_and_a_silent_database_and_writ
     .unwrap();
     let project = format!("odd{}", std::process::id());
     let container = format!("{project}_api_1");
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = docker_app3(&["rm", "-f", &self.0]);
-        }
-    }
-    let _remove = Remove(container.clone());
-    docker_app3(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
+    let _remove = compose_labelled(
         &container,
-        "--label",
-        &format!("com.docker.compose.project={project}"),
-        "--label",
-        "com.docker.compose.service=api",
-        "--label",
-        &format!("com.docker.compose.project.working_dir={}", dir.display()),
-        "--label",
-        &format!(
-            "com.docker.compose.project.config_files={}",
-            dir.join("docker-compose.yml").display()
-        ),
-        "-e",
-        "ODD_TOKEN=x",
-        "-e",
-        "DATABASE_URL=x",
-        "--entrypoint",
-        "/bin/busybox",
-        "sandbox-app:latest",
-        "sleep",
-        "300",
-    ])
-    .unwrap();
+        &[
+            format!("com.docker.compose.project={project}"),
+            "com.docker.compose.service=api".into(),
+            format!("com.docker.compose.project.working_dir={}", dir.display()),
+            format!(
+                "com.docker.compose.project.config_files={}",
+                dir.join("docker-compose.yml").display()
+            ),
+        ],
+        &["ODD_TOKEN=x", "DATABASE_URL=x"],
+    );
     let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
     let data = work.path().join("state");
     let out = init_app3(
@@ -838,32 +831,15 @@ async fn init_says_which_columns_are_missing_when_no_app_profile_fits() {
     .unwrap();
     let project = format!("nofit{pid}");
     let container = format!("{project}_web_1");
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = docker_app3(&["rm", "-f", &self.0]);
-        }
-    }
-    let _remove = Remove(container.clone());
-    docker_app3(&[
-        "run",
-        "-d",
-        "--init",
-        "--name",
+    let _remove = compose_labelled(
         &container,
-        "--label",
-        &format!("com.docker.compose.project={project}"),
-        "--label",
-        "com.docker.compose.service=web",
-        "--label",
-        &format!("com.docker.compose.project.working_dir={}", dir.display()),
-        "--entrypoint",
-        "/bin/busybox",
-        "sandbox-app:latest",
-        "sleep",
-        "300",
-    ])
-    .unwrap();
+        &[
+            format!("com.docker.compose.project={project}"),
+            "com.docker.compose.service=web".into(),
+            format!("com.docker.compose.project.working_dir={}", dir.display()),
+        ],
+        &[],
+    );
     let socket = tb.host("app3")["docker_socket"].as_str().unwrap().to_owned();
     let data = work.path().join("state");
     let out = init_app3(

@@ -40,6 +40,15 @@ async fn restore_variant(tag: &str, dir: Option<&str>, extra: &str) -> Variant {
     v
 }
 
+/// The profile's `rpo` line followed by a `pgbackrest` entry for the testbed's stanza with
+/// the configuration file `config` (for [`restore_variant`]'s `extra`).
+fn pgbackrest_line(config: impl std::fmt::Display) -> String {
+    format!(
+        "rpo = \"26h\"\npgbackrest = {{ stanza = \"{}\", config = \"{config}\" }}",
+        testbed().str("/backups/pgbackrest_stanza")
+    )
+}
+
 /// The scratch databases that exist now.
 fn scratch_databases() -> Vec<String> {
     psql(
@@ -381,19 +390,12 @@ async fn a_pgbackrest_set_is_restored_into_a_scratch_cluster_and_removed() {
     // is restored into a scratch data directory on app1, started on a Unix socket,
     // compared with production, stopped and removed.
     let tb = testbed();
-    let line = format!(
-        "restore_user = \"restore_tester\"\npgbackrest = {{ stanza = \"{}\", config = \"{}\" }}",
-        tb.str("/backups/pgbackrest_stanza"),
-        tb.str("/backups/pgbackrest_config")
-    );
-    let v = restore_variant("rpgbr", None, "").await;
-    let file = v.dir.path().join("profile.toml");
-    let text =
-        std::fs::read_to_string(&file)
-            .unwrap()
-            .replacen("restore_user = \"restore_tester\"", &line, 1);
-    std::fs::write(&file, text).unwrap();
-    v.engine.add_deployment(&file).await.unwrap();
+    let v = restore_variant(
+        "rpgbr",
+        None,
+        &pgbackrest_line(tb.str("/backups/pgbackrest_config")),
+    )
+    .await;
 
     let list = v.engine.backups(&v.name).await.unwrap();
     let set = list
@@ -488,19 +490,7 @@ async fn a_corrupt_pgbackrest_set_fails_and_its_scratch_cluster_is_removed() {
         "status=none",
     ]);
 
-    let line = format!(
-        "restore_user = \"restore_tester\"\npgbackrest = {{ stanza = \"{}\", config = \"{}\" }}",
-        tb.str("/backups/pgbackrest_stanza"),
-        conf.display()
-    );
-    let v = restore_variant("rpgbad", None, "").await;
-    let file = v.dir.path().join("profile.toml");
-    let text =
-        std::fs::read_to_string(&file)
-            .unwrap()
-            .replacen("restore_user = \"restore_tester\"", &line, 1);
-    std::fs::write(&file, text).unwrap();
-    v.engine.add_deployment(&file).await.unwrap();
+    let v = restore_variant("rpgbad", None, &pgbackrest_line(conf.display())).await;
     let set = v
         .engine
         .backups(&v.name)

@@ -325,7 +325,7 @@ pub async fn list(
             taken,
         });
     }
-    files.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| a.name.cmp(&b.name)));
+    sort_newest_first(&mut files);
     files.truncate(MAX_LISTED);
     // A directory-format dump's size: what its files hold.
     for f in files.iter_mut().filter(|f| f.format == BackupFormat::Directory) {
@@ -337,14 +337,19 @@ pub async fn list(
     Ok(files)
 }
 
-/// `runuser -u USER --` when the console logs in as root, `sudo -n -u USER --` otherwise:
-/// how a command runs as the repository's OS user.
-pub fn as_user(ssh_user: &str, os_user: &str) -> String {
-    if ssh_user == "root" {
-        format!("runuser -u {} --", shell_quote(os_user))
-    } else {
-        format!("sudo -n -u {} --", shell_quote(os_user))
-    }
+/// The prefix that runs a command as the repository's OS user: `runuser -u USER --` when
+/// the console is logged in as root, `sudo -n -u USER --` otherwise, decided on the host
+/// (an `~/.ssh/config` alias may pick the login user). `os_user` is checked by the
+/// profile (letters, digits, `_ - .`), so it needs no quoting inside the substitution.
+pub fn as_user(os_user: &str) -> String {
+    format!(
+        "$(if [ \"$(id -u)\" -eq 0 ]; then echo runuser -u {os_user} --; else echo sudo -n -u {os_user} --; fi)"
+    )
+}
+
+/// Newest first, then by name.
+pub fn sort_newest_first(files: &mut [BackupFile]) {
+    files.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| a.name.cmp(&b.name)));
 }
 
 /// `pgbackrest [--config=…] --stanza=…`, quoted.
@@ -435,12 +440,11 @@ pub fn parse_pgbackrest_info(
 pub async fn list_pgbackrest(
     session: &Session,
     host: &str,
-    ssh_user: &str,
     pb: &crate::engine::profiles::PgBackRest,
 ) -> Result<Vec<BackupFile>> {
     let cmd = format!(
         "{} {} info --output=json",
-        as_user(ssh_user, &pb.os_user),
+        as_user(&pb.os_user),
         pgbackrest_cmd(pb)
     );
     let out = session.exec_capped(&cmd, None, 8 * 1024 * 1024).await?;

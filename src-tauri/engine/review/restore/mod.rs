@@ -142,6 +142,28 @@ struct Test<'a> {
     emit_check: &'a (dyn Fn(&RestoreReport) + Send + Sync),
 }
 
+/// The verdict (every check without a failure, the scratch copy gone, not cancelled),
+/// journaled as `restore.finished` with the whole report, which is handed back.
+async fn finish(
+    journal: &crate::engine::journal::Journal,
+    operator: &str,
+    mut report: RestoreReport,
+    started: Instant,
+) -> Result<RestoreReport> {
+    report.passed = !report.failed() && report.cleaned_up && !report.cancelled;
+    report.took_ms = ms(started.elapsed());
+    journal
+        .append(
+            &report.deployment,
+            &report.run_id,
+            operator,
+            "restore.finished",
+            serde_json::to_value(&report).unwrap_or_default(),
+        )
+        .await?;
+    Ok(report)
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -508,12 +530,8 @@ impl Engine {
         )
         .await?;
         if let Some(pb) = &b.pgbackrest {
-            let ssh_user = profile
-                .host(host)
-                .map(|h| profile.target(h).user)
-                .unwrap_or_else(|| "root".into());
-            all.extend(backups::list_pgbackrest(&session, host, &ssh_user, pb).await?);
-            all.sort_by(|a, b| b.taken.cmp(&a.taken).then_with(|| a.name.cmp(&b.name)));
+            all.extend(backups::list_pgbackrest(&session, host, pb).await?);
+            backups::sort_newest_first(&mut all);
         }
         Ok(all)
     }
@@ -608,17 +626,7 @@ impl Engine {
             };
             report.check("backup", CheckStatus::Fail, why);
             emit_check(&report);
-            report.took_ms = ms(started.elapsed());
-            journal
-                .append(
-                    deployment,
-                    &run_id,
-                    &operator,
-                    "restore.finished",
-                    serde_json::to_value(&report).unwrap_or_default(),
-                )
-                .await?;
-            return Ok(report);
+            return finish(&journal, &operator, report, started).await;
         };
         report.backup_age_secs = Some(file.age_secs);
         report.backup = Some(file.clone());
@@ -735,18 +743,7 @@ impl Engine {
             report.check("restore", CheckStatus::Fail, format!("the test stopped: {e}"));
             emit_check(&report);
         }
-        report.passed = !report.failed() && report.cleaned_up && !report.cancelled;
-        report.took_ms = ms(started.elapsed());
-        journal
-            .append(
-                deployment,
-                &run_id,
-                &operator,
-                "restore.finished",
-                serde_json::to_value(&report).unwrap_or_default(),
-            )
-            .await?;
-        Ok(report)
+        finish(&journal, &operator, report, started).await
     }
 
     /// A pgBackRest set: restored with `pgbackrest restore --type=immediate` into a scratch
@@ -773,12 +770,7 @@ impl Engine {
             });
         };
         let host = b.host.get_ref().clone();
-        let profile = self.profile(deployment).await?;
-        let ssh_user = profile
-            .host(&host)
-            .map(|h| profile.target(h).user)
-            .unwrap_or_else(|| "root".into());
-        let as_os = backups::as_user(&ssh_user, &pb.os_user);
+        let as_os = backups::as_user(&pb.os_user);
         let session = self.session(deployment, &host).await?;
         const ROOT: &str = "/var/tmp";
 
