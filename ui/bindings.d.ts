@@ -21,11 +21,19 @@ export type AuditReview = { deployment: string, since: string, failed_by_ip: Arr
 /**
  * One backup file.
  */
-export type BackupFile = { name: string, 
+export type BackupFile = { 
 /**
- * Absolute, on `host`.
+ * The file's name; an S3 object's key; a pgBackRest set's label.
  */
-path: string, host: string, size: number, 
+name: string, 
+/**
+ * Absolute, on `host`; `s3://bucket/key` for an S3 object.
+ */
+path: string, 
+/**
+ * The host the backup is restored from.
+ */
+host: string, store: BackupStore, size: number, 
 /**
  * When it was taken (RFC 3339).
  */
@@ -47,6 +55,11 @@ pg_version: string | null, };
  * How a backup file is restored.
  */
 export type BackupFormat = "custom" | "tar" | "directory" | "pg-back-rest" | "plain" | "plain-gzip" | "unknown";
+
+/**
+ * Where a backup is kept.
+ */
+export type BackupStore = "folder" | "s3" | "pg_back_rest";
 
 export type Bucket = { hour: string, failures: number, successes: number, };
 
@@ -330,8 +343,8 @@ export type Restore = { host: string, container: string, mode: IsolateMode, netw
  */
 export type RestoreCheck = { 
 /**
- * `backup`, `age`, `format`, `restore`, `schema`, `rows`, `invariants`, `newest_row`,
- * `cleanup`.
+ * `backup`, `age`, `format`, `disk`, `download` (a bucket's object), `restore`,
+ * `schema`, `rows`, `invariants`, `newest_row`, `cleanup`.
  */
 name: string, status: CheckStatus, detail: string, };
 

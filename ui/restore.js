@@ -66,7 +66,7 @@ export async function listBackups(deployment, onError) {
     const list = await api.listBackups(deployment);
     $("#restore-backup").replaceChildren(
       h("option", { value: "" }, "the newest"),
-      ...list.map((b) => h("option", { value: b.name }, `${b.name} (${age(b.age_secs)} old, ${b.size} bytes)`)),
+      ...list.map((b) => h("option", { value: b.name }, `${b.store === "folder" ? "" : `${b.store}: `}${b.name} (${age(b.age_secs)} old, ${b.size} bytes)`)),
     );
   } catch (e) {
     onError(e);

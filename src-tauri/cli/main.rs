@@ -373,14 +373,15 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             if cli.json {
                 print_json(&list)?;
             } else if list.is_empty() {
-                outln!("No backup in the backup folder of {deployment}.");
+                outln!("No backup where the profile of {deployment} points ([backups]).");
                 print::set_degraded();
             } else {
                 for b in &list {
                     outln!(
-                        "{:<40} {:>12} {:<10} {} ({} ago, from its {})",
+                        "{:<40} {:>12} {:<10} {:<10} {} ({} ago, from its {})",
                         display_safe(b.name.as_bytes()),
                         b.size,
+                        format!("{:?}", b.store),
                         format!("{:?}", b.format),
                         b.taken_at,
                         humantime::format_duration(std::time::Duration::from_secs(b.age_secs / 60 * 60)),

@@ -157,14 +157,31 @@ impl Engine {
         {
             wanted.push((keychain::DB_PASSWORD.into(), "database password".into()));
         }
-        if let Some(user) = profile.backups.as_ref().and_then(|b| b.restore_user.as_ref()) {
+        if let Some(b) = &profile.backups {
+            if let Some(user) = &b.restore_user {
+                wanted.push((
+                    keychain::RESTORE_PASSWORD.into(),
+                    format!(
+                        "password of {} (the restore test's scratch databases)",
+                        user.get_ref()
+                    ),
+                ));
+            }
             wanted.push((
-                keychain::RESTORE_PASSWORD.into(),
-                format!(
-                    "password of {} (the restore test's scratch databases)",
-                    user.get_ref()
-                ),
+                keychain::BACKUP_KEY.into(),
+                "key of encrypted backups (an age identity or a gpg passphrase), when they are encrypted"
+                    .into(),
             ));
+            if let Some(s3) = &b.s3 {
+                wanted.push((
+                    keychain::S3_ACCESS_KEY.into(),
+                    format!("access key of the S3 bucket {}", s3.bucket.get_ref()),
+                ));
+                wanted.push((
+                    keychain::S3_SECRET_KEY.into(),
+                    format!("secret key of the S3 bucket {}", s3.bucket.get_ref()),
+                ));
+            }
         }
         if let Some(probe) = &profile.probe {
             let user = probe.user.get_ref();

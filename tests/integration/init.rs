@@ -155,8 +155,13 @@ async fn init_writes_the_testbeds_profile_from_its_ssh_addresses() {
     let (fr, wr) = (found.redis.as_ref().unwrap(), want.redis.as_ref().unwrap());
     assert_eq!((fr.port, &fr.password_env), (wr.port, &wr.password_env));
     assert_eq!(
-        found.backups.as_ref().map(|b| b.path.get_ref().clone()),
-        want.backups.as_ref().map(|b| b.path.get_ref().clone())
+        found
+            .backups
+            .as_ref()
+            .map(|b| b.path.as_ref().map(|p| p.get_ref().clone())),
+        want.backups
+            .as_ref()
+            .map(|b| b.path.as_ref().map(|p| p.get_ref().clone()))
     );
     assert_eq!(
         found

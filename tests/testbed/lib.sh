@@ -146,7 +146,7 @@ tb_stray_pids() {
     [[ "$cmd" == *"$TB/"* ]] || continue
     exe="$(readlink "$d/exe" 2>/dev/null)" || continue
     case "${exe##*/}" in
-      sshd | dockerd | containerd | containerd-shim* | postgres | redis-server | redis-check-rdb) echo "$pid" ;;
+      sshd | dockerd | containerd | containerd-shim* | postgres | redis-server | redis-check-rdb | s3s-fs) echo "$pid" ;;
     esac
   done
 }
@@ -261,6 +261,7 @@ tb_down() {
     if pid="$(tb_pid_alive "$dir/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & bgjobs+=($!); fi
   done
   if pid="$(tb_pid_alive "$TB/redis/redis.pid" redis-server)"; then tb_stop_tree "$pid" 10 & bgjobs+=($!); fi
+  if pid="$(tb_pid_alive "$TB/s3/s3s-fs.pid" s3s-fs)"; then tb_stop_tree "$pid" 5 & bgjobs+=($!); fi
   if [[ -e "$TB/postgres/data/postmaster.pid" ]]; then
     local pgbin
     pgbin="$(cat "$TB/postgres_bin_dir" 2>/dev/null || echo /usr/lib/postgresql/15/bin)"

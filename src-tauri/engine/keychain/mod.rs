@@ -27,6 +27,10 @@ pub const PROBE_TOKEN: &str = "probe-token";
 pub const RESTORE_PASSWORD: &str = "restore-password";
 /// The key of encrypted backups: an age identity, or a gpg passphrase.
 pub const BACKUP_KEY: &str = "backup-key";
+/// The access key (id) of the backups' S3 bucket (profile `[backups.s3]`).
+pub const S3_ACCESS_KEY: &str = "s3-access-key";
+/// Its secret key.
+pub const S3_SECRET_KEY: &str = "s3-secret-key";
 
 /// A keychain entry a deployment uses, and whether it is set. Never the value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -266,10 +266,15 @@ fn default_redis_port() -> u16 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backups {
+    /// The host the backups are restored from: it holds the folder and the pgBackRest
+    /// repository, and fetches the objects of an S3 bucket.
     pub host: Spanned<String>,
-    /// The folder that holds the backup files (each file one backup).
-    pub path: Spanned<String>,
-    /// Which files of the folder are backups (a shell glob, `*.dump`); default every file.
+    /// The folder that holds the backup files (each file one backup). At least one of
+    /// `path`, `s3` and `pgbackrest` is set.
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// Which files of the folder (and which objects of the bucket, by the last part of
+    /// their key) are backups (a shell glob, `*.dump`); default every file.
     #[serde(default)]
     pub pattern: Option<Spanned<String>>,
     /// The recovery point objective: the newest good backup older than this is a failure
@@ -283,6 +288,48 @@ pub struct Backups {
     /// A pgBackRest repository on `host` holds backups too (physical ones).
     #[serde(default)]
     pub pgbackrest: Option<PgBackRest>,
+    /// An S3-compatible bucket holds backups too (listed from this machine, fetched by
+    /// `host` with a presigned URL that reaches it on stdin).
+    #[serde(default)]
+    pub s3: Option<S3Bucket>,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph RGW…). Its access key and secret
+/// key are in the keychain (`s3-access-key`, `s3-secret-key`), never in the profile.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Bucket {
+    /// `https://s3.eu-central-1.amazonaws.com`, `http://127.0.0.1:9000`: the same address
+    /// for this machine and for the backups' host.
+    pub endpoint: Spanned<String>,
+    pub bucket: Spanned<String>,
+    /// Only keys that start with this (`sandbox/`); default the whole bucket.
+    #[serde(default)]
+    pub prefix: Option<Spanned<String>>,
+    /// Default `us-east-1`.
+    #[serde(default)]
+    pub region: Option<Spanned<String>>,
+    /// `path` (`endpoint/bucket/key`) or `virtual` (`bucket.endpoint/key`); default
+    /// `virtual` for an amazonaws.com endpoint, `path` for any other.
+    #[serde(default)]
+    pub url_style: Option<Spanned<String>>,
+}
+
+impl S3Bucket {
+    pub fn region(&self) -> &str {
+        self.region.as_ref().map_or("us-east-1", |r| r.get_ref().as_str())
+    }
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_ref().map_or("", |p| p.get_ref().as_str())
+    }
+    /// Path style unless asked otherwise, or the endpoint is AWS's.
+    pub fn path_style(&self) -> bool {
+        match self.url_style.as_ref().map(|s| s.get_ref().as_str()) {
+            Some("virtual") => false,
+            Some(_) => true,
+            None => !self.endpoint.get_ref().contains(".amazonaws.com"),
+        }
+    }
 }
 
 /// How to reach a pgBackRest repository: its stanza, its configuration file, and the OS
@@ -303,6 +350,26 @@ fn default_os_user() -> String {
 }
 
 impl Backups {
+    /// Where the backups are, in a person's words: `app1:/srv/backups`,
+    /// `s3://bucket/prefix`, `pgBackRest stanza main`, joined by " and ".
+    pub fn place(&self) -> String {
+        let mut places = Vec::new();
+        if let Some(p) = &self.path {
+            places.push(format!("{}:{}", self.host.get_ref(), p.get_ref()));
+        }
+        if let Some(s3) = &self.s3 {
+            places.push(format!("s3://{}/{}", s3.bucket.get_ref(), s3.prefix()));
+        }
+        if let Some(pb) = &self.pgbackrest {
+            places.push(format!(
+                "pgBackRest stanza {} on {}",
+                pb.stanza.get_ref(),
+                self.host.get_ref()
+            ));
+        }
+        places.join(" and ")
+    }
+
     /// The RPO target (default 26 hours).
     pub fn rpo(&self) -> std::time::Duration {
         self.rpo
@@ -602,8 +669,19 @@ impl DeploymentProfile {
         }
         if let Some(b) = &self.backups {
             known(&b.host, "backups.host")?;
-            check_abs_path(b.path.get_ref())
-                .map_err(|m| invalid(b.path.span(), format!("backups.path: {m}")))?;
+            if b.path.is_none() && b.s3.is_none() && b.pgbackrest.is_none() {
+                return Err(invalid(
+                    b.host.span(),
+                    "backups: say where the backups are: a folder on the host (path), an S3 bucket ([backups.s3]) or a pgBackRest repository ([backups.pgbackrest])".into(),
+                ));
+            }
+            if let Some(path) = &b.path {
+                check_abs_path(path.get_ref())
+                    .map_err(|m| invalid(path.span(), format!("backups.path: {m}")))?;
+            }
+            if let Some(s3) = &b.s3 {
+                check_s3(s3).map_err(|(span, m)| invalid(span, m))?;
+            }
             if let Some(p) = &b.pattern {
                 let ok = !p.get_ref().is_empty()
                     && p.get_ref().len() <= 128
@@ -829,6 +907,75 @@ pub fn check_fingerprint(fp: &str) -> Result<(), String> {
     }
 }
 
+/// An S3 bucket's fields: an http(s) endpoint without credentials, a bucket name S3
+/// accepts, a printable prefix, a region name, a known URL style.
+fn check_s3(s3: &S3Bucket) -> Result<(), (Range<usize>, String)> {
+    let e = s3.endpoint.get_ref();
+    let rest = e.strip_prefix("https://").or_else(|| e.strip_prefix("http://"));
+    match rest {
+        Some(r)
+            if !r.is_empty()
+                && !r.contains(['@', '?', '#'])
+                && !r.chars().any(|c| c.is_control() || c == ' ') => {}
+        _ => {
+            return Err((
+                s3.endpoint.span(),
+                format!(
+                    "backups.s3.endpoint: expected an http(s) address without credentials, like \"https://s3.eu-central-1.amazonaws.com\", found {e:?}"
+                ),
+            ));
+        }
+    }
+    let b = s3.bucket.get_ref();
+    let ok = (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        return Err((
+            s3.bucket.span(),
+            format!("backups.s3.bucket: expected a bucket name (3 to 63 of a-z 0-9 . -), found {b:?}"),
+        ));
+    }
+    if let Some(p) = &s3.prefix
+        && (p.get_ref().len() > 512 || p.get_ref().chars().any(char::is_control))
+    {
+        return Err((
+            p.span(),
+            format!(
+                "backups.s3.prefix: expected a key prefix like \"db/\", found {:?}",
+                p.get_ref()
+            ),
+        ));
+    }
+    if let Some(r) = &s3.region
+        && (r.get_ref().is_empty()
+            || r.get_ref().len() > 32
+            || !r.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err((
+            r.span(),
+            format!(
+                "backups.s3.region: expected a region like \"eu-central-1\", found {:?}",
+                r.get_ref()
+            ),
+        ));
+    }
+    if let Some(u) = &s3.url_style
+        && !matches!(u.get_ref().as_str(), "path" | "virtual")
+    {
+        return Err((
+            u.span(),
+            format!(
+                "backups.s3.url_style: expected \"path\" or \"virtual\", found {:?}",
+                u.get_ref()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_abs_path(p: &str) -> Result<(), String> {
     if !p.starts_with('/') || p.chars().any(|c| c.is_control()) {
         return Err(format!("expected an absolute path on the host, found {p:?}"));
@@ -1025,6 +1172,66 @@ name = "homechat_production"
         for c in cases {
             let e = err(c);
             assert!(!e.message.is_empty(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn backups_say_where_they_are_and_an_s3_bucket_is_checked() {
+        let with = |backups: &str| format!("{GOOD}\n[backups]\nhost = \"web1\"\n{backups}\n");
+        let p = DeploymentProfile::parse(&with(
+            "s3 = { endpoint = \"https://s3.eu-central-1.amazonaws.com\", bucket = \"shop-backups\", prefix = \"db/\", region = \"eu-central-1\" }",
+        ))
+        .unwrap();
+        let b = p.backups.unwrap();
+        let s3 = b.s3.as_ref().unwrap();
+        assert!(b.path.is_none());
+        assert_eq!(
+            (s3.region(), s3.prefix(), s3.path_style()),
+            ("eu-central-1", "db/", false)
+        );
+        assert_eq!(b.place(), "s3://shop-backups/db/");
+        let minio = DeploymentProfile::parse(&with(
+            "path = \"/srv/b\"\ns3 = { endpoint = \"http://10.0.0.5:9000\", bucket = \"b1b\" }",
+        ))
+        .unwrap();
+        let b = minio.backups.unwrap();
+        assert!(b.s3.as_ref().unwrap().path_style());
+        assert_eq!(b.s3.as_ref().unwrap().region(), "us-east-1");
+        assert_eq!(b.place(), "web1:/srv/b and s3://b1b/");
+
+        for (bad, says) in [
+            ("rpo = \"1d\"", "say where the backups are"),
+            (
+                "s3 = { endpoint = \"ftp://h\", bucket = \"abc\" }",
+                "backups.s3.endpoint",
+            ),
+            (
+                "s3 = { endpoint = \"https://key:secret@h\", bucket = \"abc\" }",
+                "without credentials",
+            ),
+            (
+                "s3 = { endpoint = \"https://h\", bucket = \"Not_A_Bucket\" }",
+                "backups.s3.bucket",
+            ),
+            (
+                "s3 = { endpoint = \"https://h\", bucket = \"abc\", region = \"eu central\" }",
+                "backups.s3.region",
+            ),
+            (
+                "s3 = { endpoint = \"https://h\", bucket = \"abc\", url_style = \"dns\" }",
+                "backups.s3.url_style",
+            ),
+            (
+                "s3 = { endpoint = \"https://h\", bucket = \"abc\", prefix = \"a\\u0007\" }",
+                "backups.s3.prefix",
+            ),
+            (
+                "s3 = { endpoint = \"https://h\", bucket = \"abc\", secret_key = \"x\" }",
+                "secret_key",
+            ),
+        ] {
+            let e = err(&with(bad));
+            assert!(e.to_string().contains(says), "{bad}: {e}");
         }
     }
 }

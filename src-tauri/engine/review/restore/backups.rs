@@ -1,9 +1,9 @@
-//! The backups a profile points at: the files of one folder on one host, newest first,
-//! each with the time it was taken (from a timestamp in its name, else its mtime), its
-//! age and its format (by name, then checked by its first bytes before a restore).
+//! The backups a profile points at: the files of one folder on one host and the sets of
+//! a pgBackRest repository (an S3 bucket's objects: `super::s3`), newest first, each with
+//! the time it was taken (from a timestamp in its name, else its mtime), its age and its
+//! format (by name, then checked by its first bytes before a restore).
 //!
-//! Not for: restoring (see `super`), or backups that are not files in a folder (S3,
-//! pgBackRest: not read yet).
+//! Not for: restoring (see `super`).
 
 use std::time::{Duration, SystemTime};
 
@@ -146,14 +146,30 @@ impl BackupFormat {
     }
 }
 
+/// Where a backup is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum BackupStore {
+    /// A file (or a directory-format dump) in the backup folder on `host`.
+    Folder,
+    /// An object of the S3 bucket: `name` is its key; fetched by `host` for the test.
+    S3,
+    /// A set of the pgBackRest repository on `host`.
+    PgBackRest,
+}
+
 /// One backup file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct BackupFile {
+    /// The file's name; an S3 object's key; a pgBackRest set's label.
     pub name: String,
-    /// Absolute, on `host`.
+    /// Absolute, on `host`; `s3://bucket/key` for an S3 object.
     pub path: String,
+    /// The host the backup is restored from.
     pub host: String,
+    pub store: BackupStore,
     pub size: u64,
     /// When it was taken (RFC 3339).
     pub taken_at: String,
@@ -322,6 +338,7 @@ pub async fn list(
                 Encryption::from_name(name).0
             },
             pg_version: None,
+            store: BackupStore::Folder,
             taken,
         });
     }
@@ -429,6 +446,7 @@ pub fn parse_pgbackrest_info(
             format: BackupFormat::PgBackRest,
             encryption: None,
             pg_version: version.filter(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.')),
+            store: BackupStore::PgBackRest,
             taken,
         });
     }

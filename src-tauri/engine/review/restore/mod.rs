@@ -5,29 +5,37 @@
 //! compared with production (tables and columns, row counts, the app profile's
 //! invariants, the newest row), and the scratch database is dropped, whatever happened.
 //!
+//! Backups come from a folder on the backups' host, an S3-compatible bucket (the host
+//! fetches the object into a scratch directory with a presigned URL: `s3`), or a
+//! pgBackRest repository (restored into a scratch data directory and started on a Unix
+//! socket). Encrypted ones (age, gpg) are decrypted on the host, the key on stdin.
+//!
 //! A backup is good only when every check passes: a truncated, corrupt, empty, foreign
-//! or stale backup fails, with the reason. The RTO is the restore's wall time; the RPO
-//! is the age of the newest row restored (which can be older than the file's date).
-//! Scratch databases carry a comment naming the console and process that made them; the
-//! next test drops those whose process is gone (a console that was killed).
+//! or stale backup fails, with the reason. The RTO is the restore's wall time (with the
+//! download, for a bucket's object); the RPO is the age of the newest row restored (which
+//! can be older than the file's date). Scratch databases carry a comment, and scratch
+//! directories a marker file, naming the console and process that made them; the next
+//! test removes those whose process is gone (a console that was killed).
 //!
 //! Journal: `restore.started` before the scratch database is made, `restore.finished`
 //! after it is dropped (passed or not, cancelled or failed).
 //!
-//! Not for: S3 buckets, pgBackRest repositories, encrypted backups, or a throwaway
-//! PostgreSQL container (not built yet: such backups are refused with the reason).
+//! Not for: a throwaway PostgreSQL container (not built yet: the scratch database lives
+//! on the deployment's own server).
 
 pub mod backups;
+pub mod s3;
 mod verify;
 
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use self::backups::{BackupFile, BackupFormat, Encryption};
+use self::backups::{BackupFile, BackupFormat, BackupStore, Encryption};
 use crate::engine::actions::Cancel;
 use crate::engine::db::{DbCredentials, RemoteDb};
 use crate::engine::profiles::{Database, DbTls};
+use crate::engine::ssh::Session;
 use crate::engine::ssh::output::{display_safe, shell_quote};
 use crate::engine::{Engine, Error, Result, keychain};
 
@@ -53,8 +61,8 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RestoreCheck {
-    /// `backup`, `age`, `format`, `restore`, `schema`, `rows`, `invariants`, `newest_row`,
-    /// `cleanup`.
+    /// `backup`, `age`, `format`, `disk`, `download` (a bucket's object), `restore`,
+    /// `schema`, `rows`, `invariants`, `newest_row`, `cleanup`.
     pub name: String,
     pub status: CheckStatus,
     pub detail: String,
@@ -122,7 +130,8 @@ pub struct RestoreRun {
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RestoreEvent {
-    /// A phase began: `listing`, `creating`, `restoring`, `verifying`, `cleaning`.
+    /// A phase began: `listing`, `creating`, `downloading`, `restoring`, `verifying`,
+    /// `cleaning`.
     Phase { phase: String, detail: String },
     /// A check came out.
     Check { check: RestoreCheck },
@@ -289,8 +298,10 @@ fn restore_command(file: &BackupFile, db: &Database, user: &str, scratch: &str) 
 fn human_bytes(b: u64) -> String {
     if b >= 1 << 30 {
         format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30))
-    } else {
+    } else if b >= 1 << 20 {
         format!("{:.0} MiB", b as f64 / f64::from(1u32 << 20))
+    } else {
+        format!("{} KiB", b.div_ceil(1024))
     }
 }
 
@@ -369,6 +380,176 @@ fn judge_disk(avail: u64, needed: u64) -> (CheckStatus, String) {
             ),
         )
     }
+}
+
+/// Scratch directories (a pgBackRest copy, a bucket's object) are made here on the
+/// backups' host, each beside a marker file `<dir>.breakglass` naming who made it.
+const SCRATCH_ROOT: &str = "/var/tmp";
+
+const UNKNOWN_FORMAT: &str =
+    "not a format the console restores (.dump, .tar, .sql, .sql.gz, each also .age or .gpg)";
+
+/// Whether the file on the host is what its name says, by its first bytes (a directory
+/// dump's `toc.dat`; an encrypted file's header): the `format` check, into `report`.
+async fn format_check(session: &Session, file: &BackupFile, report: &mut RestoreReport) -> Result<()> {
+    if file.format == BackupFormat::Unknown {
+        report.check("format", CheckStatus::Fail, UNKNOWN_FORMAT);
+        return Ok(());
+    }
+    let path = if file.format == BackupFormat::Directory {
+        format!("{}/toc.dat", file.path)
+    } else {
+        file.path.clone()
+    };
+    let head = session
+        .exec_capped(&format!("head -c 64 -- {}", shell_quote(&path)), None, 128)
+        .await?;
+    let verdict = if !head.success() {
+        Err(format!(
+            "the file cannot be read: {}",
+            display_safe(&head.stderr).trim()
+        ))
+    } else {
+        match file.encryption {
+            Some(e) => e.check_magic(&head.stdout),
+            None => file.format.check_magic(&head.stdout),
+        }
+    };
+    match verdict {
+        Ok(()) => report.check(
+            "format",
+            CheckStatus::Pass,
+            match file.encryption {
+                Some(e) => format!("{:?}, {e:?}-encrypted, as its first bytes say", file.format),
+                None => format!("{:?}, as its first bytes say", file.format),
+            },
+        ),
+        Err(why) => report.check("format", CheckStatus::Fail, why),
+    }
+    Ok(())
+}
+
+/// Free space in [`SCRATCH_ROOT`] on the host against `needed`.
+async fn free_space(session: &Session, needed: u64) -> (CheckStatus, String) {
+    let avail = session
+        .exec(
+            &format!("df -Pk -- {SCRATCH_ROOT} | awk 'NR==2 {{print $4}}'"),
+            None,
+        )
+        .await
+        .ok()
+        .filter(|o| o.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+        .map(|kib| kib.saturating_mul(1024));
+    match avail {
+        None => (
+            CheckStatus::Warn,
+            format!("df of {SCRATCH_ROOT} did not answer: free space not checked"),
+        ),
+        Some(a) if a < needed => (
+            CheckStatus::Fail,
+            format!(
+                "{} free, about {} needed: not started, so that the test cannot fill the disk",
+                human_bytes(a),
+                human_bytes(needed)
+            ),
+        ),
+        Some(a) => (
+            CheckStatus::Pass,
+            format!("{} free, about {} needed", human_bytes(a), human_bytes(needed)),
+        ),
+    }
+}
+
+/// Makes the scratch directory `dir` (mode 700, as `as_os` when it is not empty) beside
+/// its marker.
+async fn make_scratch_dir(
+    session: &Session,
+    host: &str,
+    dir: &str,
+    as_os: &str,
+    operator: &str,
+) -> Result<()> {
+    let made = session
+        .exec(
+            &format!(
+                "umask 077; printf '%s' {} > {} && {as_os} mkdir -m 700 -- {}",
+                shell_quote(&label(operator)),
+                shell_quote(&format!("{dir}.breakglass")),
+                shell_quote(dir)
+            ),
+            None,
+        )
+        .await?;
+    if made.success() {
+        Ok(())
+    } else {
+        Err(Error::Restore {
+            message: format!(
+                "the scratch directory {dir} could not be made on {host}: {}",
+                display_safe(&made.stderr).trim()
+            ),
+        })
+    }
+}
+
+/// The shell text that stops what may still run in a scratch directory — a PostgreSQL
+/// started on a pgBackRest copy, a `curl` still fetching — and removes it and its marker
+/// (as the repository's OS user for a pgBackRest copy, which that user owns).
+fn remove_dir_command(dir: &str, b: &crate::engine::profiles::Backups) -> String {
+    let q = shell_quote(dir);
+    let marker = shell_quote(&format!("{dir}.breakglass"));
+    let curl = format!(
+        "p=$(cat {q}/curl.pid 2>/dev/null) && [ \"$(cat /proc/$p/comm 2>/dev/null)\" = curl ] && kill \"$p\"; "
+    );
+    match &b.pgbackrest {
+        Some(pb) => {
+            let as_os = backups::as_user(&pb.os_user);
+            format!(
+                "{curl}if [ -f {q}/postmaster.pid ]; then {as_os} \"$(dirname \"$(readlink -f /proc/$(head -n1 {q}/postmaster.pid)/exe)\")/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; \
+                 rm -rf -- {q} 2>/dev/null || {as_os} rm -rf -- {q}; rm -f -- {marker}; ! test -e {q}"
+            )
+        }
+        None => format!("{curl}rm -rf -- {q}; rm -f -- {marker}; ! test -e {q}"),
+    }
+}
+
+/// Scratch directories in [`SCRATCH_ROOT`] left by a console that was killed (their
+/// marker says whose process made them, and it is gone), removed; their names go into
+/// `report.leftovers_removed`.
+async fn remove_leftover_dirs(
+    session: &Session,
+    b: &crate::engine::profiles::Backups,
+    operator: &str,
+    report: &mut RestoreReport,
+) -> Result<()> {
+    let out = session
+        .exec(
+            &format!("for m in {SCRATCH_ROOT}/{PREFIX}*.breakglass; do [ -f \"$m\" ] && printf '%s\\t%s\\0' \"$m\" \"$(head -c 512 \"$m\")\"; done; true"),
+            None,
+        )
+        .await?;
+    for rec in out.stdout.split(|&c| c == 0).filter(|r| !r.is_empty()) {
+        let text = String::from_utf8_lossy(rec);
+        let Some((marker, comment)) = text.split_once('\t') else {
+            continue;
+        };
+        let Some(dir) = marker.strip_suffix(".breakglass") else {
+            continue;
+        };
+        let name = dir.rsplit('/').next().unwrap_or_default();
+        let ours = dir == format!("{SCRATCH_ROOT}/{name}")
+            && name.len() == PREFIX.len() + 16
+            && name.starts_with(PREFIX)
+            && name[PREFIX.len()..].bytes().all(|c| c.is_ascii_hexdigit());
+        if ours && is_leftover(comment, operator) {
+            let gone = session.exec(&remove_dir_command(dir, b), None).await?;
+            if gone.success() {
+                report.leftovers_removed.push(name.to_owned());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a restore printed, judged: errors fail the test; an ownership error of a plain
@@ -521,19 +702,28 @@ impl Engine {
             ),
         })?;
         let host = b.host.get_ref();
-        let session = self.session(deployment, host).await?;
-        let mut all = backups::list(
-            &session,
-            host,
-            b.path.get_ref(),
-            b.pattern.as_ref().map(|p| p.get_ref().as_str()),
-        )
-        .await?;
-        if let Some(pb) = &b.pgbackrest {
-            all.extend(backups::list_pgbackrest(&session, host, pb).await?);
-            backups::sort_newest_first(&mut all);
+        let pattern = b.pattern.as_ref().map(|p| p.get_ref().as_str());
+        let mut all = Vec::new();
+        if let Some(path) = &b.path {
+            let session = self.session(deployment, host).await?;
+            all.extend(backups::list(&session, host, path.get_ref(), pattern).await?);
         }
+        if let Some(s3) = &b.s3 {
+            all.extend(self.s3_store(deployment, s3).await?.list(host, pattern).await?);
+        }
+        if let Some(pb) = &b.pgbackrest {
+            let session = self.session(deployment, host).await?;
+            all.extend(backups::list_pgbackrest(&session, host, pb).await?);
+        }
+        backups::sort_newest_first(&mut all);
         Ok(all)
+    }
+
+    /// The profile's bucket, with its keys from the keychain.
+    async fn s3_store(&self, deployment: &str, s3: &crate::engine::profiles::S3Bucket) -> Result<s3::Store> {
+        let access = self.keychain().get(deployment, keychain::S3_ACCESS_KEY).await?;
+        let secret = self.keychain().get(deployment, keychain::S3_SECRET_KEY).await?;
+        s3::Store::new(s3, &access, &secret)
     }
 
     /// Restores the newest backup (or `backup`, by file name) into a scratch database,
@@ -593,7 +783,7 @@ impl Engine {
         };
 
         // The backup: the one named, or the newest.
-        phase("listing", format!("{}:{}", b.host.get_ref(), b.path.get_ref()));
+        phase("listing", b.place());
         let files = self.backups(deployment).await?;
         let chosen = match backup {
             Some(name) => files.iter().find(|f| f.name == name).cloned(),
@@ -605,15 +795,13 @@ impl Engine {
         let Some(file) = chosen else {
             let why = match backup {
                 Some(name) => format!(
-                    "no backup named {:?} in {}:{}",
+                    "no backup named {:?} in {}",
                     display_safe(name.as_bytes()),
-                    b.host.get_ref(),
-                    b.path.get_ref()
+                    b.place()
                 ),
                 None => format!(
-                    "no backup in {}:{}{}",
-                    b.host.get_ref(),
-                    b.path.get_ref(),
+                    "no backup in {}{}",
+                    b.place(),
                     if files.is_empty() {
                         String::new()
                     } else {
@@ -660,48 +848,16 @@ impl Engine {
         );
         emit_check(&report);
 
-        // The file is what its name says (a pgBackRest set: pgBackRest checks its own).
-        let session = self.session(deployment, b.host.get_ref()).await?;
-        let head = if file.format == BackupFormat::PgBackRest {
-            session.exec("true", None).await?
-        } else {
-            session
-                .exec_capped(
-                    &format!(
-                        "head -c 64 -- {}",
-                        shell_quote(&if file.format == BackupFormat::Directory {
-                            format!("{}/toc.dat", file.path)
-                        } else {
-                            file.path.clone()
-                        })
-                    ),
-                    None,
-                    128,
-                )
-                .await?
-        };
-        let format_ok = match (file.format, file.encryption) {
-            (BackupFormat::PgBackRest, _) => Ok(()),
-            (BackupFormat::Unknown, _) => Err(
-                "not a format the console restores (.dump, .tar, .sql, .sql.gz, each also .age or .gpg)"
-                    .to_owned(),
-            ),
-            _ if !head.success() => Err(format!(
-                "the file cannot be read: {}",
-                display_safe(&head.stderr).trim()
-            )),
-            (_, Some(e)) => e.check_magic(&head.stdout),
-            (f, None) => f.check_magic(&head.stdout),
-        };
-        let what = match file.encryption {
-            Some(e) => format!("{:?}, {e:?}-encrypted, as its first bytes say", file.format),
-            None => format!("{:?}, as its first bytes say", file.format),
-        };
-        match format_ok {
-            Ok(()) => report.check("format", CheckStatus::Pass, what),
-            Err(why) => report.check("format", CheckStatus::Fail, why),
+        // The file is what its name says (a pgBackRest set: pgBackRest checks its own; a
+        // bucket's object is checked once the host has it).
+        if file.store == BackupStore::Folder {
+            let session = self.session(deployment, b.host.get_ref()).await?;
+            format_check(&session, &file, &mut report).await?;
+            emit_check(&report);
+        } else if file.store == BackupStore::S3 && file.format == BackupFormat::Unknown {
+            report.check("format", CheckStatus::Fail, UNKNOWN_FORMAT);
+            emit_check(&report);
         }
-        emit_check(&report);
 
         journal
             .append(
@@ -734,10 +890,12 @@ impl Engine {
         };
         let outcome = if unusable {
             Ok(())
-        } else if file.format == BackupFormat::PgBackRest {
-            self.restore_pgbackrest(&test, &mut report).await
         } else {
-            self.restore_and_verify(&test, &mut report).await
+            match file.store {
+                BackupStore::PgBackRest => self.restore_pgbackrest(&test, &mut report).await,
+                BackupStore::S3 => self.restore_s3(&test, &mut report).await,
+                BackupStore::Folder => self.restore_and_verify(&test, &mut report).await,
+            }
         };
         if let Err(e) = &outcome {
             report.check("restore", CheckStatus::Fail, format!("the test stopped: {e}"));
@@ -772,70 +930,18 @@ impl Engine {
         let host = b.host.get_ref().clone();
         let as_os = backups::as_user(&pb.os_user);
         let session = self.session(deployment, &host).await?;
-        const ROOT: &str = "/var/tmp";
+        remove_leftover_dirs(&session, b, operator, report).await?;
 
-        // Leftovers of a killed console.
-        let out = session
-            .exec(
-                &format!("for m in {ROOT}/{PREFIX}*.breakglass; do [ -f \"$m\" ] && printf '%s\\t%s\\0' \"$m\" \"$(head -c 512 \"$m\")\"; done; true"),
-                None,
-            )
-            .await?;
-        for rec in out.stdout.split(|&c| c == 0).filter(|r| !r.is_empty()) {
-            let text = String::from_utf8_lossy(rec);
-            let Some((marker, comment)) = text.split_once('\t') else {
-                continue;
-            };
-            let Some(dir) = marker.strip_suffix(".breakglass") else {
-                continue;
-            };
-            let name = dir.rsplit('/').next().unwrap_or_default();
-            let ours = name.len() == PREFIX.len() + 16
-                && name[PREFIX.len()..].bytes().all(|c| c.is_ascii_hexdigit());
-            if ours && is_leftover(comment, operator) {
-                let q = shell_quote(dir);
-                let gone = session
-                    .exec(
-                        &format!(
-                            "if [ -f {q}/postmaster.pid ]; then {as_os} \"$(dirname \"$(readlink -f /proc/$(head -n1 {q}/postmaster.pid)/exe)\")/pg_ctl\" -D {q} stop -m immediate >/dev/null 2>&1; fi; {as_os} rm -rf -- {q}; rm -f -- {}; ! test -e {q}",
-                            shell_quote(marker)
-                        ),
-                        None,
-                    )
-                    .await?;
-                if gone.success() {
-                    report.leftovers_removed.push(name.to_owned());
-                }
-            }
-        }
-
-        // Room for the copy: the set's size and a fifth, in ROOT.
-        let avail = session
-            .exec(&format!("df -Pk -- {ROOT} | awk 'NR==2 {{print $4}}'"), None)
-            .await?;
-        let needed = file.size + file.size / 5;
-        match String::from_utf8_lossy(&avail.stdout).trim().parse::<u64>() {
-            Ok(kib) => {
-                let (status, detail) = judge_disk(kib * 1024, needed);
-                report.check("disk", status, format!("{detail} (in {ROOT} on {host})"));
-            }
-            Err(_) => report.check(
-                "disk",
-                CheckStatus::Warn,
-                format!("df of {ROOT} on {host} did not answer: not checked"),
-            ),
-        }
+        // Room for the copy: the set's size and a fifth.
+        let (status, detail) = free_space(&session, file.size + file.size / 5).await;
+        report.check("disk", status, format!("{detail} (in {SCRATCH_ROOT} on {host})"));
         emit_check(report);
-        if report
-            .checks
-            .last()
-            .is_some_and(|c| c.status == CheckStatus::Fail)
-        {
+        if status == CheckStatus::Fail {
             return Ok(());
         }
 
         let name = format!("{PREFIX}{}", hex::encode(rand::random::<[u8; 8]>()));
-        let dir = format!("{ROOT}/{name}");
+        let dir = format!("{SCRATCH_ROOT}/{name}");
         let q = shell_quote(&dir);
         let marker = shell_quote(&format!("{dir}.breakglass"));
         let version = file.pg_version.clone().unwrap_or_default();
@@ -845,23 +951,7 @@ impl Engine {
             shell_quote(&version)
         );
         phase("creating", dir.clone());
-        let made = session
-            .exec(
-                &format!(
-                    "umask 077; printf '%s' {} > {marker} && {as_os} mkdir -m 700 -- {q}",
-                    shell_quote(&label(operator)),
-                ),
-                None,
-            )
-            .await?;
-        if !made.success() {
-            return Err(Error::Restore {
-                message: format!(
-                    "the scratch directory {dir} could not be made on {host}: {}",
-                    display_safe(&made.stderr).trim()
-                ),
-            });
-        }
+        make_scratch_dir(&session, &host, &dir, &as_os, operator).await?;
         report.scratch = Some(dir.clone());
         report.cleaned_up = false;
 
@@ -937,6 +1027,141 @@ impl Engine {
                 "cleanup",
                 CheckStatus::Fail,
                 format!("{dir} on {host} could not be removed: stop its PostgreSQL (`pg_ctl -D {dir} stop`) and remove it by hand; the next restore test also tries"),
+            );
+        }
+        emit_check(report);
+        result
+    }
+
+    /// An object of the bucket: fetched by the backups' host into a scratch directory
+    /// (`/var/tmp/bg_restore_<hex>`, mode 700, beside its marker) by `curl`, whose
+    /// presigned URL comes on stdin; checked like a file of the folder, restored and
+    /// verified like one, and removed whatever happened. The RTO counts the download.
+    async fn restore_s3(&self, t: &Test<'_>, report: &mut RestoreReport) -> Result<()> {
+        let Test {
+            deployment,
+            b,
+            file,
+            operator,
+            cancel,
+            phase,
+            emit_check,
+            ..
+        } = *t;
+        let Some(bucket) = &b.s3 else {
+            return Err(Error::Restore {
+                message: "the profile names no S3 bucket (backups.s3)".into(),
+            });
+        };
+        let host = b.host.get_ref().clone();
+        let session = self.session(deployment, &host).await?;
+        remove_leftover_dirs(&session, b, operator, report).await?;
+        // Room for the object, and a twentieth.
+        let (status, detail) = free_space(&session, file.size + file.size / 20).await;
+        report.check(
+            "disk",
+            status,
+            format!("{detail} (for the download, in {SCRATCH_ROOT} on {host})"),
+        );
+        emit_check(report);
+        if status == CheckStatus::Fail {
+            return Ok(());
+        }
+        let store = self.s3_store(deployment, bucket).await?;
+
+        let dir = format!(
+            "{SCRATCH_ROOT}/{PREFIX}{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        );
+        phase("creating", dir.clone());
+        make_scratch_dir(&session, &host, &dir, "", operator).await?;
+        let result = async {
+            let local = format!("{dir}/object");
+            phase("downloading", format!("{} into {dir} on {host}", file.path));
+            let q = shell_quote(&dir);
+            // The URL is a credential for this object (for an hour): on stdin, for curl's
+            // `--config -`; curl's pid beside it, so that a cancel can stop it.
+            let cmd = format!(
+                "command -v curl >/dev/null || {{ echo 'curl is not installed on this host' >&2; exit 98; }}; \
+                 umask 077; sh -c 'echo $$ > \"$1\"/curl.pid; exec nice -n 10 curl --fail --silent --show-error --proto =http,https --max-redirs 0 --retry 2 --config -' sh {q} \
+                 && stat -c %s -- {}",
+                shell_quote(&local)
+            );
+            let config = s3::curl_config(&store.presigned_get(&file.name), &local);
+            let t0 = Instant::now();
+            let out = tokio::select! {
+                out = session.exec_within(&cmd, Some(config.expose().as_bytes()), OUTPUT_CAP, RESTORE_LIMIT) => out?,
+                () = cancel.reached(1) => {
+                    report.cancelled = true;
+                    report.check("download", CheckStatus::Fail, "cancelled during the download");
+                    emit_check(report);
+                    return Ok(());
+                }
+            };
+            drop(config);
+            let took = t0.elapsed();
+            let got: Option<u64> = String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+            match got {
+                Some(n) if out.success() && n == file.size => report.check(
+                    "download",
+                    CheckStatus::Pass,
+                    format!("{n} bytes fetched by {host} in {} ms", ms(took)),
+                ),
+                Some(n) if out.success() => report.check(
+                    "download",
+                    CheckStatus::Fail,
+                    format!(
+                        "{n} bytes fetched, but the bucket listed {} bytes: the object changed or the transfer was cut",
+                        file.size
+                    ),
+                ),
+                _ => report.check(
+                    "download",
+                    CheckStatus::Fail,
+                    format!(
+                        "{host} could not fetch {}: {}",
+                        file.path,
+                        s3::without_urls(display_safe(&out.stderr).trim())
+                    ),
+                ),
+            }
+            emit_check(report);
+            if report.failed() {
+                return Ok(());
+            }
+            let copy = BackupFile {
+                path: local,
+                store: BackupStore::Folder,
+                ..file.clone()
+            };
+            format_check(&session, &copy, report).await?;
+            emit_check(report);
+            if report.failed() {
+                return Ok(());
+            }
+            let outcome = self
+                .restore_and_verify(&Test { file: &copy, ..*t }, report)
+                .await;
+            report.rto_ms = report.rto_ms.map(|r| r + ms(took));
+            outcome
+        }
+        .await;
+
+        phase("cleaning", dir.clone());
+        let cleaned = session.exec(&remove_dir_command(&dir, b), None).await;
+        let removed = cleaned.as_ref().is_ok_and(|o| o.success());
+        report.cleaned_up &= removed;
+        if removed {
+            report.check(
+                "cleanup",
+                CheckStatus::Pass,
+                format!("the download {dir} removed"),
+            );
+        } else {
+            report.check(
+                "cleanup",
+                CheckStatus::Fail,
+                format!("the download {dir} on {host} could not be removed: remove it by hand; the next restore test also tries"),
             );
         }
         emit_check(report);
@@ -1399,6 +1624,7 @@ mod tests {
             name: "x'; rm -rf /.dump".into(),
             path: "/b/x'; rm -rf /.dump".into(),
             host: "app1".into(),
+            store: BackupStore::Folder,
             size: 1,
             taken_at: String::new(),
             taken_from: "mtime".into(),
