@@ -683,3 +683,145 @@ async fn a_corrupt_object_fails_an_encrypted_one_passes_and_a_wrong_key_is_refus
         .await;
     assert!(r.is_err(), "{r:#?}");
 }
+
+/// `docker` against app1's engine (the backups' host).
+fn app1_docker(args: &[&str]) -> std::process::Output {
+    let socket = testbed().host("app1")["docker_socket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{socket}"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The names of app1's containers that start with `bg_restore_`.
+fn scratch_containers() -> Vec<String> {
+    let out = app1_docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|n| n.starts_with("bg_restore_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_throwaway_container_restores_without_touching_the_production_server() {
+    // restore_into = "container": a PostgreSQL container on app1 (the testbed's image
+    // with the official image's contract), no network, limits; the dump restored into it
+    // through its socket, compared with production, and removed with its directory. No
+    // scratch database appears on production. A leftover container of a killed console is
+    // removed; a corrupt dump fails; a cancel and a missing image leave nothing behind.
+    let tb = testbed();
+    let image = tb.str("/postgres_image");
+    let line = format!(
+        "rpo = \"26h\"\nrestore_into = \"container\"\ncontainer = {{ image = \"{image}\", memory = \"1g\", cpus = 1 }}"
+    );
+    let v = restore_variant("rctr", None, &line).await;
+    let before = scratch_databases();
+
+    // A leftover of a killed console (its process is gone), and another tool's container
+    // with the prefix but no label, left alone.
+    let operator = breakglass::engine::connect::operator().replace([';', '\''], "_");
+    let left = format!("bg_restore_{:016x}", rand_u64());
+    let foreign = format!("bg_restore_{:016x}", rand_u64());
+    let label = format!(
+        "org.breakglass.restore-test=breakglass restore test; operator={operator}; pid=4000000; started=2026-01-01T00:00:00Z"
+    );
+    for (name, label) in [(&left, Some(label.as_str())), (&foreign, None)] {
+        let mut args = vec!["create", "--name", name.as_str(), "--network", "none"];
+        if let Some(l) = label {
+            args.extend(["--label", l]);
+        }
+        args.extend([image.as_str(), "postgres"]);
+        let out = app1_docker(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let r = v
+        .engine
+        .restore_test(
+            &v.name,
+            None,
+            &move |e| seen.lock().unwrap().push(e),
+            &Cancel::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        r.passed || (no_failure(&r) && check(&r, "rows").status == CheckStatus::Warn),
+        "{r:#?}"
+    );
+    for name in ["disk", "container", "restore", "schema", "invariants", "cleanup"] {
+        assert_eq!(check(&r, name).status, CheckStatus::Pass, "{name}: {r:#?}");
+    }
+    assert!(
+        check(&r, "container").detail.contains("no network, 1024 MiB"),
+        "{r:#?}"
+    );
+    assert!(r.leftovers_removed.contains(&left), "{r:#?}");
+    let now = scratch_containers();
+    assert!(!now.contains(&left) && now.contains(&foreign), "{now:?}");
+    assert!(!now.contains(r.scratch.as_ref().unwrap()), "{now:?}");
+    let dir = format!("/var/tmp/{}", r.scratch.as_ref().unwrap());
+    assert!(!std::path::Path::new(&dir).exists(), "{dir} is still there");
+    assert_eq!(
+        scratch_databases()
+            .into_iter()
+            .filter(|d| !before.contains(d))
+            .count(),
+        0,
+        "a scratch database was made on production"
+    );
+    let out = app1_docker(&["rm", "-f", &foreign]);
+    assert!(out.status.success());
+
+    // A corrupt dump fails; the container is gone.
+    let v = restore_variant("rctrbad", Some(&tb.str("/backups/broken_dir")), &line).await;
+    let r = restore(&v, Some("corrupt.dump")).await;
+    assert!(!r.passed, "{r:#?}");
+    assert_eq!(check(&r, "restore").status, CheckStatus::Fail, "{r:#?}");
+    assert!(!scratch_containers().contains(r.scratch.as_ref().unwrap()));
+
+    // Cancelled during the restore: cancelled, and nothing left.
+    let cancel = Cancel::default();
+    let c2 = cancel.clone();
+    let r = v
+        .engine
+        .restore_test(
+            &v.name,
+            Some("plain.sql"),
+            &move |e| {
+                if matches!(&e, RestoreEvent::Phase { phase, .. } if phase == "restoring") {
+                    c2.cancel();
+                }
+            },
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert!(r.cancelled && !r.passed && r.cleaned_up, "{r:#?}");
+    assert!(!scratch_containers().contains(r.scratch.as_ref().unwrap()));
+
+    // An image the host does not have: said, with what to do, and nothing made.
+    let v = restore_variant(
+        "rctrimg",
+        None,
+        "rpo = \"26h\"\nrestore_into = \"container\"\ncontainer = { image = \"postgres:99-missing\" }",
+    )
+    .await;
+    let r = restore(&v, None).await;
+    assert!(!r.passed, "{r:#?}");
+    assert!(
+        check(&r, "image")
+            .detail
+            .contains("docker pull postgres:99-missing"),
+        "{r:#?}"
+    );
+    assert!(r.scratch.is_none(), "{r:#?}");
+}

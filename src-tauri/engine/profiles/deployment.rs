@@ -200,6 +200,10 @@ pub struct Database {
     /// A Unix socket on `via_host` instead of address and port.
     #[serde(default)]
     pub socket: Option<Spanned<String>>,
+    /// The container production's PostgreSQL runs in on `via_host`, when it runs in
+    /// Docker: restore tests then use a throwaway container of its image by default.
+    #[serde(default)]
+    pub container: Option<Spanned<String>>,
     pub name: String,
     #[serde(default)]
     pub credentials: DbCredentials,
@@ -292,6 +296,63 @@ pub struct Backups {
     /// `host` with a presigned URL that reaches it on stdin).
     #[serde(default)]
     pub s3: Option<S3Bucket>,
+    /// Where a backup is restored for the test: `database` (a scratch database on the
+    /// deployment's PostgreSQL) or `container` (a throwaway PostgreSQL container on
+    /// `host`, through the Docker API, so that the production server is not touched).
+    /// Default: `container` when `[database] container` says production's PostgreSQL
+    /// runs in Docker, else `database`.
+    #[serde(default)]
+    pub restore_into: Option<Spanned<String>>,
+    /// The throwaway container's image and limits.
+    #[serde(default)]
+    pub container: Option<RestoreContainer>,
+}
+
+/// The throwaway PostgreSQL container of a restore test.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreContainer {
+    /// An image with the official `postgres` image's contract (`POSTGRES_PASSWORD`,
+    /// `PGDATA`…), present on `host`. Default: the image of `[database] container`.
+    #[serde(default)]
+    pub image: Option<Spanned<String>>,
+    /// Its memory limit (`512m`, `2g`); default 2 GiB.
+    #[serde(default)]
+    pub memory: Option<Spanned<String>>,
+    /// Its CPU limit (`1.5`); default 2.
+    #[serde(default)]
+    pub cpus: Option<f64>,
+}
+
+/// A size as Docker writes it (`512m`, `2g`, `1.5GiB`, bytes), in bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')).unwrap_or(&t);
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    (n.is_finite() && n > 0.0 && n * (mult as f64) < 1e15).then_some((n * mult as f64) as u64)
+}
+
+impl Backups {
+    /// Whether the test restores into a throwaway container (else a scratch database).
+    pub fn into_container(&self, db: &Database) -> bool {
+        match self.restore_into.as_ref().map(|r| r.get_ref().as_str()) {
+            Some("container") => true,
+            Some(_) => false,
+            None => db.container.is_some(),
+        }
+    }
 }
 
 /// An S3-compatible bucket (AWS S3, MinIO, Garage, Ceph RGW…). Its access key and secret
@@ -613,6 +674,9 @@ impl DeploymentProfile {
         }
         if let Some(db) = &self.database {
             known(&db.via_host, "database.via_host")?;
+            if let Some(c) = &db.container {
+                check_name(c.get_ref()).map_err(|m| invalid(c.span(), format!("database.container: {m}")))?;
+            }
             if let Some(sock) = &db.socket {
                 check_abs_path(sock.get_ref())
                     .map_err(|m| invalid(sock.span(), format!("database.socket: {m}")))?;
@@ -681,6 +745,64 @@ impl DeploymentProfile {
             }
             if let Some(s3) = &b.s3 {
                 check_s3(s3).map_err(|(span, m)| invalid(span, m))?;
+            }
+            if let Some(r) = &b.restore_into
+                && !matches!(r.get_ref().as_str(), "database" | "container")
+            {
+                return Err(invalid(
+                    r.span(),
+                    format!(
+                        "backups.restore_into: expected \"database\" or \"container\", found {:?}",
+                        r.get_ref()
+                    ),
+                ));
+            }
+            if let Some(c) = &b.container {
+                if let Some(m) = &c.memory
+                    && parse_size(m.get_ref()).is_none_or(|n| n < 64 << 20)
+                {
+                    return Err(invalid(
+                        m.span(),
+                        format!(
+                            "backups.container.memory: expected a size of at least 64m, like \"2g\", found {:?}",
+                            m.get_ref()
+                        ),
+                    ));
+                }
+                if let Some(i) = &c.image
+                    && (i.get_ref().is_empty()
+                        || i.get_ref().len() > 255
+                        || !i
+                            .get_ref()
+                            .chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || "._-/:@".contains(ch)))
+                {
+                    return Err(invalid(
+                        i.span(),
+                        format!(
+                            "backups.container.image: expected an image reference like \"postgres:16\", found {:?}",
+                            i.get_ref()
+                        ),
+                    ));
+                }
+                if c.cpus.is_some_and(|n| !(0.1..=256.0).contains(&n)) {
+                    return Err(invalid(
+                        b.host.span(),
+                        "backups.container.cpus: expected a number of CPUs between 0.1 and 256".into(),
+                    ));
+                }
+            }
+            let wants_container = b
+                .restore_into
+                .as_ref()
+                .is_some_and(|r| r.get_ref() == "container");
+            let has_image = b.container.as_ref().is_some_and(|c| c.image.is_some())
+                || self.database.as_ref().is_some_and(|d| d.container.is_some());
+            if wants_container && !has_image {
+                return Err(invalid(
+                    b.host.span(),
+                    "backups.restore_into = \"container\": name its image (backups.container.image = \"postgres:16\") or production's PostgreSQL container ([database] container)".into(),
+                ));
             }
             if let Some(p) = &b.pattern {
                 let ok = !p.get_ref().is_empty()
@@ -1172,6 +1294,74 @@ name = "homechat_production"
         for c in cases {
             let e = err(c);
             assert!(!e.message.is_empty(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_read_as_docker_writes_them() {
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("4096"), Some(4096));
+        for bad in ["", "g", "-1g", "2x", "1e30g", "NaNm"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_database_in_docker_restores_into_a_container_unless_told_otherwise() {
+        let with = |db: &str, backups: &str| {
+            let text = GOOD.replace(
+                "name = \"homechat_production\"",
+                &format!("name = \"homechat_production\"\n{db}"),
+            );
+            DeploymentProfile::parse(&format!(
+                "{text}\n[backups]\nhost = \"web1\"\npath = \"/b\"\n{backups}\n"
+            ))
+        };
+        let p = with("container = \"db\"", "").unwrap();
+        assert!(
+            p.backups
+                .as_ref()
+                .unwrap()
+                .into_container(p.database.as_ref().unwrap())
+        );
+        let p = with("container = \"db\"", "restore_into = \"database\"").unwrap();
+        assert!(
+            !p.backups
+                .as_ref()
+                .unwrap()
+                .into_container(p.database.as_ref().unwrap())
+        );
+        let p = with("", "").unwrap();
+        assert!(
+            !p.backups
+                .as_ref()
+                .unwrap()
+                .into_container(p.database.as_ref().unwrap())
+        );
+        for (db, backups, says) in [
+            ("", "restore_into = \"container\"", "name its image"),
+            ("", "restore_into = \"vm\"", "backups.restore_into"),
+            (
+                "",
+                "container = { image = \"postgres:16; rm -rf /\" }",
+                "backups.container.image",
+            ),
+            (
+                "",
+                "container = { image = \"postgres:16\", memory = \"1k\" }",
+                "backups.container.memory",
+            ),
+            (
+                "",
+                "container = { image = \"postgres:16\", cpus = 0.0 }",
+                "backups.container.cpus",
+            ),
+            ("container = \"../db\"", "", "database.container"),
+        ] {
+            let e = with(db, backups).unwrap_err();
+            assert!(e.to_string().contains(says), "{db} {backups}: {e}");
         }
     }
 

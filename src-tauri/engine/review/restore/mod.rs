@@ -20,10 +20,12 @@
 //! Journal: `restore.started` before the scratch database is made, `restore.finished`
 //! after it is dropped (passed or not, cancelled or failed).
 //!
-//! Not for: a throwaway PostgreSQL container (not built yet: the scratch database lives
-//! on the deployment's own server).
+//! Where it restores: a scratch database on the deployment's own PostgreSQL, or (when
+//! the profile says so, the default for a database that runs in Docker) a throwaway
+//! PostgreSQL container on the backups' host (`container`).
 
 pub mod backups;
+mod container;
 pub mod s3;
 mod verify;
 
@@ -894,7 +896,7 @@ impl Engine {
             match file.store {
                 BackupStore::PgBackRest => self.restore_pgbackrest(&test, &mut report).await,
                 BackupStore::S3 => self.restore_s3(&test, &mut report).await,
-                BackupStore::Folder => self.restore_and_verify(&test, &mut report).await,
+                BackupStore::Folder => self.restore_file(&test, &mut report).await,
             }
         };
         if let Err(e) = &outcome {
@@ -1139,9 +1141,7 @@ impl Engine {
             if report.failed() {
                 return Ok(());
             }
-            let outcome = self
-                .restore_and_verify(&Test { file: &copy, ..*t }, report)
-                .await;
+            let outcome = self.restore_file(&Test { file: &copy, ..*t }, report).await;
             report.rto_ms = report.rto_ms.map(|r| r + ms(took));
             outcome
         }
@@ -1291,6 +1291,16 @@ impl Engine {
         }
     }
 
+    /// A dump on the backups' host: into a throwaway container or a scratch database, as
+    /// the profile says.
+    async fn restore_file(&self, t: &Test<'_>, report: &mut RestoreReport) -> Result<()> {
+        if t.b.into_container(t.dbp) {
+            self.restore_in_container(t, report).await
+        } else {
+            self.restore_and_verify(t, report).await
+        }
+    }
+
     async fn restore_and_verify(&self, t: &Test<'_>, report: &mut RestoreReport) -> Result<()> {
         let Test {
             deployment,
@@ -1399,7 +1409,15 @@ impl Engine {
             .await;
 
         // From here on, whatever happens, the scratch database is dropped.
-        let result = self.restore_into(t, report, &scratch, &user, &password).await;
+        let target = Database {
+            name: scratch.clone(),
+            ..dbp.clone()
+        };
+        let creds = DbCredentials {
+            user: user.clone(),
+            password: password.clone(),
+        };
+        let result = self.restore_into(t, report, &target, creds).await;
 
         phase("cleaning", scratch.clone());
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&scratch));
@@ -1429,15 +1447,19 @@ impl Engine {
         result
     }
 
-    /// `user`'s `password` reaches the restore on stdin.
+    /// Restores the file into the database `target` (reached from its `via_host`, as
+    /// `creds`, whose password reaches the restore on stdin), then compares it with
+    /// production.
     async fn restore_into(
         &self,
         t: &Test<'_>,
         report: &mut RestoreReport,
-        scratch: &str,
-        user: &str,
-        password: &crate::engine::secret::Sensitive<String>,
+        target: &Database,
+        creds: DbCredentials,
     ) -> Result<()> {
+        let scratch = target.name.as_str();
+        let user = creds.user.as_str();
+        let password = &creds.password;
         let Test {
             deployment,
             b,
@@ -1454,7 +1476,7 @@ impl Engine {
             format!("{} on {} into {scratch}", file.name, b.host.get_ref()),
         );
         let session = self.session(deployment, b.host.get_ref()).await?;
-        let command = restore_command(file, dbp, user, scratch);
+        let command = restore_command(file, target, user, scratch);
         let mut stdin = password.expose().as_bytes().to_vec();
         stdin.push(b'\n');
         if let Some(e) = file.encryption {
@@ -1515,11 +1537,8 @@ impl Engine {
         phase("verifying", format!("{scratch} against {}", dbp.name));
         let production = self.database(deployment).await?;
         let restored = {
-            let creds = self.restore_credentials(deployment, b, dbp).await?;
-            let mut scratch_db = dbp.clone();
-            scratch_db.name = scratch.to_owned();
-            let session = self.session(deployment, dbp.via_host.get_ref()).await?;
-            RemoteDb::connect(session, &scratch_db, creds).await?
+            let session = self.session(deployment, target.via_host.get_ref()).await?;
+            RemoteDb::connect(session, target, creds).await?
         };
         let age = report.backup_age_secs.unwrap_or(0);
         for check in verify::compare(&production, &restored, app, age).await? {
