@@ -120,6 +120,10 @@ projects: Array<ProjectFinding>, services: Array<ServiceFinding>,
  */
 database: [string, string, number, string, string] | null, 
 /**
+ * A PostgreSQL container seen: `(host, container name)`.
+ */
+db_container: [string, string] | null, 
+/**
  * `(via_host, address, port, password variable, database number)`.
  */
 redis: [string, string, number, string | null, number] | null, backups: [string, string] | null, 

@@ -207,6 +207,8 @@ pub struct Discovery {
     pub services: Vec<ServiceFinding>,
     /// `(via_host, address, port, database name, tls)`.
     pub database: Option<(String, String, u16, String, String)>,
+    /// A PostgreSQL container seen: `(host, container name)`.
+    pub db_container: Option<(String, String)>,
     /// `(via_host, address, port, password variable, database number)`.
     pub redis: Option<(String, String, u16, Option<String>, u16)>,
     pub backups: Option<(String, String)>,
@@ -521,6 +523,7 @@ impl Engine {
             projects: Vec::new(),
             services: Vec::new(),
             database: None,
+            db_container: None,
             redis: None,
             backups: None,
             public_url: None,
@@ -633,6 +636,9 @@ impl Engine {
                 };
                 if let Some(r) = role_of(&service, &c.image) {
                     roles.insert(r);
+                    if r == "db" && d.db_container.is_none() {
+                        d.db_container = Some((host.clone(), c.name.clone()));
+                    }
                 }
                 let details = docker.compose_details(&c.name).await.unwrap_or_default();
                 if d.public_url.is_none()
@@ -1263,6 +1269,14 @@ pub fn render(name: &str, auth: &InitAuth, specs: &[HostSpec], d: &Discovery) ->
             toml_str(dbname),
             toml_str(tls)
         );
+        if let Some((host, name)) = &d.db_container
+            && host == via
+        {
+            t += &format!(
+                "container = {}   # guess: PostgreSQL runs in this container, so restore tests use a throwaway container of its image\n",
+                toml_str(name)
+            );
+        }
     }
     if let Some((via, address, port, password, db)) = &d.redis {
         t += &format!(
@@ -1478,6 +1492,7 @@ mod tests {
                 "app".into(),
                 "disable".into(),
             )),
+            db_container: Some(("app1".into(), "shop-db-1".into())),
             redis: Some((
                 "app1".into(),
                 "127.0.0.1".into(),
@@ -1501,6 +1516,9 @@ mod tests {
         assert_eq!(p.name(), "prod");
         assert_eq!(p.services[0].env[0].get_ref(), "SECRET_KEY_BASE");
         assert_eq!(p.redis.as_ref().unwrap().database, 2);
+        let db = p.database.as_ref().unwrap();
+        assert_eq!(db.container.as_ref().unwrap().get_ref(), "shop-db-1");
+        assert!(p.backups.as_ref().unwrap().into_container(db), "{text}");
         let api = &p.services[1];
         assert!(api.containers.is_empty(), "{text}");
         assert_eq!(api.swarm_service.as_ref().unwrap().get_ref(), "shop_api");
