@@ -164,22 +164,56 @@ fn main() {
                 &format!("path = \"{}\"", folder.display()),
                 1,
             );
-        let file = state.path().join("bench.toml");
-        std::fs::write(&file, text).unwrap();
         let e = Engine::open(&state.path().join("state")).await.unwrap();
-        e.add_deployment(&file).await.unwrap();
-        e.keychain()
-            .set("bench-restore", "restore-password", password.clone().into())
-            .await
-            .unwrap();
+        // The same deployment three times: a scratch database on production's server,
+        // a throwaway container on app1, and the dump in the S3 bucket.
+        let ctr = format!(
+            "rpo = \"26h\"\nrestore_into = \"container\"\ncontainer = {{ image = \"{}\", memory = \"4g\", cpus = 2 }}",
+            tb.s("/postgres_image")
+        );
+        let s3 = format!(
+            "rpo = \"26h\"\ns3 = {{ endpoint = \"{}\", bucket = \"{}\", prefix = \"bench/\" }}",
+            tb.s("/backups/s3/endpoint"),
+            tb.s("/backups/s3/bucket")
+        );
+        for (name, rpo) in [("bench-restore", "rpo = \"26h\""), ("bench-restore-ctr", &ctr), ("bench-restore-s3", &s3)] {
+            let file = state.path().join(format!("{name}.toml"));
+            let text = text
+                .replacen("name = \"bench-restore\"", &format!("name = \"{name}\""), 1)
+                .replacen("rpo = \"26h\"", rpo, 1);
+            std::fs::write(&file, text).unwrap();
+            e.add_deployment(&file).await.unwrap();
+            let k = e.keychain();
+            k.set(name, "restore-password", password.clone().into()).await.unwrap();
+            k.set(name, "s3-access-key", tb.s("/backups/s3/access_key").into()).await.unwrap();
+            k.set(name, "s3-secret-key", tb.s("/backups/s3/secret_key").into()).await.unwrap();
+        }
         e
     });
+    let bucket = PathBuf::from(tb.s("/backups/s3/store"))
+        .join(tb.s("/backups/s3/bucket"))
+        .join("bench");
+    std::fs::create_dir_all(&bucket).unwrap();
+    if !bucket.join("bench_restore.dump").exists() {
+        std::fs::hard_link(&dump, bucket.join("bench_restore.dump"))
+            .or_else(|_| std::fs::copy(&dump, bucket.join("bench_restore.dump")).map(|_| ()))
+            .unwrap();
+    }
 
     println!(
         "Restore test of a {:.2} GB dump (`-Fc -Z0`; database {db_size}, {rows} audit rows), {reps} repetitions each (median), 2 cores\n",
         size as f64 / 1e9
     );
-    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    let (mut raw, mut ours, mut ctr, mut s3) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let test = |deployment: &str, backup: &str| {
+        let t = Instant::now();
+        let report = rt
+            .block_on(engine.restore_test(deployment, Some(backup), &|_| {}, &Cancel::default()))
+            .unwrap();
+        let took = t.elapsed();
+        assert!(report.passed, "{report:#?}");
+        (took, report.rto_ms.unwrap_or(0) as f64 / 1000.0)
+    };
     for rep in 0..reps {
         // Raw: an empty database, then pg_restore over ssh, the password on stdin.
         let name = format!("bench_raw_{rep}");
@@ -198,25 +232,21 @@ fn main() {
         raw.push(t.elapsed());
         tb.psql("postgres", &format!("DROP DATABASE {name} WITH (FORCE)"));
 
-        let t = Instant::now();
-        let report = rt
-            .block_on(engine.restore_test(
-                "bench-restore",
-                Some("bench_restore.dump"),
-                &|_| {},
-                &Cancel::default(),
-            ))
-            .unwrap();
-        ours.push(t.elapsed());
-        assert!(report.passed, "{report:#?}");
+        let (took, rto) = test("bench-restore", "bench_restore.dump");
+        ours.push(took);
+        let (took_c, rto_c) = test("bench-restore-ctr", "bench_restore.dump");
+        ctr.push(took_c);
+        let (took_s, rto_s) = test("bench-restore-s3", "bench/bench_restore.dump");
+        s3.push(took_s);
         eprintln!(
-            "rep {rep}: raw pg_restore {:.1} s; restore test {:.1} s (its restore {:.1} s)",
+            "rep {rep}: raw pg_restore {:.1} s; restore test {:.1} s (restore {rto:.1} s); in a container {:.1} s (restore {rto_c:.1} s); from S3 {:.1} s (download and restore {rto_s:.1} s)",
             raw[rep].as_secs_f64(),
-            ours[rep].as_secs_f64(),
-            report.rto_ms.unwrap_or(0) as f64 / 1000.0
+            took.as_secs_f64(),
+            took_c.as_secs_f64(),
+            took_s.as_secs_f64(),
         );
     }
-    let (r, o) = (median(raw), median(ours));
+    let (r, o, c, s) = (median(raw), median(ours), median(ctr), median(s3));
     println!(
         "| {:.2} GB custom-format dump | median (s) | × raw pg_restore |",
         size as f64 / 1e9
@@ -230,5 +260,15 @@ fn main() {
         "| Breakglass restore test, whole (restore + compare + newest row + drop + journal) | {:.1} | {:.2} |",
         o.as_secs_f64(),
         o.as_secs_f64() / r.as_secs_f64()
+    );
+    println!(
+        "| the same, into a throwaway container on app1 (start, restore through its socket, compare, remove) | {:.1} | {:.2} |",
+        c.as_secs_f64(),
+        c.as_secs_f64() / r.as_secs_f64()
+    );
+    println!(
+        "| the same, the dump fetched from the S3 bucket by app1 first (s3s-fs on loopback) | {:.1} | {:.2} |",
+        s.as_secs_f64(),
+        s.as_secs_f64() / r.as_secs_f64()
     );
 }

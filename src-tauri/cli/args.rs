@@ -204,6 +204,10 @@ pub(crate) enum Command {
     /// Past restore tests of a deployment, from the journal: when, which backup, passed or
     /// not, RTO and RPO.
     RestoreHistory { deployment: String },
+    /// The hardening audit: the seeds' checklists checked read-only against every host,
+    /// each finding with its evidence and fix. Exit 0 when nothing failed; 1 when a check
+    /// failed or could not be made.
+    Harden { deployment: String },
     /// The action journal: list, verify, export an incident.
     #[command(subcommand)]
     Journal(JournalCmd),

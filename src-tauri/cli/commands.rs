@@ -609,6 +609,71 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
 
 /// `breakglass restore-test`: progress on stderr as it goes, the report on stdout; exit 1
 /// when the backup did not pass. Ctrl-C cancels (the scratch database is still dropped).
+pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorReport> {
+    use breakglass::engine::review::harden::Verdict;
+    let report = engine(cli).await?.harden(deployment).await?;
+    let (fails, unknown) = (report.count(Verdict::Fail), report.count(Verdict::Unknown));
+    if fails + unknown > 0 {
+        crate::print::set_degraded();
+    }
+    if cli.json {
+        return print_json(&report);
+    }
+    let mut sorted: Vec<_> = report.findings.iter().collect();
+    let rank = |v: Verdict| match v {
+        Verdict::Fail => 0,
+        Verdict::Unknown => 1,
+        Verdict::Warn => 2,
+        Verdict::Pass => 3,
+    };
+    sorted.sort_by_key(|f| rank(f.verdict));
+    for f in sorted {
+        let mark = match f.verdict {
+            Verdict::Pass => "ok  ",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+            Verdict::Unknown => "??  ",
+        };
+        let safe = |s: &str| display_safe(s.as_bytes());
+        outln!(
+            "{mark} {:<6} {:<26} {}{}",
+            safe(f.host.as_deref().unwrap_or("-")),
+            f.check,
+            f.subject
+                .as_deref()
+                .map(|s| format!("{}: ", safe(s)))
+                .unwrap_or_default(),
+            safe(&f.detail)
+        );
+        if f.verdict != Verdict::Pass {
+            if let Some(e) = &f.evidence {
+                outln!(
+                    "       evidence: {} (sha256 {})",
+                    safe(&e.command),
+                    &e.digest[..12]
+                );
+                for line in e.output.lines().take(6) {
+                    outln!("         | {}", safe(line));
+                }
+            }
+            outln!("       checklist: {}", safe(&f.checklist));
+            if !f.fix.is_empty() {
+                outln!("       fix: {}", safe(&f.fix));
+            }
+        }
+    }
+    outln!(
+        "{}: {} passed, {} warnings, {} failed, {} not checked ({} ms)",
+        deployment,
+        report.count(Verdict::Pass),
+        report.count(Verdict::Warn),
+        fails,
+        unknown,
+        report.took_ms
+    );
+    Ok(())
+}
+
 pub(crate) async fn restore_test_cmd(
     cli: &Cli,
     deployment: &str,

@@ -21,7 +21,7 @@ use clap::Parser;
 
 use args::{Cli, Command, DeploymentCmd, lock_scope, mode_of};
 use commands::{
-    act, app_cmd, ask_trust, docker_cmd, incident_cmd, journal_cmd, restore_test_cmd, secret_cmd,
+    act, app_cmd, ask_trust, docker_cmd, harden_cmd, incident_cmd, journal_cmd, restore_test_cmd, secret_cmd,
 };
 use print::{print_audit, print_exec, print_interrupted, print_json, print_status};
 
@@ -429,6 +429,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         }
+        Command::Harden { deployment } => harden_cmd(&cli, deployment).await?,
         Command::RestoreTest { deployment, backup } => {
             restore_test_cmd(&cli, deployment, backup.as_deref()).await?
         }

@@ -11,6 +11,7 @@ mod actions;
 mod database;
 mod docker;
 mod exec;
+mod harden;
 mod init;
 mod keychain;
 mod local_state;

@@ -1,0 +1,990 @@
+//! The hardening audit: the seeds' "before going live" checklists, checked read-only
+//! against the live hosts, each finding with its evidence (the command, its relevant
+//! output with the `.env`'s values redacted, and a digest of the whole output), the
+//! checklist item and seed it comes from, and the exact fix. All hosts at once.
+//!
+//! Checked so far: sshd's effective configuration (`sshd -T` of the sshd this connection
+//! came through), the `.env`'s mode and whether git tracks or ignores it, the database
+//! and Redis listening only on loopback, every container's user, privileges,
+//! capabilities, limits, root filesystem, Docker socket and namespaces, Redis refusing
+//! an unauthenticated client, `sslmode` in DATABASE_URL, and the restore test's
+//! recency and the newest backup's age against the RPO.
+//!
+//! Not for (not built yet): the firewall, automatic updates, HTTP headers and TLS, secret
+//! strength, rate limiting, accepted findings, scores and drift. Nothing here changes a
+//! deployment.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::engine::ssh::Session;
+use crate::engine::ssh::output::{display_safe, shell_quote};
+use crate::engine::{Engine, Result};
+
+/// What one check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+    /// It could not be checked (the reason is in the detail): never counted as a pass.
+    Unknown,
+}
+
+/// What a finding rests on.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Evidence {
+    /// Where it was read: the command run on the host, or the API call.
+    pub command: String,
+    /// The relevant part of what it printed, the `.env`'s values redacted.
+    pub output: String,
+    /// SHA-256 of everything it printed, so the evidence can be matched later.
+    pub digest: String,
+}
+
+/// One finding of the audit.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Finding {
+    /// Stable name of the check (`ssh.password_auth`, `container.privileged`…).
+    pub check: String,
+    pub host: Option<String>,
+    /// The container, file or service it is about, when not the host itself.
+    pub subject: Option<String>,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub evidence: Option<Evidence>,
+    /// The checklist item, as the seed words it, and which seed.
+    pub checklist: String,
+    /// What to do, exactly (empty on a pass).
+    pub fix: String,
+}
+
+/// The result of a hardening audit.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct HardeningReport {
+    pub deployment: String,
+    pub checked_at: String,
+    pub findings: Vec<Finding>,
+    pub took_ms: u64,
+}
+
+impl HardeningReport {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.findings.iter().filter(|f| f.verdict == v).count()
+    }
+}
+
+/// Output kept as evidence, per finding.
+const EVIDENCE_CAP: usize = 4096;
+
+/// `output` with every secret in `secrets` replaced, cut to [`EVIDENCE_CAP`]; and the
+/// digest of the whole.
+fn evidence(command: &str, output: &[u8], secrets: &[String]) -> Evidence {
+    let digest = hex::encode(Sha256::digest(output));
+    let mut text = display_safe(output);
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(s.as_str(), "[redacted]");
+    }
+    if text.len() > EVIDENCE_CAP {
+        let mut end = EVIDENCE_CAP;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" …");
+    }
+    Evidence {
+        command: command.to_owned(),
+        output: text,
+        digest,
+    }
+}
+
+struct F<'a> {
+    check: &'a str,
+    host: &'a str,
+    checklist: &'a str,
+}
+
+impl F<'_> {
+    fn finding(
+        &self,
+        subject: Option<&str>,
+        verdict: Verdict,
+        detail: String,
+        ev: Option<Evidence>,
+        fix: &str,
+    ) -> Finding {
+        Finding {
+            check: self.check.into(),
+            host: Some(self.host.into()),
+            subject: subject.map(str::to_owned),
+            verdict,
+            detail,
+            evidence: ev,
+            checklist: self.checklist.into(),
+            fix: if verdict == Verdict::Pass {
+                String::new()
+            } else {
+                fix.into()
+            },
+        }
+    }
+}
+
+/// The sshd settings that matter, as `sshd -T` prints them (lower case).
+pub fn judge_sshd(effective: &str) -> Vec<(&'static str, Verdict, String, &'static str)> {
+    let get = |key: &str| {
+        effective.lines().find_map(|l| {
+            let mut it = l.split_whitespace();
+            (it.next()? == key).then(|| it.next().unwrap_or_default().to_ascii_lowercase())
+        })
+    };
+    let mut out = Vec::new();
+    let pw = get("passwordauthentication");
+    out.push((
+        "ssh.password_auth",
+        match pw.as_deref() {
+            Some("no") => Verdict::Pass,
+            Some(_) => Verdict::Fail,
+            None => Verdict::Unknown,
+        },
+        format!("PasswordAuthentication {}", pw.as_deref().unwrap_or("not printed")),
+        "set `PasswordAuthentication no` in sshd_config (and in every Match block), then `systemctl reload ssh`",
+    ));
+    let kbd = get("kbdinteractiveauthentication").or_else(|| get("challengeresponseauthentication"));
+    out.push((
+        "ssh.kbd_interactive",
+        match kbd.as_deref() {
+            Some("no") => Verdict::Pass,
+            Some(_) => Verdict::Fail,
+            None => Verdict::Unknown,
+        },
+        format!("KbdInteractiveAuthentication {}", kbd.as_deref().unwrap_or("not printed")),
+        "set `KbdInteractiveAuthentication no` in sshd_config, then `systemctl reload ssh` (it can still ask for a password through PAM)",
+    ));
+    let root = get("permitrootlogin");
+    out.push((
+        "ssh.root_login",
+        match root.as_deref() {
+            Some("no") => Verdict::Pass,
+            Some("without-password" | "prohibit-password" | "forced-commands-only") => Verdict::Warn,
+            Some(_) => Verdict::Fail,
+            None => Verdict::Unknown,
+        },
+        format!(
+            "PermitRootLogin {}{}",
+            root.as_deref().unwrap_or("not printed"),
+            if matches!(root.as_deref(), Some("without-password" | "prohibit-password")) {
+                " (root may log in with a key)"
+            } else {
+                ""
+            }
+        ),
+        "set `PermitRootLogin no` and log in as a user who uses sudo, then `systemctl reload ssh`",
+    ));
+    out
+}
+
+/// The `sslmode` DATABASE_URL asks for, if any.
+pub fn sslmode(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "sslmode").then(|| v.to_ascii_lowercase())
+    })
+}
+
+/// Listening sockets (`ss -Hltn`'s local address column) of `port` that are not on
+/// loopback.
+pub fn public_listeners(ss: &str, port: u16) -> Vec<String> {
+    ss.lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter(|local| local.rsplit_once(':').is_some_and(|(_, p)| p == port.to_string()))
+        .filter(|local| {
+            let addr = local
+                .rsplit_once(':')
+                .map_or("", |(a, _)| a)
+                .trim_matches(['[', ']']);
+            let addr = addr.split('%').next().unwrap_or_default();
+            !(addr.starts_with("127.") || addr == "::1" || addr == "localhost")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Engine {
+    /// The hardening audit of a deployment, read-only, all hosts at once.
+    pub async fn harden(&self, deployment: &str) -> Result<HardeningReport> {
+        let started = Instant::now();
+        let profile = self.profile(deployment).await?;
+        let hosts: Vec<String> = profile.hosts.iter().map(|h| h.name.get_ref().clone()).collect();
+        let per_host = futures_util::future::join_all(hosts.iter().map(|h| self.harden_host(deployment, h)));
+        let (per_host, redis, backups) = tokio::join!(
+            per_host,
+            self.harden_redis(deployment),
+            self.harden_backups(deployment)
+        );
+        let mut findings: Vec<Finding> = per_host.into_iter().flatten().collect();
+        findings.extend(redis);
+        findings.extend(backups);
+        Ok(HardeningReport {
+            deployment: deployment.to_owned(),
+            checked_at: crate::engine::state::now_rfc3339(),
+            findings,
+            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn harden_host(&self, deployment: &str, host: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let profile = match self.profile(deployment).await {
+            Ok(p) => p,
+            Err(_) => return out,
+        };
+        let session = match self.session(deployment, host).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(Finding {
+                    check: "host.reachable".into(),
+                    host: Some(host.into()),
+                    subject: None,
+                    verdict: Verdict::Unknown,
+                    detail: format!("not checked: {e}"),
+                    evidence: None,
+                    checklist: "every host checked".into(),
+                    fix: "make the host reachable (`breakglass status`) and audit again".into(),
+                });
+                return out;
+            }
+        };
+        // The .env's values: redacted from every output of this host.
+        let env_file = profile
+            .host(host)
+            .and_then(|h| h.env_file.as_ref())
+            .map(|e| e.get_ref().clone());
+        let env = match &env_file {
+            Some(_) => self.read_env(deployment, host).await.ok().map(|(_, e)| e),
+            None => None,
+        };
+        let secrets: Vec<String> = env
+            .as_ref()
+            .map(|e| {
+                e.keys()
+                    .filter_map(|k| e.get(k))
+                    .map(|v| v.expose().clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        let (ssh, envf, listen, containers) = tokio::join!(
+            self.harden_sshd(&session, host, &secrets),
+            harden_env_file(&session, host, env_file.as_deref(), &secrets),
+            self.harden_listeners(deployment, &session, host, &secrets),
+            self.harden_containers(deployment, host),
+        );
+        out.extend(ssh);
+        out.extend(envf);
+        out.extend(listen);
+        out.extend(containers);
+
+        // DATABASE_URL's sslmode, on the hosts whose .env has one.
+        if let Some(url) = env.as_ref().and_then(|e| e.get("DATABASE_URL")) {
+            let f = F {
+                check: "db.tls",
+                host,
+                checklist: "Database SSL connection enabled (`sslmode=require` in DATABASE_URL) — seed 000",
+            };
+            let mode = sslmode(url.expose());
+            let (verdict, detail) = match mode.as_deref() {
+                Some("require" | "verify-ca" | "verify-full") => (
+                    Verdict::Pass,
+                    format!("sslmode={}", mode.as_deref().unwrap_or_default()),
+                ),
+                Some(m) => (
+                    Verdict::Fail,
+                    format!("sslmode={m}: the connection may be unencrypted"),
+                ),
+                None => (
+                    Verdict::Fail,
+                    "DATABASE_URL sets no sslmode: libpq's default, prefer, falls back to plain text".into(),
+                ),
+            };
+            out.push(f.finding(
+                env_file.as_deref(),
+                verdict,
+                detail.clone(),
+                Some(evidence("DATABASE_URL in the .env (its value not shown)", detail.as_bytes(), &secrets)),
+                "add `?sslmode=require` (or `verify-full` with the server's CA) to DATABASE_URL, and enable TLS on the server",
+            ));
+        }
+        out
+    }
+
+    /// sshd's effective configuration, of the sshd this connection came through (its
+    /// `-f` file, found from the process tree), for this user and address.
+    async fn harden_sshd(&self, session: &Session, host: &str, secrets: &[String]) -> Vec<Finding> {
+        let cmd = "p=$$; L=; while [ \"${p:-1}\" -gt 1 ]; do [ \"$(cat /proc/$p/comm 2>/dev/null)\" = sshd ] && L=$p; p=$(awk '{print $4}' /proc/$p/stat 2>/dev/null); done; \
+                   F=$(tr '\\0' ' ' </proc/${L:-0}/cmdline 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == \"-f\") print $(i + 1)}'); \
+                   B=$(readlink /proc/${L:-0}/exe 2>/dev/null || command -v sshd || echo /usr/sbin/sshd); \
+                   C=\"user=$(id -un),host=$(hostname),addr=${SSH_CLIENT%% *}\"; \
+                   $B -T ${F:+-f \"$F\"} -C \"$C\" 2>/dev/null || sudo -n $B -T ${F:+-f \"$F\"} -C \"$C\"";
+        let shown = "sshd -T [-f <the config of the sshd serving this session>] -C user=…,host=…,addr=…";
+        let out = session.exec_capped(cmd, None, 256 * 1024).await;
+        let checklist = "SSH key authentication only; SSH password authentication disabled — seed 001";
+        match out {
+            Ok(o) if o.success() && !o.stdout.is_empty() => {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                judge_sshd(&text)
+                    .into_iter()
+                    .map(|(check, verdict, detail, fix)| {
+                        let key = detail
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_ascii_lowercase();
+                        let lines: String = text
+                            .lines()
+                            .filter(|l| l.starts_with(&key))
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        let mut ev = evidence(shown, &o.stdout, secrets);
+                        ev.output = lines;
+                        F {
+                            check,
+                            host,
+                            checklist,
+                        }
+                        .finding(None, verdict, detail, Some(ev), fix)
+                    })
+                    .collect()
+            }
+            other => {
+                let why = match other {
+                    Ok(o) => display_safe(&o.stderr).trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                vec![F {
+                    check: "ssh.config",
+                    host,
+                    checklist,
+                }
+                .finding(
+                    None,
+                    Verdict::Unknown,
+                    format!("sshd's effective configuration could not be read (`sshd -T` needs root or `sudo -n`): {why}"),
+                    None,
+                    "let the console's SSH user run `sudo -n sshd -T`, or audit as root",
+                )]
+            }
+        }
+    }
+
+    /// PostgreSQL and Redis listening only on loopback, on the hosts the profile reaches
+    /// them through.
+    async fn harden_listeners(
+        &self,
+        deployment: &str,
+        session: &Session,
+        host: &str,
+        secrets: &[String],
+    ) -> Vec<Finding> {
+        let Ok(profile) = self.profile(deployment).await else {
+            return Vec::new();
+        };
+        let mut ports = Vec::new();
+        if let Some(db) = &profile.database
+            && db.via_host.get_ref() == host
+            && db.socket.is_none()
+        {
+            ports.push(("PostgreSQL", db.port));
+        }
+        if let Some(r) = &profile.redis
+            && r.via_host.get_ref() == host
+        {
+            ports.push(("Redis", r.port));
+        }
+        if ports.is_empty() {
+            return Vec::new();
+        }
+        let cmd = "ss -Hltn";
+        let out = session.exec(cmd, None).await;
+        let checklist =
+            "PostgreSQL and Redis not listening on public interfaces — seeds 001 (Network Security), 004";
+        ports
+            .into_iter()
+            .map(|(what, port)| {
+                let f = F {
+                    check: if what == "Redis" { "net.redis_public" } else { "net.db_public" },
+                    host,
+                    checklist,
+                };
+                match &out {
+                    Ok(o) if o.success() => {
+                        let text = String::from_utf8_lossy(&o.stdout);
+                        let public = public_listeners(&text, port);
+                        let mut ev = evidence(cmd, &o.stdout, secrets);
+                        ev.output = text
+                            .lines()
+                            .filter(|l| l.split_whitespace().nth(3).is_some_and(|a| a.ends_with(&format!(":{port}"))))
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        if public.is_empty() {
+                            f.finding(Some(what), Verdict::Pass, format!("{what} (port {port}) listens on loopback only"), Some(ev), "")
+                        } else {
+                            f.finding(
+                                Some(what),
+                                Verdict::Fail,
+                                format!("{what} (port {port}) listens on {}", public.join(", ")),
+                                Some(ev),
+                                &format!("bind {what} to 127.0.0.1 (or a private interface) and, in Docker, publish it as `127.0.0.1:{port}:{port}` or not at all"),
+                            )
+                        }
+                    }
+                    _ => f.finding(Some(what), Verdict::Unknown, "`ss -Hltn` did not answer (iproute2 missing?)".into(), None, "install iproute2"),
+                }
+            })
+            .collect()
+    }
+
+    /// Every container's security settings, from the Docker API.
+    async fn harden_containers(&self, deployment: &str, host: &str) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let docker = match self.docker(deployment, host).await {
+            Ok(d) => d,
+            Err(_) => return out,
+        };
+        let Ok(list) = docker.containers().await else {
+            return out;
+        };
+        let checklist = "Non-root user for application; containers least-privileged — seeds 001, 004";
+        for c in list.iter().filter(|c| c.state == "running") {
+            let Ok(i) = docker
+                .client()
+                .inspect_container(
+                    &c.name,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+            else {
+                continue;
+            };
+            let hc = i.host_config.clone().unwrap_or_default();
+            let user = i.config.as_ref().and_then(|c| c.user.clone()).unwrap_or_default();
+            let command = format!("GET /containers/{}/json", c.name);
+            let facts = serde_json::json!({
+                "Id": i.id,
+                "Config.User": user,
+                "HostConfig.Privileged": hc.privileged,
+                "HostConfig.CapDrop": hc.cap_drop,
+                "HostConfig.CapAdd": hc.cap_add,
+                "HostConfig.Memory": hc.memory,
+                "HostConfig.NanoCpus": hc.nano_cpus,
+                "HostConfig.CpuQuota": hc.cpu_quota,
+                "HostConfig.ReadonlyRootfs": hc.readonly_rootfs,
+                "HostConfig.NetworkMode": hc.network_mode,
+                "HostConfig.PidMode": hc.pid_mode,
+                "HostConfig.Binds": hc.binds,
+                "Mounts": i.mounts.as_ref().map(|m| m.iter().filter_map(|m| m.source.clone()).collect::<Vec<_>>()),
+            });
+            let full = serde_json::to_vec(&facts).unwrap_or_default();
+            let ev = |keys: &[&str]| {
+                let mut e = evidence(&command, &full, &[]);
+                e.output = keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{k}: {}",
+                            facts.get(*k).map(|v| v.to_string()).unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                e
+            };
+            let name = c.name.as_str();
+            let mut push = |check: &str, verdict: Verdict, detail: String, keys: &[&str], fix: &str| {
+                out.push(
+                    F {
+                        check,
+                        host,
+                        checklist,
+                    }
+                    .finding(Some(name), verdict, detail, Some(ev(keys)), fix),
+                );
+            };
+            let root = user.is_empty()
+                || user == "0"
+                || user == "root"
+                || user.starts_with("0:")
+                || user.starts_with("root:");
+            push(
+                "container.user",
+                if root { Verdict::Fail } else { Verdict::Pass },
+                if root {
+                    "runs as root".into()
+                } else {
+                    format!("runs as {user}")
+                },
+                &["Config.User"],
+                "run it as an unprivileged user (`user: \"1000:1000\"` in compose, `USER` in the Dockerfile)",
+            );
+            let privileged = hc.privileged == Some(true);
+            push(
+                "container.privileged",
+                if privileged { Verdict::Fail } else { Verdict::Pass },
+                if privileged {
+                    "privileged: every device and capability of the host".into()
+                } else {
+                    "not privileged".into()
+                },
+                &["HostConfig.Privileged"],
+                "remove `privileged: true`; add only the capability it needs (`cap_add`)",
+            );
+            let drops_all = hc
+                .cap_drop
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|c| c.eq_ignore_ascii_case("ALL")));
+            push(
+                "container.capabilities",
+                if drops_all { Verdict::Pass } else { Verdict::Warn },
+                if drops_all {
+                    "drops all capabilities".into()
+                } else {
+                    "keeps Docker's default capabilities".into()
+                },
+                &["HostConfig.CapDrop", "HostConfig.CapAdd"],
+                "`cap_drop: [ALL]`, then `cap_add` only what it needs",
+            );
+            let limited = hc.memory.unwrap_or(0) > 0
+                && (hc.nano_cpus.unwrap_or(0) > 0 || hc.cpu_quota.unwrap_or(0) > 0);
+            push(
+                "container.limits",
+                if limited { Verdict::Pass } else { Verdict::Warn },
+                format!(
+                    "memory limit {}, CPU limit {}",
+                    hc.memory
+                        .filter(|m| *m > 0)
+                        .map_or("none".into(), |m| format!("{} MiB", m >> 20)),
+                    hc.nano_cpus.filter(|n| *n > 0).map_or_else(
+                        || if hc.cpu_quota.unwrap_or(0) > 0 {
+                            "a CPU quota".into()
+                        } else {
+                            "none".into()
+                        },
+                        |n| format!("{:.2} CPUs", n as f64 / 1e9)
+                    )
+                ),
+                &["HostConfig.Memory", "HostConfig.NanoCpus", "HostConfig.CpuQuota"],
+                "set `mem_limit` and `cpus` (compose) or `--memory` and `--cpus`",
+            );
+            let ro = hc.readonly_rootfs == Some(true);
+            push(
+                "container.read_only",
+                if ro { Verdict::Pass } else { Verdict::Warn },
+                if ro {
+                    "read-only root filesystem".into()
+                } else {
+                    "writable root filesystem".into()
+                },
+                &["HostConfig.ReadonlyRootfs"],
+                "`read_only: true`, with a `tmpfs` for the paths it writes",
+            );
+            let sock = i.mounts.as_ref().is_some_and(|m| {
+                m.iter()
+                    .any(|m| m.source.as_deref().is_some_and(|s| s.ends_with("docker.sock")))
+            });
+            push(
+                "container.docker_socket",
+                if sock { Verdict::Fail } else { Verdict::Pass },
+                if sock {
+                    "the Docker socket is mounted: root on the host to whoever controls the container".into()
+                } else {
+                    "no Docker socket mounted".into()
+                },
+                &["Mounts"],
+                "remove the docker.sock mount (use a socket proxy that allows only what it needs)",
+            );
+            let hostns = hc.network_mode.as_deref() == Some("host") || hc.pid_mode.as_deref() == Some("host");
+            push(
+                "container.host_namespaces",
+                if hostns { Verdict::Warn } else { Verdict::Pass },
+                format!(
+                    "network {}, pid {}",
+                    hc.network_mode.as_deref().unwrap_or("default"),
+                    hc.pid_mode.as_deref().filter(|p| !p.is_empty()).unwrap_or("own")
+                ),
+                &["HostConfig.NetworkMode", "HostConfig.PidMode"],
+                "use a bridge network with only the ports it needs published, and its own PID namespace",
+            );
+        }
+        out
+    }
+
+    /// Redis answers an unauthenticated client with NOAUTH.
+    async fn harden_redis(&self, deployment: &str) -> Vec<Finding> {
+        let Ok(profile) = self.profile(deployment).await else {
+            return Vec::new();
+        };
+        let Some(r) = &profile.redis else {
+            return Vec::new();
+        };
+        let host = r.via_host.get_ref();
+        let f = F {
+            check: "redis.auth",
+            host,
+            checklist: "Redis requires a password — seeds 001, 004",
+        };
+        let session = match self.session(deployment, host).await {
+            Ok(s) => s,
+            Err(e) => {
+                return vec![f.finding(
+                    Some("Redis"),
+                    Verdict::Unknown,
+                    format!("not checked: {e}"),
+                    None,
+                    "",
+                )];
+            }
+        };
+        let command = format!("PING without AUTH to {}:{} from {host}", r.address, r.port);
+        let ping = tokio::time::timeout(
+            Duration::from_secs(10),
+            crate::engine::redis::Redis::connect(&session, &r.address, r.port, None, 0),
+        )
+        .await;
+        let (verdict, detail) = match ping {
+            Ok(Ok(_)) => (
+                Verdict::Fail,
+                "answered PONG to a client without a password".to_owned(),
+            ),
+            Ok(Err(crate::engine::redis::RedisError::Refused { message, .. }))
+                if message.starts_with("NOAUTH") =>
+            {
+                (
+                    Verdict::Pass,
+                    format!("refused: {}", display_safe(message.as_bytes())),
+                )
+            }
+            Ok(Err(e)) => (Verdict::Unknown, format!("no clear answer: {e}")),
+            Err(_) => (Verdict::Unknown, "no answer in 10 s".into()),
+        };
+        vec![f.finding(
+            Some("Redis"),
+            verdict,
+            detail.clone(),
+            Some(evidence(&command, detail.as_bytes(), &[])),
+            "set `requirepass` (or ACL users) in redis.conf and put the password in REDIS_URL",
+        )]
+    }
+
+    /// The last restore test that passed, and the newest backup's age against the RPO.
+    async fn harden_backups(&self, deployment: &str) -> Vec<Finding> {
+        let Ok(profile) = self.profile(deployment).await else {
+            return Vec::new();
+        };
+        let Some(b) = &profile.backups else {
+            return vec![Finding {
+                check: "backups.configured".into(),
+                host: None,
+                subject: None,
+                verdict: Verdict::Fail,
+                detail: "the profile names no backups ([backups])".into(),
+                evidence: None,
+                checklist: "Backup restoration tested — seed 000; Backups configured — seed 004".into(),
+                fix: "add [backups] to the profile (docs/profiles.md) and run `breakglass restore-test`"
+                    .into(),
+            }];
+        };
+        let host = b.host.get_ref().clone();
+        let mut out = Vec::new();
+        let last = self.last_good_restore(deployment).await.ok().flatten();
+        let age = last
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+            .and_then(|t| std::time::SystemTime::now().duration_since(t).ok());
+        let (verdict, detail) = match age {
+            Some(a) if a <= Duration::from_secs(31 * 86_400) => (
+                Verdict::Pass,
+                format!(
+                    "the last restore test that passed ran {} ago",
+                    humantime::format_duration(Duration::from_secs(a.as_secs() / 3600 * 3600))
+                ),
+            ),
+            Some(a) => (
+                Verdict::Warn,
+                format!(
+                    "the last restore test that passed ran {} ago (over a month)",
+                    humantime::format_duration(Duration::from_secs(a.as_secs() / 86_400 * 86_400))
+                ),
+            ),
+            None => (
+                Verdict::Fail,
+                "no restore test has passed (the journal has none)".into(),
+            ),
+        };
+        out.push(Finding {
+            check: "backups.restore_tested".into(),
+            host: Some(host.clone()),
+            subject: None,
+            verdict,
+            detail: detail.clone(),
+            evidence: Some(evidence(
+                "the journal's restore.finished entries",
+                last.unwrap_or_default().as_bytes(),
+                &[],
+            )),
+            checklist: "Backup restoration tested — seed 000".into(),
+            fix: if verdict == Verdict::Pass {
+                String::new()
+            } else {
+                format!("`breakglass restore-test {deployment}`")
+            },
+        });
+        match self.backups(deployment).await {
+            Ok(list) => {
+                let newest = list.first();
+                let target = b.rpo();
+                let (verdict, detail) = match newest {
+                    Some(f) if Duration::from_secs(f.age_secs) <= target => (
+                        Verdict::Pass,
+                        format!(
+                            "the newest backup, {}, is {} old (RPO {})",
+                            display_safe(f.name.as_bytes()),
+                            humantime::format_duration(Duration::from_secs(f.age_secs / 60 * 60)),
+                            humantime::format_duration(target)
+                        ),
+                    ),
+                    Some(f) => (
+                        Verdict::Fail,
+                        format!(
+                            "the newest backup, {}, is {} old: older than the RPO target {}",
+                            display_safe(f.name.as_bytes()),
+                            humantime::format_duration(Duration::from_secs(f.age_secs / 60 * 60)),
+                            humantime::format_duration(target)
+                        ),
+                    ),
+                    None => (Verdict::Fail, format!("no backup in {}", b.place())),
+                };
+                out.push(Finding {
+                    check: "backups.fresh".into(),
+                    host: Some(host),
+                    subject: Some(b.place()),
+                    verdict,
+                    detail: detail.clone(),
+                    evidence: Some(evidence(&format!("list {}", b.place()), detail.as_bytes(), &[])),
+                    checklist: "Backups configured — seed 004".into(),
+                    fix: if verdict == Verdict::Pass {
+                        String::new()
+                    } else {
+                        "check the backup job (cron, systemd timer) and its logs".into()
+                    },
+                });
+            }
+            Err(e) => out.push(Finding {
+                check: "backups.fresh".into(),
+                host: Some(host),
+                subject: Some(b.place()),
+                verdict: Verdict::Unknown,
+                detail: format!("the backups could not be listed: {e}"),
+                evidence: None,
+                checklist: "Backups configured — seed 004".into(),
+                fix: "fix what the error names, then audit again".into(),
+            }),
+        }
+        out
+    }
+}
+
+/// The `.env`'s mode and owner, and whether git tracks or ignores it.
+async fn harden_env_file(
+    session: &Session,
+    host: &str,
+    env_file: Option<&str>,
+    secrets: &[String],
+) -> Vec<Finding> {
+    let Some(path) = env_file else {
+        return Vec::new();
+    };
+    let q = shell_quote(path);
+    let mut out = Vec::new();
+    let f = F {
+        check: "env.mode",
+        host,
+        checklist: "`.env` file permissions restricted (`chmod 600 .env`) — seed 000",
+    };
+    let cmd = format!("stat -c '%a %U:%G' -- {q}");
+    match session.exec(&cmd, None).await {
+        Ok(o) if o.success() => {
+            let text = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            let mode = text
+                .split_whitespace()
+                .next()
+                .and_then(|m| u32::from_str_radix(m, 8).ok());
+            let (verdict, detail) = match mode {
+                Some(m) if m & 0o077 == 0 => (Verdict::Pass, format!("mode {text}")),
+                Some(m) if m & 0o007 != 0 => (
+                    Verdict::Fail,
+                    format!("mode {text}: every user of the host may read it"),
+                ),
+                Some(_) => (Verdict::Fail, format!("mode {text}: its group may read it")),
+                None => (Verdict::Unknown, format!("stat printed {text:?}")),
+            };
+            out.push(f.finding(
+                Some(path),
+                verdict,
+                detail,
+                Some(evidence(&cmd, &o.stdout, secrets)),
+                &format!("chmod 600 {q}"),
+            ));
+        }
+        Ok(o) => out.push(f.finding(
+            Some(path),
+            Verdict::Unknown,
+            format!("stat failed: {}", display_safe(&o.stderr).trim()),
+            None,
+            "",
+        )),
+        Err(e) => out.push(f.finding(
+            Some(path),
+            Verdict::Unknown,
+            format!("not checked: {e}"),
+            None,
+            "",
+        )),
+    }
+    let dir = path
+        .rsplit_once('/')
+        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+    let cmd = format!(
+        "cd -- {} 2>/dev/null || exit 0; command -v git >/dev/null || {{ echo no-git; exit 0; }}; \
+         git rev-parse --show-toplevel 2>/dev/null || {{ echo no-repository; exit 0; }}; \
+         if git ls-files --error-unmatch -- {q} >/dev/null 2>&1; then echo tracked; else echo untracked; fi; \
+         if git check-ignore -q -- {q}; then echo ignored; else echo not-ignored; fi",
+        shell_quote(dir)
+    );
+    let f = F {
+        check: "env.git",
+        host,
+        checklist: "`.env` file is in `.gitignore`; secrets not in version control — seeds 000, 004",
+    };
+    match session.exec(&cmd, None).await {
+        Ok(o) if o.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let has = |w: &str| text.lines().any(|l| l == w);
+            let (verdict, detail) = if has("no-git") || has("no-repository") {
+                (Verdict::Pass, "not in a git repository".to_owned())
+            } else if has("tracked") {
+                (
+                    Verdict::Fail,
+                    "git tracks it: its values are in the repository's history".to_owned(),
+                )
+            } else if has("not-ignored") {
+                (
+                    Verdict::Warn,
+                    "in a git repository, not tracked, but not in .gitignore: one `git add .` away"
+                        .to_owned(),
+                )
+            } else {
+                (
+                    Verdict::Pass,
+                    "in a git repository, ignored and not tracked".to_owned(),
+                )
+            };
+            let fix = if has("tracked") {
+                format!(
+                    "`git rm --cached {q}`, add it to .gitignore, and rotate every secret in it (they are in the history)"
+                )
+            } else {
+                "add `.env` to .gitignore".to_owned()
+            };
+            out.push(f.finding(
+                Some(path),
+                verdict,
+                detail,
+                Some(evidence(
+                    "git ls-files --error-unmatch; git check-ignore",
+                    &o.stdout,
+                    secrets,
+                )),
+                &fix,
+            ));
+        }
+        _ => out.push(f.finding(
+            Some(path),
+            Verdict::Unknown,
+            "git could not be asked".into(),
+            None,
+            "",
+        )),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sshd_settings_are_judged_as_sshd_t_prints_them() {
+        let good =
+            "port 22\npasswordauthentication no\nkbdinteractiveauthentication no\npermitrootlogin no\n";
+        assert!(judge_sshd(good).iter().all(|(_, v, _, _)| *v == Verdict::Pass));
+        let weak = "passwordauthentication yes\nkbdinteractiveauthentication yes\npermitrootlogin yes\n";
+        assert!(judge_sshd(weak).iter().all(|(_, v, _, _)| *v == Verdict::Fail));
+        let key_root =
+            "passwordauthentication no\nkbdinteractiveauthentication no\npermitrootlogin without-password\n";
+        let v: Vec<Verdict> = judge_sshd(key_root).iter().map(|x| x.1).collect();
+        assert_eq!(v, [Verdict::Pass, Verdict::Pass, Verdict::Warn]);
+        // Nothing printed is not a pass.
+        assert!(judge_sshd("").iter().all(|(_, v, _, _)| *v == Verdict::Unknown));
+        // A value that only starts like the key does not count.
+        let v: Vec<Verdict> = judge_sshd("passwordauthenticationx no\n")
+            .iter()
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(v[0], Verdict::Unknown);
+    }
+
+    #[test]
+    fn sslmode_is_read_from_the_query_string() {
+        assert_eq!(
+            sslmode("postgres://u:p@db/x?sslmode=require").as_deref(),
+            Some("require")
+        );
+        assert_eq!(
+            sslmode("postgres://u:p@db/x?application_name=a&sslmode=Verify-Full").as_deref(),
+            Some("verify-full")
+        );
+        assert_eq!(sslmode("postgres://u:p@db/x"), None);
+        assert_eq!(sslmode("postgres://u:p@db/x?sslmodex=require"), None);
+    }
+
+    #[test]
+    fn only_non_loopback_listeners_of_the_port_count() {
+        let ss = "LISTEN 0 511 127.0.0.1:6379 0.0.0.0:*\nLISTEN 0 511 [::1]:6379 [::]:*\nLISTEN 0 244 0.0.0.0:5432 0.0.0.0:*\nLISTEN 0 244 [::]:5432 [::]:*\nLISTEN 0 4096 10.0.0.5:16379 0.0.0.0:*\nLISTEN 0 5 *:6379 *:*\n";
+        assert_eq!(public_listeners(ss, 6379), ["*:6379"]);
+        assert_eq!(public_listeners(ss, 5432), ["0.0.0.0:5432", "[::]:5432"]);
+        assert!(public_listeners(ss, 26379).is_empty());
+        assert_eq!(public_listeners(ss, 16379), ["10.0.0.5:16379"]);
+    }
+
+    #[test]
+    fn evidence_redacts_secrets_caps_its_text_and_digests_the_whole() {
+        let out = format!(
+            "DATABASE_URL=postgres://app:s3cretpw@db/x\n{}",
+            "x".repeat(10_000)
+        );
+        let e = evidence("cat", out.as_bytes(), &["s3cretpw".into(), "ab".into()]);
+        assert!(!e.output.contains("s3cretpw") && e.output.contains("[redacted]"));
+        assert!(e.output.len() <= EVIDENCE_CAP + 4);
+        assert_eq!(e.digest, hex::encode(Sha256::digest(out.as_bytes())));
+    }
+}

@@ -1,0 +1,274 @@
+//! The hardening audit against the testbed, in both directions: each check passes on
+//! what is hardened and fails (or warns) on what is not, for the reason expected — the
+//! sandbox as it is, plus a weak copy of a `.env` (mode 644, tracked by git), a hardened
+//! and a weak container (root, the Docker socket mounted; a privileged one cannot start
+//! on this machine), and a Redis without a password listening on every interface.
+
+use breakglass::engine::review::harden::{Finding, HardeningReport, Verdict};
+
+use crate::testbed::{testbed, variant};
+
+fn find<'a>(r: &'a HardeningReport, check: &str, host: &str, subject: Option<&str>) -> &'a Finding {
+    r.findings
+        .iter()
+        .find(|f| {
+            f.check == check
+                && f.host.as_deref() == Some(host)
+                && subject.is_none_or(|s| f.subject.as_deref().is_some_and(|x| x.contains(s)))
+        })
+        .unwrap_or_else(|| panic!("no {check} on {host} {subject:?}: {r:#?}"))
+}
+
+fn docker(host: &str, args: &[&str]) -> std::process::Output {
+    let socket = testbed().host(host)["docker_socket"].as_str().unwrap().to_owned();
+    std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{socket}"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Removes what the test made, also when it fails.
+struct Cleanup(Vec<Box<dyn FnMut()>>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for f in &mut self.0 {
+            f();
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
+    let tb = testbed();
+    let mut cleanup = Cleanup(Vec::new());
+
+    // app3's .env: a copy, mode 644, in a git repository that tracks it.
+    let weak = tempfile::tempdir().unwrap();
+    let env3 = tb.host("app3")["env_file"].as_str().unwrap().to_owned();
+    let copy = weak.path().join(".env");
+    std::fs::copy(&env3, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(weak.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", ".env"]);
+    git(&["commit", "-q", "-m", "oops"]);
+
+    // A hardened container and a weak one on app2.
+    let tag = std::process::id();
+    let hard = format!("hd-hard-{tag}");
+    let soft = format!("hd-soft-{tag}");
+    let sock = tb.host("app2")["docker_socket"].as_str().unwrap().to_owned();
+    let bind = format!("{sock}:/var/run/docker.sock");
+    for (name, extra) in [
+        (
+            &hard,
+            vec![
+                "--user",
+                "65534:65534",
+                "--read-only",
+                "--cap-drop",
+                "ALL",
+                "--memory",
+                "64m",
+                "--cpus",
+                "0.5",
+                "--network",
+                "none",
+            ],
+        ),
+        // Not --privileged: this machine's runc cannot start one ("unable to apply caps").
+        (&soft, vec!["--network", "none", "-v", bind.as_str()]),
+    ] {
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            name.as_str(),
+            "--entrypoint",
+            "/bin/busybox",
+        ];
+        args.extend(extra);
+        args.extend(["sandbox-app:latest", "sleep", "600"]);
+        let out = docker("app2", &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let name = name.clone();
+        cleanup.0.push(Box::new(move || {
+            let _ = docker("app2", &["rm", "-f", &name]);
+        }));
+    }
+
+    // A Redis without a password, on every interface.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "0.0.0.0",
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // The sandbox as it is.
+    let v = variant("hd", |t| t).await;
+    let r = v.engine.harden(&v.name).await.unwrap();
+    for host in ["app1", "app2", "app3"] {
+        let f = find(&r, "ssh.password_auth", host, None);
+        assert_eq!(f.verdict, Verdict::Pass, "{f:#?}");
+        assert_eq!(f.evidence.as_ref().unwrap().output, "passwordauthentication no");
+        assert_eq!(find(&r, "ssh.kbd_interactive", host, None).verdict, Verdict::Pass);
+        // The testbed's sshd allows root with a key: a warning, not a pass.
+        assert_eq!(find(&r, "ssh.root_login", host, None).verdict, Verdict::Warn);
+        assert_eq!(find(&r, "env.mode", host, None).verdict, Verdict::Pass);
+        assert_ne!(find(&r, "env.git", host, None).verdict, Verdict::Fail);
+        // DATABASE_URL has no sslmode in the testbed.
+        assert_eq!(find(&r, "db.tls", host, None).verdict, Verdict::Fail);
+    }
+    assert_eq!(find(&r, "redis.auth", "app1", None).verdict, Verdict::Pass);
+    assert_eq!(find(&r, "net.redis_public", "app1", None).verdict, Verdict::Pass);
+    assert_eq!(find(&r, "net.db_public", "app1", None).verdict, Verdict::Pass);
+    // The sandbox's app containers run as root on the host's network.
+    let f = find(&r, "container.user", "app1", Some("web1"));
+    assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+    assert!(
+        f.evidence.as_ref().unwrap().output.contains("Config.User"),
+        "{f:#?}"
+    );
+    assert!(!f.fix.is_empty());
+    assert_eq!(
+        find(&r, "container.host_namespaces", "app1", Some("web1")).verdict,
+        Verdict::Warn
+    );
+    // The hardened container passes every container check; the weak one fails.
+    for check in [
+        "container.user",
+        "container.privileged",
+        "container.capabilities",
+        "container.limits",
+        "container.read_only",
+        "container.docker_socket",
+        "container.host_namespaces",
+    ] {
+        let f = find(&r, check, "app2", Some(&hard));
+        assert_eq!(f.verdict, Verdict::Pass, "{f:#?}");
+        assert!(f.fix.is_empty());
+    }
+    assert_eq!(
+        find(&r, "container.user", "app2", Some(&soft)).verdict,
+        Verdict::Fail
+    );
+    assert_eq!(
+        find(&r, "container.limits", "app2", Some(&soft)).verdict,
+        Verdict::Warn
+    );
+    assert_eq!(
+        find(&r, "container.docker_socket", "app2", Some(&soft)).verdict,
+        Verdict::Fail
+    );
+    assert_eq!(find(&r, "backups.fresh", "app1", None).verdict, Verdict::Pass);
+
+    // The weak .env and the open Redis.
+    let copy_path = copy.display().to_string();
+    let v = variant("hdweak", |t| {
+        t.replacen(
+            &format!("env_file = \"{env3}\""),
+            &format!("env_file = \"{copy_path}\""),
+            1,
+        )
+        .replacen(
+            &format!("port = {}", tb.str("/redis/port")),
+            &format!("port = {port}"),
+            1,
+        )
+    })
+    .await;
+    let r = v.engine.harden(&v.name).await.unwrap();
+    redis.kill().unwrap();
+    let _ = redis.wait();
+    let f = find(&r, "env.mode", "app3", None);
+    assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+    assert!(
+        f.detail.contains("644") && f.fix.starts_with("chmod 600"),
+        "{f:#?}"
+    );
+    let f = find(&r, "env.git", "app3", None);
+    assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+    assert!(f.fix.contains("rotate"), "{f:#?}");
+    let f = find(&r, "redis.auth", "app1", None);
+    assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+    let f = find(&r, "net.redis_public", "app1", None);
+    assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+    assert!(f.detail.contains(&format!("0.0.0.0:{port}")), "{f:#?}");
+
+    // Nothing the audit wrote holds a secret of the testbed.
+    let json = serde_json::to_string(&r).unwrap();
+    tb.assert_no_secret_in(&tb.secret_values(), json.as_bytes(), "the report");
+    drop(cleanup);
+}
+
+#[tokio::test]
+async fn the_cli_exits_1_on_a_failure_prints_evidence_and_no_secret() {
+    let tb = testbed();
+    let v = variant("hdcli", |t| t).await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .args(args)
+            .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+            .output()
+            .unwrap()
+    };
+    let text = run(&["harden", &v.name]);
+    assert_eq!(
+        text.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.lines().next().unwrap().starts_with("FAIL"),
+        "failures first: {out}"
+    );
+    assert!(
+        out.contains("evidence: ") && out.contains("fix: ") && out.contains("failed"),
+        "{out}"
+    );
+    let json = run(&["harden", &v.name, "--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(report["findings"].as_array().unwrap().len() > 20, "{report}");
+    for o in [&text, &json] {
+        tb.assert_no_secret_in(&tb.secret_values(), &o.stdout, "stdout");
+        tb.assert_no_secret_in(&tb.secret_values(), &o.stderr, "stderr");
+    }
+}
