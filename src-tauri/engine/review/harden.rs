@@ -331,10 +331,10 @@ impl Engine {
     /// sshd's effective configuration, of the sshd this connection came through (its
     /// `-f` file, found from the process tree), for this user and address.
     async fn harden_sshd(&self, session: &Session, host: &str, secrets: &[String]) -> Vec<Finding> {
-        let cmd = "p=$$; L=; while [ \"${p:-1}\" -gt 1 ]; do [ \"$(cat /proc/$p/comm 2>/dev/null)\" = sshd ] && L=$p; p=$(awk '{print $4}' /proc/$p/stat 2>/dev/null); done; \
+        let cmd = "p=$$; L=; while [ \"${p:-1}\" -gt 1 ]; do [ \"$(cat /proc/$p/comm 2>/dev/null)\" = sshd ] && L=$p; p=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f2); done; \
                    F=$(tr '\\0' ' ' </proc/${L:-0}/cmdline 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == \"-f\") print $(i + 1)}'); \
                    B=$(readlink /proc/${L:-0}/exe 2>/dev/null || command -v sshd || echo /usr/sbin/sshd); \
-                   C=\"user=$(id -un),host=$(hostname),addr=${SSH_CLIENT%% *}\"; \
+                   A=${SSH_CLIENT%% *}; C=\"user=$(id -un),host=$(cat /proc/sys/kernel/hostname),addr=${A:-127.0.0.1}\"; \
                    $B -T ${F:+-f \"$F\"} -C \"$C\" 2>/dev/null || sudo -n $B -T ${F:+-f \"$F\"} -C \"$C\"";
         let shown = "sshd -T [-f <the config of the sshd serving this session>] -C user=…,host=…,addr=…";
         let out = session.exec_capped(cmd, None, 256 * 1024).await;

@@ -97,8 +97,8 @@ pub async fn compare(
         status,
         detail,
     };
-    let want = columns(production, &app.schema).await?;
-    let have = columns(restored, &app.schema).await?;
+    // Both sides at once: each is its own server connection.
+    let (want, have) = tokio::try_join!(columns(production, &app.schema), columns(restored, &app.schema))?;
     let mut missing_tables = Vec::new();
     let mut missing_columns = Vec::new();
     let mut other_types = Vec::new();
@@ -152,7 +152,7 @@ pub async fn compare(
     let mut lines = Vec::new();
     for t in want.keys().filter(|t| have.contains_key(*t)).take(MAX_TABLES) {
         let sql = format!("SELECT count(*) FROM {}.{}", quote(&app.schema), quote(t));
-        let (p, r) = (count(production, &sql).await?, count(restored, &sql).await?);
+        let (p, r) = tokio::try_join!(count(production, &sql), count(restored, &sql))?;
         let s = judge_rows(p, r, age_secs);
         if s != CheckStatus::Pass {
             lines.push(format!("{t}: {r} restored, {p} in production"));
