@@ -49,6 +49,23 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
     let env3 = tb.host("app3")["env_file"].as_str().unwrap().to_owned();
     let copy = weak.path().join(".env");
     std::fs::copy(&env3, &copy).unwrap();
+    // …with weak secrets: a placeholder, one copied from .env.example, one reused.
+    let jwt = std::fs::read_to_string(&copy)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("JWT_SECRET=").map(str::to_owned))
+        .unwrap();
+    let copied = "0f1e2d3c4b5a69788796a5b4c3d2e1f0-example-value";
+    let mut text = std::fs::read_to_string(&copy).unwrap();
+    text.push_str(&format!(
+        "SMTP_PASSWORD=changeme\nCOPIED_SECRET={copied}\nBACKUP_TOKEN={jwt}\n"
+    ));
+    std::fs::write(&copy, text).unwrap();
+    std::fs::write(
+        weak.path().join(".env.example"),
+        format!("COPIED_SECRET={copied}\n"),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
     let git = |args: &[&str]| {
@@ -151,6 +168,8 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
         assert_eq!(find(&r, "ssh.root_login", host, None).verdict, Verdict::Warn);
         assert_eq!(find(&r, "env.mode", host, None).verdict, Verdict::Pass);
         assert_ne!(find(&r, "env.git", host, None).verdict, Verdict::Fail);
+        // The testbed's secrets are random hex.
+        assert_eq!(find(&r, "secrets.weak", host, None).verdict, Verdict::Pass);
         // DATABASE_URL has no sslmode in the testbed.
         assert_eq!(find(&r, "db.tls", host, None).verdict, Verdict::Fail);
     }
@@ -224,6 +243,31 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
     let f = find(&r, "env.git", "app3", None);
     assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
     assert!(f.fix.contains("rotate"), "{f:#?}");
+    for name in ["SMTP_PASSWORD", "COPIED_SECRET"] {
+        let f = find(&r, "secrets.weak", "app3", Some(name));
+        assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+        assert!(f.fix.starts_with(&format!("rotate {name}")), "{f:#?}");
+    }
+    assert!(
+        find(&r, "secrets.weak", "app3", Some("COPIED_SECRET"))
+            .detail
+            .contains(".env.example"),
+        "{r:#?}"
+    );
+    let reused = r
+        .findings
+        .iter()
+        .find(|f| f.check == "secrets.reused" && f.host.as_deref() == Some("app3"))
+        .unwrap_or_else(|| panic!("{r:#?}"));
+    assert!(
+        ["BACKUP_TOKEN", "JWT_SECRET"].contains(&reused.subject.as_deref().unwrap_or_default()),
+        "{reused:#?}"
+    );
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(
+        !json.contains(copied) && !json.contains(&jwt),
+        "a secret in the report"
+    );
     let f = find(&r, "redis.auth", "app1", None);
     assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
     let f = find(&r, "net.redis_public", "app1", None);

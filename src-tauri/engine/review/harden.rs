@@ -193,6 +193,137 @@ pub fn judge_sshd(effective: &str) -> Vec<(&'static str, Verdict, String, &'stat
     out
 }
 
+/// Whether a variable's name says it holds a secret (`…SECRET…`, `…_KEY…`, `…TOKEN…`,
+/// `…PASSWORD…`, `…PASSPHRASE…`, `…SALT…`), and not an id, address or file name of one.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    let says = [
+        "SECRET",
+        "KEY",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "SALT",
+    ]
+    .iter()
+    .any(|w| n.contains(w));
+    let not = [
+        "_ID", "_URL", "_FILE", "_PATH", "_HOST", "_PORT", "_USER", "_NAME",
+    ]
+    .iter()
+    .any(|w| n.ends_with(w));
+    says && !not
+}
+
+/// Placeholders people leave in `.env` files.
+const PLACEHOLDERS: &[&str] = &[
+    "changeme",
+    "change_me",
+    "change-me",
+    "changethis",
+    "example",
+    "placeholder",
+    "secret",
+    "password",
+    "default",
+    "test",
+    "testing",
+    "xxx",
+    "todo",
+    "replace",
+    "your_",
+    "your-",
+    "insert",
+    "foobar",
+    "123456",
+    "qwerty",
+    "letmein",
+    "admin",
+];
+
+/// An estimate of a value's entropy in bits: its length times the Shannon entropy of its
+/// characters (a run of one character is 0; random hex is 4 bits a character).
+pub fn entropy_bits(value: &str) -> f64 {
+    let n = value.chars().count();
+    if n == 0 {
+        return 0.0;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for c in value.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n as f64;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * n as f64
+}
+
+/// The `.env`'s secrets judged without showing them: a placeholder, a value copied from
+/// `.env.example`, too short, too little entropy, or the same value under two names.
+/// `(check, variable, verdict, detail)`; the detail never holds the value.
+pub fn judge_secrets(
+    env: &crate::engine::envfile::EnvFile,
+    example: Option<&crate::engine::envfile::EnvFile>,
+) -> Vec<(&'static str, String, Verdict, String)> {
+    let mut out = Vec::new();
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for name in env.keys().filter(|k| is_secret_name(k)) {
+        let Some(value) = env.get(name) else { continue };
+        let v = value.expose().as_str();
+        let lower = v.to_ascii_lowercase();
+        let len = v.chars().count();
+        let bits = entropy_bits(v);
+        if v.is_empty() {
+            out.push(("secrets.weak", name.to_owned(), Verdict::Fail, "empty".to_owned()));
+        } else if PLACEHOLDERS.iter().any(|p| lower.contains(p)) && bits < 128.0 {
+            out.push((
+                "secrets.weak",
+                name.to_owned(),
+                Verdict::Fail,
+                "a placeholder or a common word, not a random value".to_owned(),
+            ));
+        } else if example.and_then(|e| e.get(name)).is_some_and(|e| e.expose() == v) {
+            out.push((
+                "secrets.weak",
+                name.to_owned(),
+                Verdict::Fail,
+                "the same value as in .env.example: anyone with the repository has it".to_owned(),
+            ));
+        } else if len < 16 {
+            out.push((
+                "secrets.weak",
+                name.to_owned(),
+                Verdict::Fail,
+                format!("{len} characters: too short to be a key (at least 32 random characters)"),
+            ));
+        } else if bits < 64.0 {
+            out.push(("secrets.weak", name.to_owned(), Verdict::Fail, format!("{len} characters but about {bits:.0} bits of entropy: too regular to be random (at least 128 bits)")));
+        } else if bits < 100.0 {
+            out.push((
+                "secrets.weak",
+                name.to_owned(),
+                Verdict::Warn,
+                format!("{len} characters, about {bits:.0} bits of entropy: weaker than 128 bits"),
+            ));
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, x)| *x == v && !v.is_empty()) {
+            out.push((
+                "secrets.reused",
+                name.to_owned(),
+                Verdict::Warn,
+                format!("the same value as {other}: one leak opens both"),
+            ));
+        }
+        seen.push((name, v));
+    }
+    out
+}
+
 /// The `sslmode` DATABASE_URL asks for, if any.
 pub fn sslmode(url: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
@@ -324,6 +455,9 @@ impl Engine {
                 Some(evidence("DATABASE_URL in the .env (its value not shown)", detail.as_bytes(), &secrets)),
                 "add `?sslmode=require` (or `verify-full` with the server's CA) to DATABASE_URL, and enable TLS on the server",
             ));
+        }
+        if let (Some(env), Some(path)) = (&env, &env_file) {
+            out.extend(harden_secrets(&session, host, path, env).await);
         }
         out
     }
@@ -803,6 +937,78 @@ impl Engine {
     }
 }
 
+/// The `.env`'s secrets (by name), judged here without being shown: against
+/// `.env.example` beside it, placeholders, length, entropy, reuse.
+async fn harden_secrets(
+    session: &Session,
+    host: &str,
+    path: &str,
+    env: &crate::engine::envfile::EnvFile,
+) -> Vec<Finding> {
+    let dir = path
+        .rsplit_once('/')
+        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+    let example_path = format!("{dir}/.env.example");
+    let example = session
+        .exec_capped(
+            &format!("cat -- {} 2>/dev/null", shell_quote(&example_path)),
+            None,
+            256 * 1024,
+        )
+        .await
+        .ok()
+        .filter(|o| o.success())
+        .and_then(|o| crate::engine::envfile::EnvFile::parse_owned(o.stdout).ok());
+    let checklist = "All secrets are strong and unique; Strong encryption keys — seed 004";
+    let judged = judge_secrets(env, example.as_ref());
+    let count = env.keys().filter(|k| is_secret_name(k)).count();
+    let mut out: Vec<Finding> = judged
+        .into_iter()
+        .map(|(check, name, verdict, detail)| {
+            let text = format!("{name}: {detail}");
+            F { check, host, checklist }.finding(
+                Some(&name),
+                verdict,
+                detail,
+                Some(evidence(&format!("{path} (values judged here, never shown)"), text.as_bytes(), &[])),
+                &format!("rotate {name} to a random value: `openssl rand -hex 32` (the rotation action will do it across every consumer)"),
+            )
+        })
+        .collect();
+    if !out
+        .iter()
+        .any(|f| f.verdict == Verdict::Fail || f.verdict == Verdict::Warn)
+    {
+        let detail = format!(
+            "{count} secret(s) by name: none empty, a placeholder, {}short, low in entropy or reused",
+            if example.is_some() {
+                "copied from .env.example, "
+            } else {
+                ""
+            }
+        );
+        out.push(
+            F {
+                check: "secrets.weak",
+                host,
+                checklist,
+            }
+            .finding(
+                Some(path),
+                Verdict::Pass,
+                detail.clone(),
+                Some(evidence(
+                    &format!("{path} (values judged here, never shown)"),
+                    detail.as_bytes(),
+                    &[],
+                )),
+                "",
+            ),
+        );
+    }
+    out
+}
+
 /// The `.env`'s mode and owner, and whether git tracks or ignores it.
 async fn harden_env_file(
     session: &Session,
@@ -951,6 +1157,46 @@ mod tests {
             .map(|x| x.1)
             .collect();
         assert_eq!(v[0], Verdict::Unknown);
+    }
+
+    #[test]
+    fn secrets_are_judged_without_being_shown() {
+        use crate::engine::envfile::EnvFile;
+        let good = EnvFile::parse(
+            "SECRET_KEY_BASE=9f2c1e7b4a5d6c8e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70\nDB_USER_NAME=app\nAPI_KEY_ID=abc\nAPP_NAME=x\n",
+        )
+        .unwrap();
+        assert!(judge_secrets(&good, None).is_empty());
+        let weak = EnvFile::parse(
+            "JWT_SECRET=changeme\nAPI_TOKEN=tiny9\nSALT=aaaaaaaaaaaaaaaaaaaaaaaa\nSESSION_SECRET=Ab3dE5fG7hJ9kL1mN3pQ5rS7tV9wX1yZ\nOTHER_SECRET=Ab3dE5fG7hJ9kL1mN3pQ5rS7tV9wX1yZ\nCOPIED_KEY=0123456789abcdef0123456789abcdefZZ\nEMPTY_PASSWORD=\n",
+        )
+        .unwrap();
+        let example = EnvFile::parse("COPIED_KEY=0123456789abcdef0123456789abcdefZZ\n").unwrap();
+        let j = judge_secrets(&weak, Some(&example));
+        let of = |name: &str| {
+            j.iter()
+                .filter(|x| x.1 == name)
+                .map(|x| (x.0, x.2))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of("JWT_SECRET"), [("secrets.weak", Verdict::Fail)]);
+        assert_eq!(of("API_TOKEN"), [("secrets.weak", Verdict::Fail)]);
+        assert_eq!(of("SALT"), [("secrets.weak", Verdict::Fail)]);
+        // The second of the two to be read is the one said to reuse the first.
+        let pair = [of("SESSION_SECRET"), of("OTHER_SECRET")];
+        let reused = vec![("secrets.reused", Verdict::Warn)];
+        assert!(
+            pair == [vec![], reused.clone()] || pair == [reused.clone(), vec![]],
+            "{pair:?}"
+        );
+        assert_eq!(of("COPIED_KEY"), [("secrets.weak", Verdict::Fail)]);
+        assert_eq!(of("EMPTY_PASSWORD"), [("secrets.weak", Verdict::Fail)]);
+        for (_, _, _, detail) in &j {
+            for secret in ["changeme", "tiny9", "aaaa", "Ab3dE5", "0123456789"] {
+                assert!(!detail.contains(secret), "{detail}");
+            }
+        }
+        assert!(entropy_bits("aaaa") == 0.0 && entropy_bits(&"0123456789abcdef".repeat(4)) == 256.0);
     }
 
     #[test]
