@@ -215,6 +215,31 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
         Verdict::Fail
     );
     assert_eq!(find(&r, "backups.fresh", "app1", None).verdict, Verdict::Pass);
+    // The public URL: the sample app sends the security headers, over plain HTTP.
+    let web = |r: &HardeningReport, check: &str| {
+        r.findings
+            .iter()
+            .find(|f| f.check == check)
+            .unwrap_or_else(|| panic!("no {check}: {r:#?}"))
+            .clone()
+    };
+    assert_eq!(web(&r, "http.https").verdict, Verdict::Fail);
+    assert_eq!(
+        web(&r, "http.hsts").verdict,
+        Verdict::Warn,
+        "HSTS over plain HTTP"
+    );
+    for check in [
+        "http.framing",
+        "http.nosniff",
+        "http.referrer",
+        "http.csp",
+        "http.cors",
+    ] {
+        let f = web(&r, check);
+        assert_eq!(f.verdict, Verdict::Pass, "{f:#?}");
+        assert!(!f.evidence.as_ref().unwrap().output.is_empty(), "{f:#?}");
+    }
 
     // The weak .env and the open Redis.
     let copy_path = copy.display().to_string();
@@ -227,6 +252,12 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
         .replacen(
             &format!("port = {}", tb.str("/redis/port")),
             &format!("port = {port}"),
+            1,
+        )
+        // A web server without any security header: the testbed's S3 server.
+        .replacen(
+            "public_url = \"http://127.0.0.1:18081\"",
+            &format!("public_url = \"{}\"", tb.str("/backups/s3/endpoint")),
             1,
         )
     })
@@ -268,6 +299,11 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
         !json.contains(copied) && !json.contains(&jwt),
         "a secret in the report"
     );
+    for check in ["http.hsts", "http.framing", "http.nosniff", "http.csp"] {
+        let f = web(&r, check);
+        assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
+        assert!(f.evidence.as_ref().unwrap().output.starts_with("(no "), "{f:#?}");
+    }
     let f = find(&r, "redis.auth", "app1", None);
     assert_eq!(f.verdict, Verdict::Fail, "{f:#?}");
     let f = find(&r, "net.redis_public", "app1", None);

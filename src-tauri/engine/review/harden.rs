@@ -4,15 +4,16 @@
 //! checklist item and seed it comes from, and the exact fix. All hosts at once.
 //!
 //! Checked so far: sshd's effective configuration (`sshd -T` of the sshd this connection
-//! came through), the `.env`'s mode and whether git tracks or ignores it, the database
-//! and Redis listening only on loopback, every container's user, privileges,
-//! capabilities, limits, root filesystem, Docker socket and namespaces, Redis refusing
-//! an unauthenticated client, `sslmode` in DATABASE_URL, and the restore test's
-//! recency and the newest backup's age against the RPO.
+//! came through), the `.env`'s mode, whether git tracks or ignores it, and its secrets
+//! (judged without being shown), the database and Redis listening only on loopback,
+//! every container's user, privileges, capabilities, limits, root filesystem, Docker
+//! socket and namespaces, Redis refusing an unauthenticated client, `sslmode` in
+//! DATABASE_URL, the public URL's security headers, CORS and cookies, and the restore
+//! test's recency and the newest backup's age against the RPO.
 //!
-//! Not for (not built yet): the firewall, automatic updates, HTTP headers and TLS, secret
-//! strength, rate limiting, accepted findings, scores and drift. Nothing here changes a
-//! deployment.
+//! Not for (not built yet): the firewall, automatic updates, TLS versions, certificates
+//! and redirects, secrets in git history, rate limiting, accepted findings, scores and
+//! drift. Nothing here changes a deployment.
 
 use std::time::{Duration, Instant};
 
@@ -324,6 +325,153 @@ pub fn judge_secrets(
     out
 }
 
+/// The public URL's answer judged, header by header (names lower case, as
+/// `(name, value)`; `cors` is the answer to a request from a foreign Origin):
+/// `(check, verdict, detail, fix)`.
+pub fn judge_http(
+    https: bool,
+    headers: &[(String, String)],
+    cors: &[(String, String)],
+    origin: &str,
+) -> Vec<(&'static str, Verdict, String, &'static str)> {
+    let get = |h: &[(String, String)], name: &str| h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut out = Vec::new();
+    let hsts = get(headers, "strict-transport-security");
+    let max_age = hsts.as_deref().and_then(|v| {
+        v.split(';').find_map(|p| {
+            p.trim()
+                .strip_prefix("max-age=")
+                .and_then(|n| n.trim_matches('"').parse::<u64>().ok())
+        })
+    });
+    out.push((
+        "http.hsts",
+        match max_age {
+            Some(a) if a >= 15_552_000 && https => Verdict::Pass,
+            Some(a) if a >= 15_552_000 => Verdict::Warn,
+            Some(_) => Verdict::Warn,
+            None => Verdict::Fail,
+        },
+        match (&hsts, https) {
+            (Some(v), true) => format!("Strict-Transport-Security: {v}"),
+            (Some(v), false) => format!("Strict-Transport-Security: {v} (browsers ignore it over plain HTTP)"),
+            (None, _) => "no Strict-Transport-Security".into(),
+        },
+        "send `Strict-Transport-Security: max-age=63072000; includeSubDomains` over HTTPS (at least 180 days)",
+    ));
+    let xfo = get(headers, "x-frame-options").map(|v| v.to_ascii_uppercase());
+    let csp = get(headers, "content-security-policy");
+    let ancestors = csp.as_deref().is_some_and(|c| c.contains("frame-ancestors"));
+    out.push((
+        "http.framing",
+        if ancestors || matches!(xfo.as_deref(), Some("DENY" | "SAMEORIGIN")) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        match (&xfo, ancestors) {
+            (_, true) => "CSP frame-ancestors".to_owned(),
+            (Some(v), _) => format!("X-Frame-Options: {v}"),
+            (None, _) => {
+                "no X-Frame-Options and no CSP frame-ancestors: the pages can be framed (clickjacking)".into()
+            }
+        },
+        "send `X-Frame-Options: DENY` (or CSP `frame-ancestors 'none'`)",
+    ));
+    let nosniff =
+        get(headers, "x-content-type-options").is_some_and(|v| v.trim().eq_ignore_ascii_case("nosniff"));
+    out.push((
+        "http.nosniff",
+        if nosniff { Verdict::Pass } else { Verdict::Fail },
+        if nosniff {
+            "X-Content-Type-Options: nosniff".into()
+        } else {
+            "no X-Content-Type-Options: nosniff".into()
+        },
+        "send `X-Content-Type-Options: nosniff`",
+    ));
+    let referrer = get(headers, "referrer-policy");
+    let strict = referrer.as_deref().is_some_and(|v| {
+        v.split(',').map(str::trim).any(|p| {
+            matches!(
+                p.to_ascii_lowercase().as_str(),
+                "no-referrer" | "same-origin" | "strict-origin" | "strict-origin-when-cross-origin"
+            )
+        })
+    });
+    out.push((
+        "http.referrer",
+        if strict { Verdict::Pass } else { Verdict::Warn },
+        match &referrer {
+            Some(v) => format!("Referrer-Policy: {v}"),
+            None => "no Referrer-Policy (browsers fall back to their default)".into(),
+        },
+        "send `Referrer-Policy: strict-origin-when-cross-origin` (or stricter)",
+    ));
+    out.push((
+        "http.csp",
+        match &csp {
+            Some(c) if c.contains("'unsafe-inline'") || c.contains("'unsafe-eval'") => Verdict::Warn,
+            Some(_) => Verdict::Pass,
+            None => Verdict::Fail,
+        },
+        match &csp {
+            Some(c) if c.contains("'unsafe-inline'") || c.contains("'unsafe-eval'") => {
+                format!("Content-Security-Policy allows inline or eval'd script: {c}")
+            }
+            Some(c) => format!("Content-Security-Policy: {c}"),
+            None => "no Content-Security-Policy".into(),
+        },
+        "send a Content-Security-Policy without 'unsafe-inline' (`default-src 'self'`, then widen as needed)",
+    ));
+    let acao = get(cors, "access-control-allow-origin");
+    let creds =
+        get(cors, "access-control-allow-credentials").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    out.push((
+        "http.cors",
+        match acao.as_deref() {
+            Some(o) if o == origin => Verdict::Fail,
+            Some("*") if creds => Verdict::Fail,
+            Some("*") => Verdict::Warn,
+            _ => Verdict::Pass,
+        },
+        match acao.as_deref() {
+            Some(o) if o == origin => format!("echoes any Origin (it allowed {origin}){}", if creds { ", with credentials" } else { "" }),
+            Some(o) => format!("Access-Control-Allow-Origin: {o}{}", if creds { " with credentials" } else { "" }),
+            None => format!("no Access-Control-Allow-Origin for {origin}"),
+        },
+        "allow only your own origins in CORS (a list, never the request's Origin echoed, never `*` with credentials)",
+    ));
+    for cookie in headers.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v) {
+        let name = cookie.split('=').next().unwrap_or_default().trim().to_owned();
+        let attrs = cookie.to_ascii_lowercase();
+        let missing: Vec<&str> = [
+            ("secure", "Secure"),
+            ("httponly", "HttpOnly"),
+            ("samesite", "SameSite"),
+        ]
+        .into_iter()
+        .filter(|(a, _)| !attrs.split(';').any(|p| p.trim().starts_with(a)))
+        .map(|(_, n)| n)
+        .collect();
+        out.push((
+            "http.cookies",
+            if missing.is_empty() {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+            if missing.is_empty() {
+                format!("cookie {name}: Secure, HttpOnly, SameSite")
+            } else {
+                format!("cookie {name} lacks {}", missing.join(", "))
+            },
+            "set cookies with `Secure; HttpOnly; SameSite=Lax` (or Strict)",
+        ));
+    }
+    out
+}
+
 /// The `sslmode` DATABASE_URL asks for, if any.
 pub fn sslmode(url: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
@@ -358,14 +506,16 @@ impl Engine {
         let profile = self.profile(deployment).await?;
         let hosts: Vec<String> = profile.hosts.iter().map(|h| h.name.get_ref().clone()).collect();
         let per_host = futures_util::future::join_all(hosts.iter().map(|h| self.harden_host(deployment, h)));
-        let (per_host, redis, backups) = tokio::join!(
+        let (per_host, redis, backups, http) = tokio::join!(
             per_host,
             self.harden_redis(deployment),
-            self.harden_backups(deployment)
+            self.harden_backups(deployment),
+            self.harden_http(deployment)
         );
         let mut findings: Vec<Finding> = per_host.into_iter().flatten().collect();
         findings.extend(redis);
         findings.extend(backups);
+        findings.extend(http);
         Ok(HardeningReport {
             deployment: deployment.to_owned(),
             checked_at: crate::engine::state::now_rfc3339(),
@@ -758,6 +908,123 @@ impl Engine {
                 &["HostConfig.NetworkMode", "HostConfig.PidMode"],
                 "use a bridge network with only the ports it needs published, and its own PID namespace",
             );
+        }
+        out
+    }
+
+    /// The public URL, as a browser would get it: its security headers and cookies, and
+    /// whether it answers a foreign Origin.
+    async fn harden_http(&self, deployment: &str) -> Vec<Finding> {
+        let Ok(profile) = self.profile(deployment).await else {
+            return Vec::new();
+        };
+        let Some(url) = profile.public_url.as_ref().map(|u| u.get_ref().clone()) else {
+            return Vec::new();
+        };
+        let checklist = "HTTPS/SSL enabled; CORS properly configured — seeds 001, 004";
+        let finding =
+            |check: &str, verdict: Verdict, detail: String, ev: Option<Evidence>, fix: &str| Finding {
+                check: check.into(),
+                host: None,
+                subject: Some(url.clone()),
+                verdict,
+                detail,
+                evidence: ev,
+                checklist: checklist.into(),
+                fix: if verdict == Verdict::Pass {
+                    String::new()
+                } else {
+                    fix.into()
+                },
+            };
+        let client = crate::engine::http::client();
+        let origin = "https://breakglass-probe.invalid";
+        let get = |origin: Option<&str>| {
+            let mut req = client.get(&url);
+            if let Some(o) = origin {
+                req = req.header("Origin", o);
+            }
+            req.send()
+        };
+        let (plain, cors) = tokio::join!(get(None), get(Some(origin)));
+        let headers = |r: &reqwest::Response| {
+            r.headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let (plain, cors) = match (plain, cors) {
+            (Ok(p), Ok(c)) => ((p.status(), headers(&p)), headers(&c)),
+            (Err(e), _) | (_, Err(e)) => {
+                return vec![finding(
+                    "http.reachable",
+                    Verdict::Unknown,
+                    format!("{url} did not answer: {}", e.without_url()),
+                    None,
+                    "check public_url in the profile and that the site is up",
+                )];
+            }
+        };
+        let https = url.starts_with("https://");
+        let block = plain
+            .1
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let full = format!("HTTP {}\n{block}", plain.0);
+        let mut out = vec![finding(
+            "http.https",
+            if https { Verdict::Pass } else { Verdict::Fail },
+            if https {
+                format!("{url} is served over HTTPS")
+            } else {
+                format!("{url} is plain HTTP: passwords and cookies cross the network in clear")
+            },
+            Some(evidence(&format!("GET {url}"), full.as_bytes(), &[])),
+            "serve the site over HTTPS (Caddy or Traefik get a certificate by themselves) and set public_url to its https:// address",
+        )];
+        for (check, verdict, detail, fix) in judge_http(https, &plain.1, &cors, origin) {
+            let name = match check {
+                "http.hsts" => "strict-transport-security",
+                "http.framing" => "x-frame-options",
+                "http.nosniff" => "x-content-type-options",
+                "http.referrer" => "referrer-policy",
+                "http.csp" => "content-security-policy",
+                "http.cookies" => "set-cookie",
+                _ => "access-control-allow",
+            };
+            let mut ev = evidence(
+                &if check == "http.cors" {
+                    format!("GET {url} with Origin: {origin}")
+                } else {
+                    format!("GET {url}")
+                },
+                full.as_bytes(),
+                &[],
+            );
+            let lines = if check == "http.cors" { &cors } else { &plain.1 };
+            ev.output = lines
+                .iter()
+                .filter(|(k, _)| k.starts_with(name))
+                .map(|(k, v)| format!("{k}: {}", display_safe(v.as_bytes())))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if ev.output.is_empty() {
+                ev.output = format!("(no {name} header)");
+            }
+            out.push(finding(
+                check,
+                verdict,
+                display_safe(detail.as_bytes()),
+                Some(ev),
+                fix,
+            ));
         }
         out
     }
@@ -1197,6 +1464,59 @@ mod tests {
             }
         }
         assert!(entropy_bits("aaaa") == 0.0 && entropy_bits(&"0123456789abcdef".repeat(4)) == 256.0);
+    }
+
+    #[test]
+    fn http_headers_are_judged_both_ways() {
+        let h = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let origin = "https://probe.invalid";
+        let good = h(&[
+            ("strict-transport-security", "max-age=63072000; includeSubDomains"),
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("content-security-policy", "default-src 'self'"),
+            ("set-cookie", "_s=abc; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        ]);
+        for (check, v, detail, _) in judge_http(true, &good, &[], origin) {
+            assert_eq!(v, Verdict::Pass, "{check}: {detail}");
+        }
+        let bad = h(&[
+            ("content-security-policy", "script-src 'self' 'unsafe-inline'"),
+            ("set-cookie", "_s=abc; Path=/"),
+        ]);
+        let echo = h(&[
+            ("access-control-allow-origin", origin),
+            ("access-control-allow-credentials", "true"),
+        ]);
+        let j = judge_http(true, &bad, &echo, origin);
+        let of = |c: &str| j.iter().find(|x| x.0 == c).map(|x| x.1);
+        assert_eq!(of("http.hsts"), Some(Verdict::Fail));
+        assert_eq!(of("http.framing"), Some(Verdict::Fail));
+        assert_eq!(of("http.nosniff"), Some(Verdict::Fail));
+        assert_eq!(of("http.referrer"), Some(Verdict::Warn));
+        assert_eq!(of("http.csp"), Some(Verdict::Warn));
+        assert_eq!(of("http.cors"), Some(Verdict::Fail));
+        assert_eq!(of("http.cookies"), Some(Verdict::Fail));
+        // `*` with credentials is refused by browsers, and still a misconfiguration.
+        let star = h(&[
+            ("access-control-allow-origin", "*"),
+            ("access-control-allow-credentials", "true"),
+        ]);
+        assert_eq!(
+            judge_http(true, &good, &star, origin)
+                .iter()
+                .find(|x| x.0 == "http.cors")
+                .map(|x| x.1),
+            Some(Verdict::Fail)
+        );
+        // HSTS over plain HTTP does nothing.
+        assert_eq!(judge_http(false, &good, &[], origin)[0].1, Verdict::Warn);
     }
 
     #[test]
