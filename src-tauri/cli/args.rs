@@ -208,6 +208,25 @@ pub(crate) enum Command {
     /// each finding with its evidence and fix. Exit 0 when nothing failed; 1 when a check
     /// failed or could not be made.
     Harden { deployment: String },
+    /// Accept one finding of the hardening audit, with a reason, for a while (it stays in
+    /// the report, marked accepted, and counts again when the time is up). Journaled.
+    AcceptFinding {
+        deployment: String,
+        /// The check, as the report names it (env.mode, container.user…).
+        check: String,
+        /// The host the finding names, if it names one.
+        #[arg(long)]
+        host: Option<String>,
+        /// The container, file or variable the finding names, if it names one.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Why it is acceptable.
+        #[arg(long)]
+        reason: String,
+        /// How long, like 30d (at most a year).
+        #[arg(long = "for")]
+        duration: humantime::Duration,
+    },
     /// The action journal: list, verify, export an incident.
     #[command(subcommand)]
     Journal(JournalCmd),

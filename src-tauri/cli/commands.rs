@@ -626,13 +626,14 @@ pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorR
         Verdict::Warn => 2,
         Verdict::Pass => 3,
     };
-    sorted.sort_by_key(|f| rank(f.verdict));
+    sorted.sort_by_key(|f| (f.accepted.is_some(), rank(f.verdict)));
     for f in sorted {
-        let mark = match f.verdict {
-            Verdict::Pass => "ok  ",
-            Verdict::Warn => "warn",
-            Verdict::Fail => "FAIL",
-            Verdict::Unknown => "??  ",
+        let mark = match (f.verdict, &f.accepted) {
+            (Verdict::Pass, _) => "ok  ",
+            (_, Some(_)) => "acc ",
+            (Verdict::Warn, None) => "warn",
+            (Verdict::Fail, None) => "FAIL",
+            (Verdict::Unknown, None) => "??  ",
         };
         let safe = |s: &str| display_safe(s.as_bytes());
         outln!(
@@ -645,7 +646,14 @@ pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorR
                 .unwrap_or_default(),
             safe(&f.detail)
         );
-        if f.verdict != Verdict::Pass {
+        if let Some(a) = &f.accepted {
+            outln!(
+                "       accepted by {} until {}: {}",
+                safe(&a.by),
+                a.until,
+                safe(&a.reason)
+            );
+        } else if f.verdict != Verdict::Pass {
             if let Some(e) = &f.evidence {
                 outln!(
                     "       evidence: {} (sha256 {})",
@@ -663,12 +671,13 @@ pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorR
         }
     }
     outln!(
-        "{}: {} passed, {} warnings, {} failed, {} not checked ({} ms)",
+        "{}: {} passed, {} warnings, {} failed, {} not checked, {} accepted ({} ms)",
         deployment,
         report.count(Verdict::Pass),
         report.count(Verdict::Warn),
         fails,
         unknown,
+        report.accepted(),
         report.took_ms
     );
     Ok(())

@@ -430,6 +430,37 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             }
         }
         Command::Harden { deployment } => harden_cmd(&cli, deployment).await?,
+        Command::AcceptFinding {
+            deployment,
+            check,
+            host,
+            subject,
+            reason,
+            duration,
+        } => {
+            let a = engine(&cli)
+                .await?
+                .accept_finding(
+                    deployment,
+                    check,
+                    host.as_deref(),
+                    subject.as_deref(),
+                    reason,
+                    (*duration).into(),
+                )
+                .await?;
+            if cli.json {
+                print_json(&a)?;
+            } else {
+                outln!(
+                    "Accepted {} on {} ({}) until {}.",
+                    a.check,
+                    display_safe(a.host.as_deref().unwrap_or("-").as_bytes()),
+                    display_safe(a.subject.as_deref().unwrap_or("-").as_bytes()),
+                    a.until
+                );
+            }
+        }
         Command::RestoreTest { deployment, backup } => {
             restore_test_cmd(&cli, deployment, backup.as_deref()).await?
         }

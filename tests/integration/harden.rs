@@ -352,3 +352,85 @@ async fn the_cli_exits_1_on_a_failure_prints_evidence_and_no_secret() {
         tb.assert_no_secret_in(&tb.secret_values(), &o.stderr, "stderr");
     }
 }
+
+#[tokio::test]
+async fn an_accepted_finding_is_shown_as_accepted_until_its_date_then_counts_again() {
+    let v = variant("hdacc", |t| t).await;
+    let e = &v.engine;
+    let before = e.harden(&v.name).await.unwrap();
+    // Counted among the failures: only db.tls is looked at (other tests add and remove
+    // containers on the same hosts meanwhile).
+    let open_tls = |r: &HardeningReport| {
+        r.findings
+            .iter()
+            .filter(|f| f.check == "db.tls" && f.verdict == Verdict::Fail && f.accepted.is_none())
+            .count()
+    };
+    let fails = open_tls(&before);
+    let target = find(&before, "db.tls", "app1", None).clone();
+    assert_eq!(target.verdict, Verdict::Fail);
+
+    // Bad input is refused, and nothing is accepted.
+    let hour = std::time::Duration::from_secs(3600);
+    let sub = target.subject.as_deref();
+    for (check, reason) in [("db.tls", " "), ("DB TLS", "x"), ("db.tls", "two\nlines")] {
+        assert!(
+            e.accept_finding(&v.name, check, Some("app1"), sub, reason, hour)
+                .await
+                .is_err()
+        );
+    }
+    assert!(
+        e.accept_finding(
+            &v.name,
+            "db.tls",
+            Some("app1"),
+            sub,
+            "x",
+            std::time::Duration::from_secs(400 * 86_400)
+        )
+        .await
+        .is_err(),
+        "more than a year"
+    );
+
+    let a = e
+        .accept_finding(
+            &v.name,
+            "db.tls",
+            Some("app1"),
+            sub,
+            "TLS is terminated on the host's loopback; no network path",
+            hour,
+        )
+        .await
+        .unwrap();
+    let r = e.harden(&v.name).await.unwrap();
+    let f = find(&r, "db.tls", "app1", None);
+    assert_eq!(f.verdict, Verdict::Fail, "still shown as what it is");
+    assert_eq!(f.accepted.as_ref(), Some(&a));
+    assert_eq!(open_tls(&r), fails - 1);
+    assert_eq!(r.accepted(), 1);
+    // The other hosts' db.tls are not covered.
+    assert!(find(&r, "db.tls", "app2", None).accepted.is_none());
+    let journal = e.journal().await.unwrap();
+    let entries = journal.entries(None).await.unwrap();
+    assert!(entries.iter().any(|x| x.kind == "harden.accepted"), "journaled");
+
+    // Accepted for a second: it counts again once the second is over, and says so.
+    e.accept_finding(
+        &v.name,
+        "db.tls",
+        Some("app1"),
+        sub,
+        "a moment",
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let r = e.harden(&v.name).await.unwrap();
+    let f = find(&r, "db.tls", "app1", None);
+    assert!(f.accepted.is_none() && f.detail.contains("expired"), "{f:#?}");
+    assert_eq!(open_tls(&r), fails);
+}

@@ -12,7 +12,7 @@
 //! test's recency and the newest backup's age against the RPO.
 //!
 //! Not for (not built yet): the firewall, automatic updates, TLS versions, certificates
-//! and redirects, secrets in git history, rate limiting, accepted findings, scores and
+//! and redirects, secrets in git history, rate limiting, linked findings, scores and
 //! drift. Nothing here changes a deployment.
 
 use std::time::{Duration, Instant};
@@ -64,6 +64,32 @@ pub struct Finding {
     pub checklist: String,
     /// What to do, exactly (empty on a pass).
     pub fix: String,
+    /// Accepted by a person, with a reason, until a date (still shown, not counted).
+    pub accepted: Option<Acceptance>,
+}
+
+/// A person's acceptance of one finding: which (check, host, subject), why, until when.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Acceptance {
+    pub check: String,
+    pub host: Option<String>,
+    pub subject: Option<String>,
+    pub reason: String,
+    /// RFC 3339; after it the finding counts again.
+    pub until: String,
+    pub at: String,
+    pub by: String,
+}
+
+impl Acceptance {
+    fn covers(&self, f: &Finding) -> bool {
+        self.check == f.check && self.host == f.host && self.subject == f.subject
+    }
+    fn active(&self) -> bool {
+        humantime::parse_rfc3339_weak(self.until.trim_end_matches('Z'))
+            .is_ok_and(|t| t > std::time::SystemTime::now())
+    }
 }
 
 /// The result of a hardening audit.
@@ -77,8 +103,15 @@ pub struct HardeningReport {
 }
 
 impl HardeningReport {
+    /// Findings of this verdict that nobody accepted.
     pub fn count(&self, v: Verdict) -> usize {
-        self.findings.iter().filter(|f| f.verdict == v).count()
+        self.findings
+            .iter()
+            .filter(|f| f.verdict == v && f.accepted.is_none())
+            .count()
+    }
+    pub fn accepted(&self) -> usize {
+        self.findings.iter().filter(|f| f.accepted.is_some()).count()
     }
 }
 
@@ -136,6 +169,7 @@ impl F<'_> {
             } else {
                 fix.into()
             },
+            accepted: None,
         }
     }
 }
@@ -516,12 +550,91 @@ impl Engine {
         findings.extend(redis);
         findings.extend(backups);
         findings.extend(http);
+        // Accepted findings: shown as accepted until their date, as they are after it.
+        let accepted = self.state().accepted_findings(deployment).await?;
+        for f in &mut findings {
+            if let Some(a) = accepted.iter().find(|a| a.covers(f)) {
+                if a.active() {
+                    f.accepted = Some(a.clone());
+                } else if f.verdict != Verdict::Pass {
+                    f.detail.push_str(&format!(
+                        " (accepted by {} until {}: expired)",
+                        display_safe(a.by.as_bytes()),
+                        a.until
+                    ));
+                }
+            }
+        }
         Ok(HardeningReport {
             deployment: deployment.to_owned(),
             checked_at: crate::engine::state::now_rfc3339(),
             findings,
             took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
+    }
+
+    /// Accepts one finding (its check, and its host and subject as the report names
+    /// them) for `for_` from now, with a reason; journaled as `harden.accepted`.
+    pub async fn accept_finding(
+        &self,
+        deployment: &str,
+        check: &str,
+        host: Option<&str>,
+        subject: Option<&str>,
+        reason: &str,
+        for_: Duration,
+    ) -> Result<Acceptance> {
+        self.profile(deployment).await?;
+        let bad = |message: String| crate::engine::Error::BadArgument { message };
+        if check.is_empty()
+            || check.len() > 64
+            || !check
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+        {
+            return Err(bad(format!(
+                "{:?} is not the name of a check (like env.mode)",
+                display_safe(check.as_bytes())
+            )));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.len() > 500 || reason.chars().any(|c| c.is_control()) {
+            return Err(bad("give a reason, one line of at most 500 characters".into()));
+        }
+        for v in host.iter().chain(subject.iter()) {
+            if v.is_empty() || v.len() > 1024 || v.chars().any(char::is_control) {
+                return Err(bad(format!(
+                    "{:?}: expected a host or subject as the report names it",
+                    display_safe(v.as_bytes())
+                )));
+            }
+        }
+        if for_ > Duration::from_secs(366 * 86_400) {
+            return Err(bad(
+                "accept a finding for a year at most: it should be looked at again".into(),
+            ));
+        }
+        let a = Acceptance {
+            check: check.to_owned(),
+            host: host.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+            reason: reason.to_owned(),
+            until: humantime::format_rfc3339_seconds(std::time::SystemTime::now() + for_).to_string(),
+            at: crate::engine::state::now_rfc3339(),
+            by: crate::engine::connect::operator(),
+        };
+        self.state().accept_finding(deployment, &a).await?;
+        self.journal()
+            .await?
+            .append(
+                deployment,
+                &hex::encode(rand::random::<[u8; 8]>()),
+                &a.by,
+                "harden.accepted",
+                serde_json::to_value(&a).unwrap_or_default(),
+            )
+            .await?;
+        Ok(a)
     }
 
     async fn harden_host(&self, deployment: &str, host: &str) -> Vec<Finding> {
@@ -542,6 +655,7 @@ impl Engine {
                     evidence: None,
                     checklist: "every host checked".into(),
                     fix: "make the host reachable (`breakglass status`) and audit again".into(),
+                    accepted: None,
                 });
                 return out;
             }
@@ -936,6 +1050,7 @@ impl Engine {
                 } else {
                     fix.into()
                 },
+                accepted: None,
             };
         let client = crate::engine::http::client();
         let origin = "https://breakglass-probe.invalid";
@@ -1102,6 +1217,7 @@ impl Engine {
                 checklist: "Backup restoration tested — seed 000; Backups configured — seed 004".into(),
                 fix: "add [backups] to the profile (docs/profiles.md) and run `breakglass restore-test`"
                     .into(),
+                accepted: None,
             }];
         };
         let host = b.host.get_ref().clone();
@@ -1148,6 +1264,7 @@ impl Engine {
             } else {
                 format!("`breakglass restore-test {deployment}`")
             },
+            accepted: None,
         });
         match self.backups(deployment).await {
             Ok(list) => {
@@ -1187,6 +1304,7 @@ impl Engine {
                     } else {
                         "check the backup job (cron, systemd timer) and its logs".into()
                     },
+                    accepted: None,
                 });
             }
             Err(e) => out.push(Finding {
@@ -1198,6 +1316,7 @@ impl Engine {
                 evidence: None,
                 checklist: "Backups configured — seed 004".into(),
                 fix: "fix what the error names, then audit again".into(),
+                accepted: None,
             }),
         }
         out

@@ -227,6 +227,62 @@ impl State {
         Ok(())
     }
 
+    /// Records (or replaces) the acceptance of one finding of the hardening audit.
+    pub async fn accept_finding(
+        &self,
+        deployment: &str,
+        a: &crate::engine::review::harden::Acceptance,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO accepted_findings (deployment, check_name, host, subject, reason, until, accepted_at, accepted_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (deployment, check_name, host, subject) DO UPDATE SET
+               reason = excluded.reason, until = excluded.until,
+               accepted_at = excluded.accepted_at, accepted_by = excluded.accepted_by",
+        )
+        .bind(deployment)
+        .bind(&a.check)
+        .bind(a.host.as_deref().unwrap_or(""))
+        .bind(a.subject.as_deref().unwrap_or(""))
+        .bind(&a.reason)
+        .bind(&a.until)
+        .bind(&a.at)
+        .bind(&a.by)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Every acceptance of a deployment's findings, expired ones too.
+    pub async fn accepted_findings(
+        &self,
+        deployment: &str,
+    ) -> Result<Vec<crate::engine::review::harden::Acceptance>> {
+        let rows = sqlx::query(
+            "SELECT check_name, host, subject, reason, until, accepted_at, accepted_by
+             FROM accepted_findings WHERE deployment = ?1",
+        )
+        .bind(deployment)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        rows.into_iter()
+            .map(|r| {
+                let opt = |s: String| (!s.is_empty()).then_some(s);
+                Ok(crate::engine::review::harden::Acceptance {
+                    check: r.try_get("check_name").map_err(self.err())?,
+                    host: opt(r.try_get("host").map_err(self.err())?),
+                    subject: opt(r.try_get("subject").map_err(self.err())?),
+                    reason: r.try_get("reason").map_err(self.err())?,
+                    until: r.try_get("until").map_err(self.err())?,
+                    at: r.try_get("accepted_at").map_err(self.err())?,
+                    by: r.try_get("accepted_by").map_err(self.err())?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn forget_key(&self, deployment: &str, host: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM host_keys WHERE deployment = ?1 AND host = ?2")
             .bind(deployment)
