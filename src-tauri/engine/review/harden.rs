@@ -506,6 +506,28 @@ pub fn judge_http(
     out
 }
 
+/// Headers with every cookie's value replaced (a session cookie is a credential): its
+/// name and attributes are what the audit judges and shows.
+pub fn redact_cookies(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .map(|(k, v)| {
+            if k != "set-cookie" {
+                return (k, v);
+            }
+            let (pair, attrs) = v.split_once(';').map_or((v.as_str(), ""), |(p, a)| (p, a));
+            let name = pair.split('=').next().unwrap_or_default().trim();
+            let attrs = if attrs.is_empty() {
+                String::new()
+            } else {
+                format!(";{attrs}")
+            };
+            let redacted = format!("{name}=[redacted]{attrs}");
+            (k, redacted)
+        })
+        .collect()
+}
+
 /// The `sslmode` DATABASE_URL asks for, if any.
 pub fn sslmode(url: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
@@ -1074,7 +1096,10 @@ impl Engine {
                 .collect::<Vec<_>>()
         };
         let (plain, cors) = match (plain, cors) {
-            (Ok(p), Ok(c)) => ((p.status(), headers(&p)), headers(&c)),
+            (Ok(p), Ok(c)) => (
+                (p.status(), redact_cookies(headers(&p))),
+                redact_cookies(headers(&c)),
+            ),
             (Err(e), _) | (_, Err(e)) => {
                 return vec![finding(
                     "http.reachable",
@@ -1633,6 +1658,18 @@ mod tests {
                 .find(|x| x.0 == "http.cors")
                 .map(|x| x.1),
             Some(Verdict::Fail)
+        );
+        // Cookie values never reach a report; their names and attributes do.
+        let red = redact_cookies(h(&[
+            ("set-cookie", "_s=tok3nValue; Secure; HttpOnly"),
+            ("x-a", "b"),
+        ]));
+        assert_eq!(red[0].1, "_s=[redacted]; Secure; HttpOnly");
+        assert_eq!(red[1].1, "b");
+        let j = judge_http(true, &red, &[], origin);
+        assert!(
+            j.iter()
+                .any(|x| x.0 == "http.cookies" && x.2.contains("lacks SameSite"))
         );
         // HSTS over plain HTTP does nothing.
         assert_eq!(judge_http(false, &good, &[], origin)[0].1, Verdict::Warn);

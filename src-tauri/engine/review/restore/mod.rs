@@ -554,6 +554,32 @@ async fn remove_leftover_dirs(
     Ok(())
 }
 
+/// Drops a scratch database. `WITH (FORCE)` ends the restore's own connections that may
+/// linger (a `pg_restore` worker of a failed restore), but may not end an autovacuum
+/// worker, which a freshly loaded copy attracts (a superuser process: "must be a member
+/// of the role whose process is being terminated"); a plain `DROP DATABASE` waits that
+/// one out. Both are tried, a few times, a second apart.
+async fn drop_scratch(admin: &RemoteDb, name: &str) -> std::result::Result<(), sqlx::Error> {
+    let force = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(name));
+    let plain = format!("DROP DATABASE IF EXISTS {}", qname(name));
+    let mut last = None;
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        for sql in [&force, &plain] {
+            match sqlx::raw_sql(crate::engine::actions::sql::audited(sql))
+                .execute(&admin.pool)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    Err(last.unwrap_or(sqlx::Error::PoolClosed))
+}
+
 /// What a restore printed, judged: errors fail the test; an ownership error of a plain
 /// dump restored with another role (`role "app" does not exist`, `must be owner`) is a
 /// warning, as `pg_restore --no-owner` would have skipped it.
@@ -1353,11 +1379,7 @@ impl Engine {
             let ours = name.len() == PREFIX.len() + 16
                 && name[PREFIX.len()..].bytes().all(|c| c.is_ascii_hexdigit());
             if ours && is_leftover(&comment, operator) {
-                let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&name));
-                match sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
-                    .execute(&admin.pool)
-                    .await
-                {
+                match drop_scratch(&admin, &name).await {
                     Ok(_) => report.leftovers_removed.push(name),
                     Err(e) => {
                         report.check(
@@ -1420,10 +1442,7 @@ impl Engine {
         let result = self.restore_into(t, report, &target, creds).await;
 
         phase("cleaning", scratch.clone());
-        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", qname(&scratch));
-        let dropped = sqlx::raw_sql(crate::engine::actions::sql::audited(&drop))
-            .execute(&admin.pool)
-            .await;
+        let dropped = drop_scratch(&admin, &scratch).await;
         let gone: Option<i64> =
             sqlx::query_scalar("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1")
                 .bind(&scratch)
