@@ -645,7 +645,7 @@ impl Engine {
             at: crate::engine::state::now_rfc3339(),
             by: crate::engine::connect::operator(),
         };
-        self.state().accept_finding(deployment, &a).await?;
+        // The decision is journaled before it takes effect.
         self.journal()
             .await?
             .append(
@@ -656,6 +656,7 @@ impl Engine {
                 serde_json::to_value(&a).unwrap_or_default(),
             )
             .await?;
+        self.state().accept_finding(deployment, &a).await?;
         Ok(a)
     }
 

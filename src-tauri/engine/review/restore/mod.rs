@@ -431,19 +431,23 @@ async fn format_check(session: &Session, file: &BackupFile, report: &mut Restore
     Ok(())
 }
 
-/// Free space in [`SCRATCH_ROOT`] on the host against `needed`.
-async fn free_space(session: &Session, needed: u64) -> (CheckStatus, String) {
-    let avail = session
+/// The bytes free in the file system of `dir` on the host (`df`), if it answers.
+async fn free_bytes(session: &Session, dir: &str) -> Option<u64> {
+    session
         .exec(
-            &format!("df -Pk -- {SCRATCH_ROOT} | awk 'NR==2 {{print $4}}'"),
+            &format!("df -Pk -- {} | awk 'NR==2 {{print $4}}'", shell_quote(dir)),
             None,
         )
         .await
         .ok()
         .filter(|o| o.success())
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
-        .map(|kib| kib.saturating_mul(1024));
-    match avail {
+        .map(|kib| kib.saturating_mul(1024))
+}
+
+/// Free space in [`SCRATCH_ROOT`] on the host against `needed`.
+async fn free_space(session: &Session, needed: u64) -> (CheckStatus, String) {
+    match free_bytes(session, SCRATCH_ROOT).await {
         None => (
             CheckStatus::Warn,
             format!("df of {SCRATCH_ROOT} did not answer: free space not checked"),
@@ -1293,16 +1297,7 @@ impl Engine {
             );
         };
         let avail = match self.session(deployment, dbp.via_host.get_ref()).await {
-            Ok(s) => s
-                .exec(
-                    &format!("df -Pk -- {} | awk 'NR==2 {{print $4}}'", shell_quote(&dir)),
-                    None,
-                )
-                .await
-                .ok()
-                .filter(|o| o.success())
-                .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
-                .map(|kib| kib * 1024),
+            Ok(s) => free_bytes(&s, &dir).await,
             Err(_) => None,
         };
         match avail {

@@ -78,7 +78,8 @@ impl Store {
             })?),
             None => None,
         };
-        let client = client();
+        // The console's one client: short timeouts, no redirects (a page is < 1 MB).
+        let client = crate::engine::http::client();
         let now = SystemTime::now();
         let mut files = Vec::new();
         let mut token: Option<String> = None;
@@ -194,16 +195,6 @@ impl Store {
                 .to_string(),
         )
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("breakglass/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }
 
 /// S3's `<Code>` and `<Message>` of an error answer, for a person (what the server
