@@ -205,9 +205,18 @@ pub(crate) enum Command {
     /// not, RTO and RPO.
     RestoreHistory { deployment: String },
     /// The hardening audit: the seeds' checklists checked read-only against every host,
-    /// each finding with its evidence and fix. Exit 0 when nothing failed; 1 when a check
-    /// failed or could not be made.
-    Harden { deployment: String },
+    /// each finding with its evidence and fix, a score, combined risks and what changed
+    /// since the last audit. Exit 0 when nothing failed; 1 when a check failed or could
+    /// not be made.
+    Harden {
+        deployment: String,
+        /// The report as text (default), Markdown or HTML (a page with no script).
+        #[arg(long, value_parser = ["text", "md", "html"], default_value = "text")]
+        format: String,
+        /// Past audits' scores instead of a new audit (nothing is checked).
+        #[arg(long)]
+        history: bool,
+    },
     /// Accept one finding of the hardening audit, with a reason, for a while (it stays in
     /// the report, marked accepted, and counts again when the time is up). Journaled.
     AcceptFinding {

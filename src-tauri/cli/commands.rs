@@ -607,11 +607,34 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
     Ok(())
 }
 
-/// `breakglass restore-test`: progress on stderr as it goes, the report on stdout; exit 1
-/// when the backup did not pass. Ctrl-C cancels (the scratch database is still dropped).
-pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorReport> {
-    use breakglass::engine::review::harden::Verdict;
-    let report = engine(cli).await?.harden(deployment).await?;
+/// `breakglass harden`: the report on stdout (text, JSON, Markdown or HTML); exit 1 when
+/// a check failed or could not be made. `--history`: past scores, nothing checked.
+pub(crate) async fn harden_cmd(
+    cli: &Cli,
+    deployment: &str,
+    format: &str,
+    history: bool,
+) -> Result<(), ErrorReport> {
+    use breakglass::engine::review::harden::{Verdict, report};
+    let engine = engine(cli).await?;
+    if history {
+        let past = engine.harden_history(deployment, 100).await?;
+        if cli.json {
+            let rows: Vec<_> = past
+                .iter()
+                .map(|(at, score)| serde_json::json!({"checked_at": at, "score": score}))
+                .collect();
+            return print_json(&rows);
+        }
+        if past.is_empty() {
+            outln!("{deployment}: no audit yet (`breakglass harden {deployment}`)");
+        }
+        for (at, score) in &past {
+            outln!("{at}  {score:>3}/100");
+        }
+        return Ok(());
+    }
+    let report = engine.harden(deployment).await?;
     let (fails, unknown) = (report.count(Verdict::Fail), report.count(Verdict::Unknown));
     if fails + unknown > 0 {
         crate::print::set_degraded();
@@ -619,15 +642,20 @@ pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorR
     if cli.json {
         return print_json(&report);
     }
-    let mut sorted: Vec<_> = report.findings.iter().collect();
-    let rank = |v: Verdict| match v {
-        Verdict::Fail => 0,
-        Verdict::Unknown => 1,
-        Verdict::Warn => 2,
-        Verdict::Pass => 3,
-    };
-    sorted.sort_by_key(|f| (f.accepted.is_some(), rank(f.verdict)));
-    for f in sorted {
+    match format {
+        "md" => {
+            out!("{}", report::markdown(&report));
+            return Ok(());
+        }
+        "html" => {
+            out!("{}", report::html(&report));
+            return Ok(());
+        }
+        _ => {}
+    }
+    // Failures first, then what could not be checked, warnings, accepted and passes;
+    // the most severe first within each.
+    for f in report::sorted(&report.findings) {
         let mark = match (f.verdict, &f.accepted) {
             (Verdict::Pass, _) => "ok  ",
             (_, Some(_)) => "acc ",
@@ -670,9 +698,45 @@ pub(crate) async fn harden_cmd(cli: &Cli, deployment: &str) -> Result<(), ErrorR
             }
         }
     }
+    for l in &report.links {
+        outln!(
+            "LINKED {}: {}",
+            display_safe(l.title.as_bytes()),
+            display_safe(l.risk.as_bytes())
+        );
+        for f in &l.findings {
+            outln!("         - {}", display_safe(f.label().as_bytes()));
+        }
+    }
+    if let Some(d) = &report.drift {
+        if d.changes.is_empty() {
+            outln!("since {} (score {}): no change", d.previous_at, d.previous_score);
+        } else {
+            outln!("since {} (score {}):", d.previous_at, d.previous_score);
+            let word = |v: Option<Verdict>| match v {
+                None => "absent",
+                Some(Verdict::Pass) => "pass",
+                Some(Verdict::Warn) => "warn",
+                Some(Verdict::Fail) => "FAIL",
+                Some(Verdict::Unknown) => "unknown",
+            };
+            for c in &d.changes {
+                outln!(
+                    "  {} -> {}  {}",
+                    word(c.from),
+                    word(c.to),
+                    display_safe(c.at.label().as_bytes())
+                );
+            }
+        }
+    }
+    if let Some(o) = &report.observatory {
+        outln!("HTTP Observatory rubric: {} ({})", o.score, o.grade);
+    }
     outln!(
-        "{}: {} passed, {} warnings, {} failed, {} not checked, {} accepted ({} ms)",
+        "{}: score {}/100: {} passed, {} warnings, {} failed, {} not checked, {} accepted ({} ms)",
         deployment,
+        report.score.value,
         report.count(Verdict::Pass),
         report.count(Verdict::Warn),
         fails,

@@ -429,7 +429,11 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         }
-        Command::Harden { deployment } => harden_cmd(&cli, deployment).await?,
+        Command::Harden {
+            deployment,
+            format,
+            history,
+        } => harden_cmd(&cli, deployment, format, *history).await?,
         Command::AcceptFinding {
             deployment,
             check,

@@ -22,7 +22,7 @@ mod auth;
 pub mod fuzzing;
 mod head;
 mod operator;
-mod report;
+pub(crate) mod report;
 mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -73,7 +73,7 @@ fn summary(e: &Entry) -> String {
 /// Text from outside (server messages, names, plans) as inert Markdown: every character
 /// that could start a link, an image, emphasis, code, a heading or a table cell is
 /// escaped, angle brackets become entities (no raw HTML), controls become visible.
-fn md_escape(s: &str) -> String {
+pub(crate) fn md_escape(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '#' | '~' | '|' => format!("\\{c}"),
@@ -86,7 +86,7 @@ fn md_escape(s: &str) -> String {
         .collect()
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '&' => "&amp;".to_owned(),

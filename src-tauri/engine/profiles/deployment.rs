@@ -37,6 +37,36 @@ pub struct DeploymentProfile {
     /// `[probes]`).
     #[serde(default)]
     pub probe: Option<ProbeAccount>,
+    /// Settings of the hardening audit (`breakglass harden`).
+    #[serde(default)]
+    pub harden: Option<HardenSettings>,
+}
+
+/// What the hardening audit needs to know beyond the rest of the profile.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardenSettings {
+    /// Where plain HTTP is served, that must redirect to HTTPS (default: `public_url`
+    /// with `http://` and no port, when it is https:// without a port).
+    #[serde(default)]
+    pub http_url: Option<Spanned<String>>,
+    /// A private CA (PEM) that signed `public_url`'s certificate, trusted for the audit
+    /// and the app probes beside the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// How many bad logins the rate-limit check may send at most (default 10, 3 to 30);
+    /// none when 0.
+    #[serde(default)]
+    pub login_burst: Option<Spanned<u32>>,
+    /// Other deployments (staging…) whose `.env` secrets must differ from this one's.
+    #[serde(default)]
+    pub compare_with: Vec<Spanned<String>>,
+}
+
+impl HardenSettings {
+    pub fn login_burst(&self) -> u32 {
+        self.login_burst.as_ref().map_or(10, |b| *b.get_ref())
+    }
 }
 
 /// A non-admin account of the app kept only for probes: its password (`probe-password`)
@@ -557,6 +587,46 @@ impl DeploymentProfile {
                     probe.user.span(),
                     "probe: the app is probed at public_url, which this profile does not set".into(),
                 ));
+            }
+        }
+        if let Some(h) = &self.harden {
+            if let Some(url) = &h.http_url
+                && !reqwest::Url::parse(url.get_ref()).is_ok_and(|u| u.scheme() == "http")
+            {
+                return Err(invalid(
+                    url.span(),
+                    format!(
+                        "harden.http_url: expected an http:// URL, found {:?}",
+                        url.get_ref()
+                    ),
+                ));
+            }
+            if let Some(ca) = &h.ca_file
+                && (!ca.get_ref().starts_with('/') || ca.get_ref().chars().any(char::is_control))
+            {
+                return Err(invalid(
+                    ca.span(),
+                    "harden.ca_file: expected an absolute path to a PEM file".into(),
+                ));
+            }
+            if let Some(b) = &h.login_burst
+                && !(*b.get_ref() == 0 || (3..=30).contains(b.get_ref()))
+            {
+                return Err(invalid(
+                    b.span(),
+                    "harden.login_burst: expected 3 to 30 bad logins (0: no rate-limit check)".into(),
+                ));
+            }
+            for d in &h.compare_with {
+                if check_name(d.get_ref()).is_err() || d.get_ref() == self.name.get_ref() {
+                    return Err(invalid(
+                        d.span(),
+                        format!(
+                            "harden.compare_with: expected the name of another deployment, found {:?}",
+                            d.get_ref()
+                        ),
+                    ));
+                }
             }
         }
         if let Some(url) = &self.public_url {

@@ -33,6 +33,14 @@ pub struct KnownDeployment {
 }
 
 /// A host key an operator trusted for one host of one deployment.
+/// One past hardening audit: when, its score, and each finding's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub checked_at: String,
+    pub score: u8,
+    pub verdicts: Vec<crate::engine::review::harden::report::Seen>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TrustedKey {
@@ -278,6 +286,54 @@ impl State {
                     until: r.try_get("until").map_err(self.err())?,
                     at: r.try_get("accepted_at").map_err(self.err())?,
                     by: r.try_get("accepted_by").map_err(self.err())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records an audit's score and verdicts; returns the one before it, if any.
+    pub async fn record_audit(
+        &self,
+        deployment: &str,
+        checked_at: &str,
+        score: u8,
+        verdicts: &[crate::engine::review::harden::report::Seen],
+    ) -> Result<Option<AuditRecord>> {
+        let previous = self.audits(deployment, 1).await?.into_iter().next();
+        let json = serde_json::to_string(verdicts).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO harden_audits (deployment, checked_at, score, verdicts) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(deployment)
+        .bind(checked_at)
+        .bind(i64::from(score))
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(previous)
+    }
+
+    /// The newest `limit` audits of a deployment, newest first.
+    pub async fn audits(&self, deployment: &str, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT checked_at, score, verdicts FROM harden_audits WHERE deployment = ?1
+             ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(deployment)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        rows.into_iter()
+            .map(|r| {
+                let verdicts: String = r.try_get("verdicts").map_err(self.err())?;
+                let score: i64 = r.try_get("score").map_err(self.err())?;
+                Ok(AuditRecord {
+                    checked_at: r.try_get("checked_at").map_err(self.err())?,
+                    score: u8::try_from(score.clamp(0, 100)).unwrap_or(0),
+                    // A row this console did not write is read as no verdicts, not an error.
+                    verdicts: serde_json::from_str(&verdicts).unwrap_or_default(),
                 })
             })
             .collect()

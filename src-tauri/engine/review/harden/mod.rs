@@ -20,12 +20,18 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+mod host;
+pub mod report;
+mod web;
+
+pub use report::{Drift, Link, Observatory, Score, Severity};
+
 use crate::engine::ssh::Session;
 use crate::engine::ssh::output::{display_safe, shell_quote};
 use crate::engine::{Engine, Result};
 
 /// What one check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -66,6 +72,8 @@ pub struct Finding {
     pub fix: String,
     /// Accepted by a person, with a reason, until a date (still shown, not counted).
     pub accepted: Option<Acceptance>,
+    /// How much a failure of this check matters (the check's, [`report::severity`]).
+    pub severity: Severity,
 }
 
 /// A person's acceptance of one finding: which (check, host, subject), why, until when.
@@ -100,6 +108,14 @@ pub struct HardeningReport {
     pub checked_at: String,
     pub findings: Vec<Finding>,
     pub took_ms: u64,
+    pub score: Score,
+    /// The public URL on the HTTP Observatory's rubric (none without a public URL, or
+    /// when it did not answer).
+    pub observatory: Option<Observatory>,
+    /// Findings that combine into a worse risk.
+    pub links: Vec<Link>,
+    /// What changed since the previous audit (none for the first).
+    pub drift: Option<Drift>,
 }
 
 impl HardeningReport {
@@ -170,6 +186,7 @@ impl F<'_> {
                 fix.into()
             },
             accepted: None,
+            severity: Severity::Low,
         }
     }
 }
@@ -555,6 +572,24 @@ pub fn public_listeners(ss: &str, port: u16) -> Vec<String> {
         .collect()
 }
 
+/// The HTTP client of the audit: the console's, trusting `ca_file` too.
+fn audit_client(ca_file: Option<&str>) -> std::result::Result<reqwest::Client, String> {
+    let Some(ca) = ca_file else {
+        return Ok(crate::engine::http::client());
+    };
+    let pem = std::fs::read(ca).map_err(|e| format!("cannot read harden.ca_file {ca}: {e}"))?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("harden.ca_file {ca}: {e}"))?;
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("breakglass/", env!("CARGO_PKG_VERSION")))
+        .tls_certs_merge(certs)
+        .build()
+        .map_err(|e| format!("harden.ca_file {ca}: {e}"))
+}
+
 impl Engine {
     /// The hardening audit of a deployment, read-only, all hosts at once.
     pub async fn harden(&self, deployment: &str) -> Result<HardeningReport> {
@@ -568,10 +603,15 @@ impl Engine {
             self.harden_backups(deployment),
             self.harden_http(deployment)
         );
+        let (http, observatory) = http;
         let mut findings: Vec<Finding> = per_host.into_iter().flatten().collect();
         findings.extend(redis);
         findings.extend(backups);
         findings.extend(http);
+        findings.extend(self.harden_cross_env(deployment).await);
+        for f in &mut findings {
+            f.severity = report::severity(&f.check);
+        }
         // Accepted findings: shown as accepted until their date, as they are after it.
         let accepted = self.state().accepted_findings(deployment).await?;
         for f in &mut findings {
@@ -587,12 +627,154 @@ impl Engine {
                 }
             }
         }
+        let checked_at = crate::engine::state::now_rfc3339();
+        let score = report::score(&findings);
+        let links = report::links(&findings);
+        // Kept for the next audit's drift: verdicts only, no evidence.
+        let seen: Vec<report::Seen> = findings
+            .iter()
+            .map(|f| report::Seen {
+                at: report::FindingRef::of(f),
+                verdict: f.verdict,
+            })
+            .collect();
+        let previous = self
+            .state()
+            .record_audit(deployment, &checked_at, score.value, &seen)
+            .await?;
+        let drift = previous.map(|p| Drift {
+            changes: report::drift(&p.verdicts, &findings),
+            previous_at: p.checked_at,
+            previous_score: p.score,
+        });
         Ok(HardeningReport {
             deployment: deployment.to_owned(),
-            checked_at: crate::engine::state::now_rfc3339(),
+            checked_at,
             findings,
             took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            score,
+            observatory,
+            links,
+            drift,
         })
+    }
+
+    /// The scores of a deployment's past audits, newest first.
+    pub async fn harden_history(&self, deployment: &str, limit: u32) -> Result<Vec<(String, u8)>> {
+        self.profile(deployment).await?;
+        Ok(self
+            .state()
+            .audits(deployment, limit)
+            .await?
+            .into_iter()
+            .map(|a| (a.checked_at, a.score))
+            .collect())
+    }
+
+    /// Secrets of this deployment that another one (`[harden] compare_with`, staging…)
+    /// holds under any name: judged here, never shown.
+    async fn harden_cross_env(&self, deployment: &str) -> Vec<Finding> {
+        let Ok(profile) = self.profile(deployment).await else {
+            return Vec::new();
+        };
+        let others: Vec<String> = profile
+            .harden
+            .as_ref()
+            .map(|h| h.compare_with.iter().map(|d| d.get_ref().clone()).collect())
+            .unwrap_or_default();
+        if others.is_empty() {
+            return Vec::new();
+        }
+        let first_env = |p: &crate::engine::profiles::DeploymentProfile| {
+            p.hosts
+                .iter()
+                .find(|h| h.env_file.is_some())
+                .map(|h| h.name.get_ref().clone())
+        };
+        let Some(host) = first_env(&profile) else {
+            return Vec::new();
+        };
+        let Ok((_, mine)) = self.read_env(deployment, &host).await else {
+            return Vec::new();
+        };
+        let checklist = "Never reuse credentials across environments — seed 004";
+        let mut out = Vec::new();
+        for other in others {
+            let finding = |verdict: Verdict, detail: String| Finding {
+                check: "secrets.cross_env".into(),
+                host: Some(host.clone()),
+                subject: Some(other.clone()),
+                verdict,
+                detail,
+                evidence: None,
+                checklist: checklist.into(),
+                fix: if verdict == Verdict::Pass {
+                    String::new()
+                } else {
+                    format!(
+                        "give {deployment} and {other} their own secrets (rotate the shared ones in {deployment})"
+                    )
+                },
+                accepted: None,
+                severity: Severity::Low,
+            };
+            let theirs = match self.profile(&other).await {
+                Ok(p) => match first_env(&p) {
+                    Some(h) => self.read_env(&other, &h).await.map(|(_, e)| e),
+                    None => {
+                        out.push(finding(Verdict::Unknown, format!("{other} names no env_file")));
+                        continue;
+                    }
+                },
+                Err(e) => Err(e),
+            };
+            let theirs = match theirs {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(finding(
+                        Verdict::Unknown,
+                        format!("{other}'s .env could not be read: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            let shared: Vec<String> = mine
+                .keys()
+                .filter(|k| is_secret_name(k))
+                .filter(|k| {
+                    mine.get(k).is_some_and(|v| {
+                        v.expose().len() >= 8
+                            && theirs
+                                .keys()
+                                .any(|t| theirs.get(t).is_some_and(|w| w.expose() == v.expose()))
+                    })
+                })
+                .map(str::to_owned)
+                .collect();
+            let count = mine.keys().filter(|k| is_secret_name(k)).count();
+            let (verdict, detail) = if shared.is_empty() {
+                (
+                    Verdict::Pass,
+                    format!("none of the {count} secret(s) is also {other}'s"),
+                )
+            } else {
+                (
+                    Verdict::Fail,
+                    format!(
+                        "{} also in {other}'s .env: a leak of one environment opens both",
+                        shared.join(", ")
+                    ),
+                )
+            };
+            let mut f = finding(verdict, detail.clone());
+            f.evidence = Some(evidence(
+                &format!("the .env of {deployment} and of {other} (values compared here, never shown)"),
+                detail.as_bytes(),
+                &[],
+            ));
+            out.push(f);
+        }
+        out
     }
 
     /// Accepts one finding (its check, and its host and subject as the report names
@@ -679,6 +861,7 @@ impl Engine {
                     checklist: "every host checked".into(),
                     fix: "make the host reachable (`breakglass status`) and audit again".into(),
                     accepted: None,
+                    severity: Severity::Low,
                 });
                 return out;
             }
@@ -702,14 +885,39 @@ impl Engine {
             })
             .unwrap_or_default();
 
-        let (ssh, envf, listen, containers) = tokio::join!(
+        // The secrets by name, for the history search (values of 8 characters or more).
+        let named: Vec<(String, String)> = env
+            .as_ref()
+            .map(|e| {
+                e.keys()
+                    .filter(|k| is_secret_name(k))
+                    .filter_map(|k| e.get(k).map(|v| (k.to_owned(), v.expose().clone())))
+                    .filter(|(_, v)| v.len() >= 8)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let history = async {
+            match &env_file {
+                Some(path) if !named.is_empty() => {
+                    Some(host::git_history(&session, host, path, &named).await)
+                }
+                _ => None,
+            }
+        };
+        let (ssh, envf, listen, containers, firewall, updates, history) = tokio::join!(
             self.harden_sshd(&session, host, &secrets),
             harden_env_file(&session, host, env_file.as_deref(), &secrets),
             self.harden_listeners(deployment, &session, host, &secrets),
             self.harden_containers(deployment, host),
+            host::firewall(&session, host, &secrets),
+            host::updates(&session, host, &secrets),
+            history,
         );
         out.extend(ssh);
         out.extend(envf);
+        out.extend(history);
+        out.push(firewall);
+        out.push(updates);
         out.extend(listen);
         out.extend(containers);
 
@@ -1051,13 +1259,15 @@ impl Engine {
 
     /// The public URL, as a browser would get it: its security headers and cookies, and
     /// whether it answers a foreign Origin.
-    async fn harden_http(&self, deployment: &str) -> Vec<Finding> {
+    async fn harden_http(&self, deployment: &str) -> (Vec<Finding>, Option<Observatory>) {
         let Ok(profile) = self.profile(deployment).await else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
         let Some(url) = profile.public_url.as_ref().map(|u| u.get_ref().clone()) else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
+        let settings = profile.harden.clone().unwrap_or_default();
+        let ca_file = settings.ca_file.as_ref().map(|c| c.get_ref().clone());
         let checklist = "HTTPS/SSL enabled; CORS properly configured — seeds 001, 004";
         let finding =
             |check: &str, verdict: Verdict, detail: String, ev: Option<Evidence>, fix: &str| Finding {
@@ -1074,8 +1284,23 @@ impl Engine {
                     fix.into()
                 },
                 accepted: None,
+                severity: Severity::Low,
             };
-        let client = crate::engine::http::client();
+        let client = match audit_client(ca_file.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                return (
+                    vec![finding(
+                        "http.reachable",
+                        Verdict::Unknown,
+                        e,
+                        None,
+                        "fix harden.ca_file in the profile",
+                    )],
+                    None,
+                );
+            }
+        };
         let origin = "https://breakglass-probe.invalid";
         let get = |origin: Option<&str>| {
             let mut req = client.get(&url);
@@ -1102,13 +1327,16 @@ impl Engine {
                 redact_cookies(headers(&c)),
             ),
             (Err(e), _) | (_, Err(e)) => {
-                return vec![finding(
-                    "http.reachable",
-                    Verdict::Unknown,
-                    format!("{url} did not answer: {}", e.without_url()),
+                return (
+                    vec![finding(
+                        "http.reachable",
+                        Verdict::Unknown,
+                        format!("{url} did not answer: {}", e.without_url()),
+                        None,
+                        "check public_url in the profile (and harden.ca_file for a private CA) and that the site is up",
+                    )],
                     None,
-                    "check public_url in the profile and that the site is up",
-                )];
+                );
             }
         };
         let https = url.starts_with("https://");
@@ -1167,7 +1395,284 @@ impl Engine {
                 fix,
             ));
         }
-        out
+        let parsed = reqwest::Url::parse(&url).ok();
+        let public_host = parsed
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let public_host = public_host.trim_matches(['[', ']']).to_owned();
+        // Plain HTTP must send browsers to HTTPS.
+        let http_url = settings
+            .http_url
+            .as_ref()
+            .map(|u| u.get_ref().clone())
+            .or_else(|| {
+                parsed
+                    .as_ref()
+                    .filter(|u| u.scheme() == "https" && u.port().is_none())
+                    .map(|u| format!("http://{}/", u.host_str().unwrap_or_default()))
+            });
+        let redirect_check = async {
+            match &http_url {
+                Some(h) if https => Some(web::redirect(&client, h, &public_host).await),
+                _ => None,
+            }
+        };
+        // TLS: versions, certificate.
+        let port = parsed
+            .as_ref()
+            .and_then(reqwest::Url::port_or_known_default)
+            .unwrap_or(443);
+        let tls_checks = async {
+            if !https {
+                return None;
+            }
+            let (hs, v10, v11) = tokio::join!(
+                web::handshake(&public_host, port, ca_file.as_deref()),
+                web::probe_legacy(&public_host, port, 0x0301),
+                web::probe_legacy(&public_host, port, 0x0302)
+            );
+            Some((hs, v10, v11))
+        };
+        let (redirect, tls, burst) = tokio::join!(
+            redirect_check,
+            tls_checks,
+            self.login_burst(deployment, &client, &url, settings.login_burst())
+        );
+        let redirect_seen = match redirect {
+            Some((r, shown)) => {
+                let (verdict, detail) = match r {
+                    report::Redirect::ToHttps => (Verdict::Pass, format!("{} redirects to HTTPS on the same host", http_url.as_deref().unwrap_or_default())),
+                    report::Redirect::NoHttp => (Verdict::Pass, format!("nothing answers plain HTTP at {}", http_url.as_deref().unwrap_or_default())),
+                    report::Redirect::OffHost => (Verdict::Warn, "plain HTTP redirects to HTTPS on another host (HSTS cannot protect the first request)".to_owned()),
+                    report::Redirect::NotToHttps => (Verdict::Fail, "plain HTTP redirects, but not to https://".to_owned()),
+                    report::Redirect::Missing | report::Redirect::NotChecked => (Verdict::Fail, format!("{} answers without redirecting to HTTPS", http_url.as_deref().unwrap_or_default())),
+                };
+                out.push(finding(
+                    "http.redirect",
+                    verdict,
+                    display_safe(detail.as_bytes()),
+                    Some(evidence(&format!("GET {}", http_url.as_deref().unwrap_or_default()), shown.as_bytes(), &[])),
+                    "answer plain HTTP with `301`/`308` to the same path on https:// (Caddy does by itself; nginx: `return 308 https://$host$request_uri;`)",
+                ));
+                r
+            }
+            None if https => {
+                out.push(finding(
+                    "http.redirect",
+                    Verdict::Unknown,
+                    "public_url has a port of its own: say where plain HTTP is served with `[harden] http_url`".into(),
+                    None,
+                    "set `[harden] http_url = \"http://…\"` in the profile",
+                ));
+                report::Redirect::NotChecked
+            }
+            None => report::Redirect::Missing,
+        };
+        if let Some((hs, v10, v11)) = tls {
+            let target = format!("{public_host}:{port}");
+            match &hs {
+                Ok(h) => {
+                    let days = h.expires_in.map(|s| s.div_euclid(86_400));
+                    let (verdict, detail) = match days {
+                        Some(d) if d < 7 => (Verdict::Fail, format!("the certificate is valid but expires in {d} day(s), {}: renewal is failing", h.not_after.as_deref().unwrap_or("?"))),
+                        Some(d) if d < 21 => (Verdict::Warn, format!("the certificate expires in {d} days, {} (automatic renewal normally runs 30 days ahead)", h.not_after.as_deref().unwrap_or("?"))),
+                        Some(d) => (Verdict::Pass, format!("the certificate is valid for {public_host} and expires in {d} days, {}", h.not_after.as_deref().unwrap_or("?"))),
+                        None => (Verdict::Pass, "the certificate is valid (its end date could not be read)".to_owned()),
+                    };
+                    out.push(finding("tls.certificate", verdict, detail.clone(), Some(evidence(&format!("TLS handshake with {target} ({})", h.version), detail.as_bytes(), &[])), "renew the certificate and check the renewal job (certbot renew --dry-run, or the proxy's ACME logs)"));
+                }
+                Err(e) => out.push(finding(
+                    "tls.certificate",
+                    Verdict::Fail,
+                    format!("the TLS handshake with {target} failed: {}", display_safe(e.as_bytes())),
+                    Some(evidence(&format!("TLS handshake with {target}"), e.as_bytes(), &[])),
+                    "serve a certificate from a public CA for this name (or name the private CA in `[harden] ca_file`)",
+                )),
+            }
+            let mut accepted = Vec::new();
+            let mut lines = Vec::new();
+            let mut unclear = Vec::new();
+            for (name, r) in [("TLS 1.0", &v10), ("TLS 1.1", &v11)] {
+                match r {
+                    Ok(web::LegacyAnswer::Accepted(_)) => {
+                        accepted.push(name);
+                        lines.push(format!("{name}: ServerHello (accepted)"));
+                    }
+                    Ok(web::LegacyAnswer::Refused) => lines.push(format!("{name}: refused")),
+                    Err(e) => {
+                        unclear.push(name);
+                        lines.push(format!("{name}: {e}"));
+                    }
+                }
+            }
+            if let Ok(h) = &hs {
+                lines.push(format!("modern handshake: {}", h.version));
+            }
+            let text = lines.join("\n");
+            let (verdict, detail) = if !accepted.is_empty() {
+                (
+                    Verdict::Fail,
+                    format!(
+                        "{target} accepts {}: deprecated since 2021 (RFC 8996)",
+                        accepted.join(" and ")
+                    ),
+                )
+            } else if !unclear.is_empty() {
+                (
+                    Verdict::Unknown,
+                    format!(
+                        "{target}: no clear answer to a {} ClientHello",
+                        unclear.join(" and ")
+                    ),
+                )
+            } else {
+                (
+                    Verdict::Pass,
+                    format!(
+                        "{target} refuses TLS 1.0 and 1.1{}",
+                        hs.as_ref()
+                            .map(|h| format!("; it speaks {}", h.version))
+                            .unwrap_or_default()
+                    ),
+                )
+            };
+            out.push(finding(
+                "tls.version",
+                verdict,
+                detail,
+                Some(evidence(
+                    &format!("a TLS 1.0 and a TLS 1.1 ClientHello to {target}"),
+                    text.as_bytes(),
+                    &[],
+                )),
+                "allow TLS 1.2 and 1.3 only (nginx `ssl_protocols TLSv1.2 TLSv1.3;`, Caddy's default)",
+            ));
+        }
+        if let Some(b) = burst {
+            out.push(Finding {
+                subject: Some(url.clone()),
+                ..b
+            });
+        }
+        let observatory = report::observatory(https, &plain.1, &cors, origin, &redirect_seen);
+        (out, Some(observatory))
+    }
+
+    /// A short, bounded burst of bad logins against the app's login (its profile's
+    /// `probes.login_path`) for an account that does not exist: it must get throttled.
+    /// Journaled before it starts and when it ends, with the user name it used.
+    async fn login_burst(
+        &self,
+        deployment: &str,
+        client: &reqwest::Client,
+        url: &str,
+        count: u32,
+    ) -> Option<Finding> {
+        if count == 0 {
+            return None;
+        }
+        let app = self.app_profile(deployment).await.ok()?;
+        let probes = app.probes.clone()?;
+        let path = probes.login_path.clone()?;
+        let target = format!("{}{}", url.trim_end_matches('/'), path);
+        let user = format!("breakglass-burst-{}", hex::encode(rand::random::<[u8; 4]>()));
+        let run = hex::encode(rand::random::<[u8; 8]>());
+        let by = crate::engine::connect::operator();
+        let journal = self.journal().await.ok()?;
+        let base = |check: &str, verdict: Verdict, detail: String, ev: Option<Evidence>| Finding {
+            check: check.into(),
+            host: None,
+            subject: None,
+            verdict,
+            detail,
+            evidence: ev,
+            checklist: "Rate limiting on login: 5 attempts per 20 seconds — seed 001".into(),
+            fix: if verdict == Verdict::Pass {
+                String::new()
+            } else {
+                "throttle failed logins per client and per account (seed 001: 5 per 20 s), answering 429 with Retry-After".into()
+            },
+            accepted: None,
+            severity: Severity::Low,
+        };
+        // Evidence first: what is about to be sent, and as whom.
+        if let Err(e) = journal
+            .append(
+                deployment,
+                &run,
+                &by,
+                "harden.burst",
+                serde_json::json!({"url": target, "user": user, "at_most": count}),
+            )
+            .await
+        {
+            return Some(base(
+                "http.rate_limit",
+                Verdict::Unknown,
+                format!("not run: the journal could not record it first ({e})"),
+                None,
+            ));
+        }
+        let started = Instant::now();
+        let mut statuses = Vec::new();
+        let mut error = None;
+        for _ in 0..count {
+            let body = serde_json::json!({
+                probes.username_field.as_str(): user,
+                probes.password_field.as_str(): hex::encode(rand::random::<[u8; 12]>()),
+            });
+            match client.post(&target).json(&body).send().await {
+                Ok(r) => {
+                    let s = r.status().as_u16();
+                    statuses.push(s);
+                    if s == 429 || s == 503 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    error = Some(e.without_url().to_string());
+                    break;
+                }
+            }
+        }
+        let took = started.elapsed();
+        let _ = journal
+            .append(
+                deployment,
+                &run,
+                &by,
+                "harden.burst.finished",
+                serde_json::json!({"user": user, "statuses": statuses, "took_ms": took.as_millis() as u64}),
+            )
+            .await;
+        let text = format!(
+            "POST {target} as {user}, {} time(s) in {:.1} s: {statuses:?}",
+            statuses.len(),
+            took.as_secs_f64()
+        );
+        let ev = Some(evidence(
+            &format!("POST {target} with a wrong password, at most {count} times"),
+            text.as_bytes(),
+            &[],
+        ));
+        if let Some(e) = error {
+            return Some(base(
+                "http.rate_limit",
+                Verdict::Unknown,
+                format!("the login stopped answering: {e}"),
+                ev,
+            ));
+        }
+        let (verdict, detail) = web::judge_burst(&statuses, &probes.refused);
+        Some(base(
+            "http.rate_limit",
+            verdict,
+            format!(
+                "{detail}; the app's audit log has them as failed logins of {user} (journaled as harden.burst)"
+            ),
+            ev,
+        ))
     }
 
     /// Redis answers an unauthenticated client with NOAUTH.
@@ -1244,6 +1749,7 @@ impl Engine {
                 fix: "add [backups] to the profile (docs/profiles.md) and run `breakglass restore-test`"
                     .into(),
                 accepted: None,
+                severity: Severity::Low,
             }];
         };
         let host = b.host.get_ref().clone();
@@ -1291,6 +1797,7 @@ impl Engine {
                 format!("`breakglass restore-test {deployment}`")
             },
             accepted: None,
+            severity: Severity::Low,
         });
         match self.backups(deployment).await {
             Ok(list) => {
@@ -1331,6 +1838,7 @@ impl Engine {
                         "check the backup job (cron, systemd timer) and its logs".into()
                     },
                     accepted: None,
+                    severity: Severity::Low,
                 });
             }
             Err(e) => out.push(Finding {
@@ -1343,6 +1851,7 @@ impl Engine {
                 checklist: "Backups configured — seed 004".into(),
                 fix: "fix what the error names, then audit again".into(),
                 accepted: None,
+                severity: Severity::Low,
             }),
         }
         out
