@@ -1572,14 +1572,6 @@ impl Engine {
         if count == 0 {
             return None;
         }
-        let app = self.app_profile(deployment).await.ok()?;
-        let probes = app.probes.clone()?;
-        let path = probes.login_path.clone()?;
-        let target = format!("{}{}", url.trim_end_matches('/'), path);
-        let user = format!("breakglass-burst-{}", hex::encode(rand::random::<[u8; 4]>()));
-        let run = hex::encode(rand::random::<[u8; 8]>());
-        let by = crate::engine::connect::operator();
-        let journal = self.journal().await.ok()?;
         let base = |check: &str, verdict: Verdict, detail: String, ev: Option<Evidence>| Finding {
             check: check.into(),
             host: None,
@@ -1595,6 +1587,47 @@ impl Engine {
             },
             accepted: None,
             severity: Severity::Low,
+        };
+        let app = match self.app_profile(deployment).await {
+            Ok(a) => a,
+            Err(e) => {
+                return Some(base(
+                    "http.rate_limit",
+                    Verdict::Unknown,
+                    format!("not checked: {e}"),
+                    None,
+                ));
+            }
+        };
+        let Some((probes, path)) = app
+            .probes
+            .clone()
+            .and_then(|p| p.login_path.clone().map(|l| (p, l)))
+        else {
+            return Some(Finding {
+                fix: "declare `probes.login_path` in the app profile, or set `[harden] login_burst = 0` to skip this check".into(),
+                ..base(
+                    "http.rate_limit",
+                    Verdict::Unknown,
+                    format!("not checked: the app profile {:?} names no login path", app.name),
+                    None,
+                )
+            });
+        };
+        let target = format!("{}{}", url.trim_end_matches('/'), path);
+        let user = format!("breakglass-burst-{}", hex::encode(rand::random::<[u8; 4]>()));
+        let run = hex::encode(rand::random::<[u8; 8]>());
+        let by = crate::engine::connect::operator();
+        let journal = match self.journal().await {
+            Ok(j) => j,
+            Err(e) => {
+                return Some(base(
+                    "http.rate_limit",
+                    Verdict::Unknown,
+                    format!("not run: the journal must record a burst of logins before it is sent ({e})"),
+                    None,
+                ));
+            }
         };
         // Evidence first: what is about to be sent, and as whom.
         if let Err(e) = journal
