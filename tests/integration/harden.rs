@@ -434,3 +434,223 @@ async fn an_accepted_finding_is_shown_as_accepted_until_its_date_then_counts_aga
     assert!(f.accepted.is_none() && f.detail.contains("expired"), "{f:#?}");
     assert_eq!(open_tls(&r), fails);
 }
+
+fn find_http<'a>(r: &'a HardeningReport, check: &str) -> &'a Finding {
+    r.findings
+        .iter()
+        .find(|f| f.check == check)
+        .unwrap_or_else(|| panic!("no {check}: {r:#?}"))
+}
+
+/// A CA, and a certificate it signed for localhost valid `days` days, made by openssl.
+fn make_cert(dir: &std::path::Path, days: u32) {
+    let sh = format!(
+        "set -e; cd {d}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 30 -subj /CN=bg-test-ca; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout k.pem -out c.csr -subj /CN=localhost; \
+         printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext; \
+         openssl x509 -req -in c.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out c.pem -days {days} -extfile ext",
+        d = dir.display()
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(sh)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A threaded HTTPS server (Python's http.server over its ssl module, so OpenSSL) on a
+/// free loopback port, killed on drop. `legacy`: it also speaks TLS 1.0 and 1.1.
+/// (`openssl s_server -www` serves one connection at a time and stalls reqwest's pair of
+/// concurrent requests.)
+struct TlsServer(std::process::Child, u16);
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+const TLS_SERVER: &str = r#"
+import ssl, sys, http.server
+port, legacy = int(sys.argv[1]), sys.argv[2] == "legacy"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "text/plain"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+if legacy:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+else:
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+ctx.load_cert_chain("c.pem", "k.pem")
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+"#;
+fn tls_server(dir: &std::path::Path, legacy: bool) -> TlsServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(dir.join("srv.py"), TLS_SERVER).unwrap();
+    let child = std::process::Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "srv.py",
+            &port.to_string(),
+            if legacy { "legacy" } else { "modern" },
+        ])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return TlsServer(child, port);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the TLS server did not start");
+}
+
+/// The public URL's TLS both ways, against real OpenSSL servers: one that still speaks
+/// TLS 1.0 with a certificate expiring in 10 days, one that speaks TLS 1.2+ only with a
+/// certificate from a CA nobody trusts.
+#[tokio::test]
+async fn tls_versions_and_certificates_are_judged_from_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path(), 10);
+    let old = tls_server(dir.path(), true);
+    let modern = tls_server(dir.path(), false);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let with = |port: u16, ca: Option<&str>| {
+        let ca = ca.map(|c| format!("ca_file = \"{c}\"\n")).unwrap_or_default();
+        move |t: String| {
+            let t = t.replacen(
+                "public_url = \"http://127.0.0.1:18081\"",
+                &format!("public_url = \"https://localhost:{port}\""),
+                1,
+            );
+            format!("{t}\n[harden]\nhttp_url = \"http://127.0.0.1:{closed}\"\nlogin_burst = 0\n{ca}")
+        }
+    };
+    let weak = variant("hdtls1", with(old.1, Some(&ca))).await;
+    let r = weak.engine.harden(&weak.name).await.unwrap();
+    let v = find_http(&r, "tls.version");
+    assert_eq!(v.verdict, Verdict::Fail, "{v:#?}");
+    assert!(v.detail.contains("TLS 1.0"), "{v:#?}");
+    assert!(
+        v.evidence
+            .as_ref()
+            .unwrap()
+            .output
+            .contains("TLS 1.0: ServerHello"),
+        "{v:#?}"
+    );
+    let c = find_http(&r, "tls.certificate");
+    assert_eq!(c.verdict, Verdict::Warn, "{c:#?}");
+    assert!(
+        c.detail.contains("expires in 9 days") || c.detail.contains("expires in 10 days"),
+        "{c:#?}"
+    );
+    // Nothing answers plain HTTP there: no redirect needed.
+    assert_eq!(find_http(&r, "http.redirect").verdict, Verdict::Pass);
+    // No security header at all over HTTPS: 100 - 25 (CSP) - 20 (HSTS) - 5 (nosniff)
+    // - 20 (framing) = 30, a D on the Observatory's rubric.
+    let o = r.observatory.as_ref().unwrap();
+    assert_eq!((o.score, o.grade.as_str()), (30, "D"), "{o:#?}");
+
+    // TLS 1.2+ only, but without the CA: the handshake fails, and says why.
+    let strict = variant("hdtls2", with(modern.1, None)).await;
+    let r = strict.engine.harden(&strict.name).await.unwrap();
+    let v = find_http(&r, "tls.version");
+    assert_eq!(v.verdict, Verdict::Pass, "{v:#?}");
+    let c = find_http(&r, "tls.certificate");
+    assert_eq!(c.verdict, Verdict::Fail, "{c:#?}");
+    assert!(c.detail.to_lowercase().contains("issuer"), "{c:#?}");
+    // With the CA named, the same server passes both.
+    let trusted = variant("hdtls3", with(modern.1, Some(&ca))).await;
+    let r = trusted.engine.harden(&trusted.name).await.unwrap();
+    assert_eq!(find_http(&r, "tls.version").verdict, Verdict::Pass);
+    let c = find_http(&r, "tls.certificate");
+    assert_eq!(c.verdict, Verdict::Warn, "10 days left: {c:#?}");
+}
+
+/// Secrets shared with another deployment fail (names only); drift names what changed
+/// between two audits; the Markdown and HTML reports hold no secret.
+#[tokio::test]
+async fn shared_secrets_drift_and_exports() {
+    let tb = testbed();
+    // app3's .env is a copy here, so that changing it does not disturb other tests.
+    let env3 = tb.host("app3")["env_file"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(".env");
+    std::fs::copy(&env3, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let copy_s = copy.display().to_string();
+    let v = variant("hdenv", |t| {
+        let t = t.replacen(
+            &format!("env_file = \"{env3}\""),
+            &format!("env_file = \"{copy_s}\""),
+            1,
+        );
+        format!("{t}\n[harden]\ncompare_with = [\"sandbox\"]\nlogin_burst = 0\n")
+    })
+    .await;
+    v.engine.add_deployment(&tb.profile_path()).await.unwrap();
+    let r = v.engine.harden(&v.name).await.unwrap();
+    let shared = r
+        .findings
+        .iter()
+        .find(|f| f.check == "secrets.cross_env")
+        .unwrap_or_else(|| panic!("{r:#?}"));
+    assert_eq!(shared.verdict, Verdict::Fail, "{shared:#?}");
+    assert!(
+        shared.detail.contains("JWT_SECRET") && shared.detail.contains("sandbox"),
+        "{shared:#?}"
+    );
+    assert!(r.drift.is_none(), "the first audit has nothing to compare with");
+    assert_eq!(find(&r, "env.mode", "app3", None).verdict, Verdict::Pass);
+
+    // The copy made readable by all between two audits.
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r2 = v.engine.harden(&v.name).await.unwrap();
+    let d = r2.drift.as_ref().unwrap();
+    assert_eq!(d.previous_at, r.checked_at);
+    assert_eq!(d.previous_score, r.score.value);
+    assert!(
+        d.changes.iter().any(|c| c.at.check == "env.mode"
+            && c.at.host.as_deref() == Some("app3")
+            && c.from == Some(Verdict::Pass)
+            && c.to == Some(Verdict::Fail)),
+        "{d:#?}"
+    );
+    assert!(
+        r2.score.value < r.score.value,
+        "{} then {}",
+        r.score.value,
+        r2.score.value
+    );
+    let past = v.engine.harden_history(&v.name, 10).await.unwrap();
+    assert_eq!(past.len(), 2);
+
+    use breakglass::engine::review::harden::report;
+    let secrets = tb.secret_values();
+    for text in [report::markdown(&r2), report::html(&r2)] {
+        tb.assert_no_secret_in(&secrets, text.as_bytes(), "the report");
+        assert!(text.contains("env.mode") && text.contains("chmod 600"));
+    }
+    let json = serde_json::to_vec(&r2).unwrap();
+    tb.assert_no_secret_in(&secrets, &json, "the JSON report");
+}

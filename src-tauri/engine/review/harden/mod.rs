@@ -572,6 +572,21 @@ pub fn public_listeners(ss: &str, port: u16) -> Vec<String> {
         .collect()
 }
 
+/// An error and its causes, one after the other ("error sending request" alone says
+/// nothing of a refused certificate).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s += &format!(": {text}");
+        }
+        cause = c.source();
+    }
+    s
+}
+
 /// The HTTP client of the audit: the console's, trusting `ca_file` too.
 fn audit_client(ca_file: Option<&str>) -> std::result::Result<reqwest::Client, String> {
     let Some(ca) = ca_file else {
@@ -1321,79 +1336,82 @@ impl Engine {
                 })
                 .collect::<Vec<_>>()
         };
-        let (plain, cors) = match (plain, cors) {
-            (Ok(p), Ok(c)) => (
+        let got = match (plain, cors) {
+            (Ok(p), Ok(c)) => Ok((
                 (p.status(), redact_cookies(headers(&p))),
                 redact_cookies(headers(&c)),
-            ),
-            (Err(e), _) | (_, Err(e)) => {
-                return (
-                    vec![finding(
-                        "http.reachable",
-                        Verdict::Unknown,
-                        format!("{url} did not answer: {}", e.without_url()),
-                        None,
-                        "check public_url in the profile (and harden.ca_file for a private CA) and that the site is up",
-                    )],
-                    None,
-                );
-            }
+            )),
+            (Err(e), _) | (_, Err(e)) => Err(error_chain(&e.without_url())),
         };
         let https = url.starts_with("https://");
-        let block = plain
-            .1
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let full = format!("HTTP {}\n{block}", plain.0);
-        let mut out = vec![finding(
-            "http.https",
-            if https { Verdict::Pass } else { Verdict::Fail },
-            if https {
-                format!("{url} is served over HTTPS")
-            } else {
-                format!("{url} is plain HTTP: passwords and cookies cross the network in clear")
-            },
-            Some(evidence(&format!("GET {url}"), full.as_bytes(), &[])),
-            "serve the site over HTTPS (Caddy or Traefik get a certificate by themselves) and set public_url to its https:// address",
-        )];
-        for (check, verdict, detail, fix) in judge_http(https, &plain.1, &cors, origin) {
-            let name = match check {
-                "http.hsts" => "strict-transport-security",
-                "http.framing" => "x-frame-options",
-                "http.nosniff" => "x-content-type-options",
-                "http.referrer" => "referrer-policy",
-                "http.csp" => "content-security-policy",
-                "http.cookies" => "set-cookie",
-                _ => "access-control-allow",
-            };
-            let mut ev = evidence(
-                &if check == "http.cors" {
-                    format!("GET {url} with Origin: {origin}")
-                } else {
-                    format!("GET {url}")
-                },
-                full.as_bytes(),
-                &[],
-            );
-            let lines = if check == "http.cors" { &cors } else { &plain.1 };
-            ev.output = lines
+        let mut out = Vec::new();
+        let mut seen_headers = None;
+        match got {
+            Err(e) => out.push(finding(
+                "http.reachable",
+                Verdict::Unknown,
+                format!("{url} did not answer: {e}"),
+                None,
+                "check public_url in the profile (and harden.ca_file for a private CA) and that the site is up",
+            )),
+            Ok((plain, cors)) => {
+            let block = plain
+                .1
                 .iter()
-                .filter(|(k, _)| k.starts_with(name))
-                .map(|(k, v)| format!("{k}: {}", display_safe(v.as_bytes())))
+                .map(|(k, v)| format!("{k}: {v}"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            if ev.output.is_empty() {
-                ev.output = format!("(no {name} header)");
-            }
+            let full = format!("HTTP {}\n{block}", plain.0);
             out.push(finding(
-                check,
-                verdict,
-                display_safe(detail.as_bytes()),
-                Some(ev),
-                fix,
+                "http.https",
+                if https { Verdict::Pass } else { Verdict::Fail },
+                if https {
+                    format!("{url} is served over HTTPS")
+                } else {
+                    format!("{url} is plain HTTP: passwords and cookies cross the network in clear")
+                },
+                Some(evidence(&format!("GET {url}"), full.as_bytes(), &[])),
+                "serve the site over HTTPS (Caddy or Traefik get a certificate by themselves) and set public_url to its https:// address",
             ));
+            for (check, verdict, detail, fix) in judge_http(https, &plain.1, &cors, origin) {
+                let name = match check {
+                    "http.hsts" => "strict-transport-security",
+                    "http.framing" => "x-frame-options",
+                    "http.nosniff" => "x-content-type-options",
+                    "http.referrer" => "referrer-policy",
+                    "http.csp" => "content-security-policy",
+                    "http.cookies" => "set-cookie",
+                    _ => "access-control-allow",
+                };
+                let mut ev = evidence(
+                    &if check == "http.cors" {
+                        format!("GET {url} with Origin: {origin}")
+                    } else {
+                        format!("GET {url}")
+                    },
+                    full.as_bytes(),
+                    &[],
+                );
+                let lines = if check == "http.cors" { &cors } else { &plain.1 };
+                ev.output = lines
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(name))
+                    .map(|(k, v)| format!("{k}: {}", display_safe(v.as_bytes())))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if ev.output.is_empty() {
+                    ev.output = format!("(no {name} header)");
+                }
+                out.push(finding(
+                    check,
+                    verdict,
+                    display_safe(detail.as_bytes()),
+                    Some(ev),
+                    fix,
+                ));
+            }
+                seen_headers = Some((plain.1, cors));
+            }
         }
         let parsed = reqwest::Url::parse(&url).ok();
         let public_host = parsed
@@ -1555,8 +1573,9 @@ impl Engine {
                 ..b
             });
         }
-        let observatory = report::observatory(https, &plain.1, &cors, origin, &redirect_seen);
-        (out, Some(observatory))
+        let observatory = seen_headers
+            .map(|(headers, cors)| report::observatory(https, &headers, &cors, origin, &redirect_seen));
+        (out, observatory)
     }
 
     /// A short, bounded burst of bad logins against the app's login (its profile's
@@ -1664,7 +1683,7 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    error = Some(e.without_url().to_string());
+                    error = Some(error_chain(&e.without_url()));
                     break;
                 }
             }

@@ -188,7 +188,10 @@ pub async fn redirect(client: &reqwest::Client, http_url: &str, public_host: &st
             Redirect::NoHttp,
             format!("{http_url}: nothing answers plain HTTP"),
         ),
-        Err(e) => (Redirect::Missing, format!("{http_url}: {}", e.without_url())),
+        Err(e) => (
+            Redirect::Missing,
+            format!("{http_url}: {}", super::error_chain(&e.without_url())),
+        ),
         Ok(r) => {
             let status = r.status();
             let location = r
