@@ -86,8 +86,13 @@ impl Prober {
         };
         let password = optional(engine.keychain().get(deployment, keychain::PROBE_PASSWORD).await)?;
         let token = optional(engine.keychain().get(deployment, keychain::PROBE_TOKEN).await)?;
+        let ca = profile.public_url_ca.as_ref().map(|c| c.get_ref().clone());
+        let client = match client(ca.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
         Ok(Ok(Prober {
-            client: client(),
+            client,
             base: base.trim_end_matches('/').to_owned(),
             probes,
             user: account.user.get_ref().clone(),
@@ -189,8 +194,8 @@ impl Prober {
 
 /// A client for probes: short timeouts, no redirects (a redirect to a login page is
 /// neither an acceptance nor a refusal), no cookie store (each probe says what it sends).
-fn client() -> reqwest::Client {
-    crate::engine::http::client_as(concat!("breakglass-probe/", env!("CARGO_PKG_VERSION")))
+fn client(ca: Option<&str>) -> std::result::Result<reqwest::Client, String> {
+    crate::engine::http::client_for(concat!("breakglass-probe/", env!("CARGO_PKG_VERSION")), ca)
 }
 
 /// What the app said before the steps ran and after: the evidence verify adds to the

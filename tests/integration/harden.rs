@@ -509,9 +509,10 @@ fn tls_server(dir: &std::path::Path, legacy: bool) -> TlsServer {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let server = TlsServer(child, port);
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return TlsServer(child, port);
+            return server;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -534,14 +535,16 @@ async fn tls_versions_and_certificates_are_judged_from_the_handshake() {
         .port();
     let ca = dir.path().join("ca.pem").display().to_string();
     let with = |port: u16, ca: Option<&str>| {
-        let ca = ca.map(|c| format!("ca_file = \"{c}\"\n")).unwrap_or_default();
+        let ca = ca
+            .map(|c| format!("public_url_ca = \"{c}\"\n"))
+            .unwrap_or_default();
         move |t: String| {
             let t = t.replacen(
                 "public_url = \"http://127.0.0.1:18081\"",
-                &format!("public_url = \"https://localhost:{port}\""),
+                &format!("public_url = \"https://localhost:{port}\"\n{ca}"),
                 1,
             );
-            format!("{t}\n[harden]\nhttp_url = \"http://127.0.0.1:{closed}\"\nlogin_burst = 0\n{ca}")
+            format!("{t}\n[harden]\nhttp_url = \"http://127.0.0.1:{closed}\"\nlogin_burst = 0\n")
         }
     };
     let weak = variant("hdtls1", with(old.1, Some(&ca))).await;

@@ -22,6 +22,10 @@ pub struct DeploymentProfile {
     /// The application's public URL; `/health` is checked there.
     #[serde(default)]
     pub public_url: Option<Spanned<String>>,
+    /// A private CA (PEM file) that signed `public_url`'s certificate: trusted, beside the
+    /// system's roots, by every request to `public_url` (status, probes, the audit).
+    #[serde(default)]
+    pub public_url_ca: Option<Spanned<String>>,
     #[serde(default)]
     pub ssh: SshDefaults,
     pub hosts: Vec<Host>,
@@ -50,10 +54,6 @@ pub struct HardenSettings {
     /// with `http://` and no port, when it is https:// without a port).
     #[serde(default)]
     pub http_url: Option<Spanned<String>>,
-    /// A private CA (PEM) that signed `public_url`'s certificate, trusted for the audit
-    /// and the app probes beside the system's roots.
-    #[serde(default)]
-    pub ca_file: Option<Spanned<String>>,
     /// How many bad logins the rate-limit check may send at most (default 10, 3 to 30);
     /// none when 0.
     #[serde(default)]
@@ -589,6 +589,17 @@ impl DeploymentProfile {
                 ));
             }
         }
+        if let Some(ca) = &self.public_url_ca {
+            if !ca.get_ref().starts_with('/') || ca.get_ref().chars().any(char::is_control) {
+                return Err(invalid(
+                    ca.span(),
+                    "public_url_ca: expected an absolute path to a PEM file".into(),
+                ));
+            }
+            if self.public_url.is_none() {
+                return Err(invalid(ca.span(), "public_url_ca: set public_url too".into()));
+            }
+        }
         if let Some(h) = &self.harden {
             if let Some(url) = &h.http_url
                 && !reqwest::Url::parse(url.get_ref()).is_ok_and(|u| u.scheme() == "http")
@@ -599,14 +610,6 @@ impl DeploymentProfile {
                         "harden.http_url: expected an http:// URL, found {:?}",
                         url.get_ref()
                     ),
-                ));
-            }
-            if let Some(ca) = &h.ca_file
-                && (!ca.get_ref().starts_with('/') || ca.get_ref().chars().any(char::is_control))
-            {
-                return Err(invalid(
-                    ca.span(),
-                    "harden.ca_file: expected an absolute path to a PEM file".into(),
                 ));
             }
             if let Some(b) = &h.login_burst

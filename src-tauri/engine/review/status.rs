@@ -112,7 +112,8 @@ impl Engine {
                 .iter()
                 .find_map(|s| s.health_path.clone())
                 .unwrap_or_else(|| "/health".into());
-            Some(crate::engine::http::check_health(&url, &path).await)
+            let ca = profile.public_url_ca.as_ref().map(|c| c.get_ref().clone());
+            Some(crate::engine::http::check_health(&url, &path, ca.as_deref()).await)
         };
         let (hosts, database, app_health) = tokio::join!(futures_util::future::join_all(hosts), db, health);
         Ok(DeploymentStatus {

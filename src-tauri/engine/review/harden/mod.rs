@@ -587,24 +587,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The HTTP client of the audit: the console's, trusting `ca_file` too.
-fn audit_client(ca_file: Option<&str>) -> std::result::Result<reqwest::Client, String> {
-    let Some(ca) = ca_file else {
-        return Ok(crate::engine::http::client());
-    };
-    let pem = std::fs::read(ca).map_err(|e| format!("cannot read harden.ca_file {ca}: {e}"))?;
-    let certs =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("harden.ca_file {ca}: {e}"))?;
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("breakglass/", env!("CARGO_PKG_VERSION")))
-        .tls_certs_merge(certs)
-        .build()
-        .map_err(|e| format!("harden.ca_file {ca}: {e}"))
-}
-
 impl Engine {
     /// The hardening audit of a deployment, read-only, all hosts at once.
     pub async fn harden(&self, deployment: &str) -> Result<HardeningReport> {
@@ -1282,7 +1264,7 @@ impl Engine {
             return (Vec::new(), None);
         };
         let settings = profile.harden.clone().unwrap_or_default();
-        let ca_file = settings.ca_file.as_ref().map(|c| c.get_ref().clone());
+        let ca_file = profile.public_url_ca.as_ref().map(|c| c.get_ref().clone());
         let checklist = "HTTPS/SSL enabled; CORS properly configured — seeds 001, 004";
         let finding =
             |check: &str, verdict: Verdict, detail: String, ev: Option<Evidence>, fix: &str| Finding {
@@ -1301,7 +1283,10 @@ impl Engine {
                 accepted: None,
                 severity: Severity::Low,
             };
-        let client = match audit_client(ca_file.as_deref()) {
+        let client = match crate::engine::http::client_for(
+            concat!("breakglass/", env!("CARGO_PKG_VERSION")),
+            ca_file.as_deref(),
+        ) {
             Ok(c) => c,
             Err(e) => {
                 return (
@@ -1310,7 +1295,7 @@ impl Engine {
                         Verdict::Unknown,
                         e,
                         None,
-                        "fix harden.ca_file in the profile",
+                        "fix public_url_ca in the profile",
                     )],
                     None,
                 );
@@ -1352,7 +1337,7 @@ impl Engine {
                 Verdict::Unknown,
                 format!("{url} did not answer: {e}"),
                 None,
-                "check public_url in the profile (and harden.ca_file for a private CA) and that the site is up",
+                "check public_url in the profile (and public_url_ca for a private CA) and that the site is up",
             )),
             Ok((plain, cors)) => {
             let block = plain
@@ -1505,7 +1490,7 @@ impl Engine {
                     Verdict::Fail,
                     format!("the TLS handshake with {target} failed: {}", display_safe(e.as_bytes())),
                     Some(evidence(&format!("TLS handshake with {target}"), e.as_bytes(), &[])),
-                    "serve a certificate from a public CA for this name (or name the private CA in `[harden] ca_file`)",
+                    "serve a certificate from a public CA for this name (or name the private CA in the profile's `public_url_ca`)",
                 )),
             }
             let mut accepted = Vec::new();

@@ -123,9 +123,9 @@ pub async fn handshake(host: &str, port: u16, ca_file: Option<&str>) -> Result<H
     roots.add_parsable_certificates(system.iter().cloned());
     if let Some(ca) = ca_file {
         let certs = CertificateDer::pem_file_iter(ca)
-            .map_err(|e| format!("cannot read harden.ca_file {ca}: {e}"))?
+            .map_err(|e| format!("cannot read public_url_ca {ca}: {e}"))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("harden.ca_file {ca}: {e}"))?;
+            .map_err(|e| format!("public_url_ca {ca}: {e}"))?;
         roots.add_parsable_certificates(certs);
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
