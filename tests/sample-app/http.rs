@@ -1,5 +1,5 @@
 //! The HTTP side of `sample-app serve`: routing, the three endpoints, security
-//! headers and the one-line access log.
+//! headers, CORS, the login limit, the plain-HTTP redirect and the one-line access log.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -10,16 +10,19 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue,
-    InvalidHeaderValue, REFERRER_POLICY, SET_COOKIE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST,
+    HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue, LOCATION, ORIGIN, REFERRER_POLICY, RETRY_AFTER,
+    SET_COOKIE, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::http::uri::Authority;
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::auth::{self, Claims, Keys, SESSION_COOKIE};
+use crate::limit::LoginLimiter;
 use crate::redis::{Redis, RedisError};
 
 /// Largest request body accepted; more is answered with 413.
@@ -44,6 +47,32 @@ pub struct App {
     pub redis: Redis,
     pub keys: Keys,
     pub sessions: SessionStore,
+    pub posture: Posture,
+    /// `LOGIN_LIMIT`: failed logins allowed per client address and window.
+    pub limiter: Option<LoginLimiter>,
+}
+
+/// How carefully the app answers (the testbed's postures make it weak on purpose).
+pub struct Posture {
+    /// The security headers (HSTS, X-Frame-Options, nosniff, Referrer-Policy, CSP);
+    /// `SECURITY_HEADERS=none` sends none of them.
+    pub security_headers: bool,
+    /// `CORS=echo`: any `Origin` is allowed, with credentials.
+    pub cors_echo: bool,
+    /// The session cookie's attributes after its value.
+    pub cookie_attributes: &'static str,
+}
+
+impl Posture {
+    /// The session cookie's attributes: `HttpOnly; SameSite=Lax` (and `Secure` over
+    /// HTTPS), or none of the three (`COOKIE_FLAGS=none`).
+    pub fn cookie_attributes(tls: bool, flags: bool) -> &'static str {
+        match (flags, tls) {
+            (false, _) => "Path=/",
+            (true, false) => "HttpOnly; SameSite=Lax; Path=/",
+            (true, true) => "Secure; HttpOnly; SameSite=Lax; Path=/",
+        }
+    }
 }
 
 /// A failure that ends in a 500. Logged (never sent) and never carries a secret.
@@ -63,7 +92,9 @@ enum Error {
 pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Result<Resp, Infallible> {
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let origin = req.headers().get(ORIGIN).cloned();
     let result = match (&method, path.as_str()) {
+        (&Method::OPTIONS, _) if app.posture.cors_echo && origin.is_some() => Ok(preflight(req.headers())),
         (&Method::GET, "/health") => Ok(health(&app).await),
         (&Method::POST, "/login") => login(&app, peer, req).await,
         (&Method::GET, "/me") => me(&app, req.headers()).await,
@@ -75,19 +106,81 @@ pub async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> 
         error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     });
     let headers = resp.headers_mut();
-    for (name, value) in [
-        (X_FRAME_OPTIONS, "SAMEORIGIN"),
-        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (REFERRER_POLICY, "strict-origin-when-cross-origin"),
-        (CONTENT_SECURITY_POLICY, "default-src 'self'"),
-        (STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
+    if app.posture.security_headers {
+        for (name, value) in [
+            (X_FRAME_OPTIONS, "SAMEORIGIN"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (REFERRER_POLICY, "strict-origin-when-cross-origin"),
+            (CONTENT_SECURITY_POLICY, "default-src 'self'"),
+            (STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if let Some(origin) = origin.filter(|_| app.posture.cors_echo) {
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     headers.insert(HeaderName::from_static("x-app-node"), app.node_header.clone());
     let (status, ms) = (resp.status().as_u16(), started.elapsed().as_millis());
     eprintln!("{} {method} {path} {status} {ms}ms", app.node);
     Ok(resp)
+}
+
+/// `CORS=echo`: a preflight is allowed whatever it asks (the origin is added by `handle`).
+fn preflight(request: &HeaderMap) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let headers = resp.headers_mut();
+    let methods = HeaderValue::from_static("GET, POST, OPTIONS");
+    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, methods);
+    if let Some(asked) = request.get("access-control-request-headers") {
+        headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    resp
+}
+
+/// `HTTP_REDIRECT_PORT`: every request on plain HTTP is sent to HTTPS, same host and path.
+pub async fn redirect(
+    node: Arc<str>,
+    https_port: Option<u16>,
+    local: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+    let target = redirect_target(host, req.uri(), local, https_port);
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(location) = HeaderValue::try_from(target) {
+        resp.headers_mut().insert(LOCATION, location);
+    } else {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    eprintln!(
+        "{node} {} {} {} (redirect)",
+        req.method(),
+        req.uri().path(),
+        resp.status().as_u16()
+    );
+    Ok(resp)
+}
+
+/// `https://<the Host header's host, else the address asked><:https_port>` and the path
+/// and query of the request.
+fn redirect_target(host: Option<&str>, uri: &Uri, local: SocketAddr, https_port: Option<u16>) -> String {
+    let asked = host
+        .and_then(|h| h.parse::<Authority>().ok())
+        .or_else(|| uri.authority().cloned());
+    let host = match &asked {
+        Some(authority) if !authority.host().is_empty() => authority.host().to_owned(),
+        _ => match local.ip().to_canonical() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        },
+    };
+    let port = https_port.map(|p| format!(":{p}")).unwrap_or_default();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("https://{host}{port}{path}")
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Resp {
@@ -172,6 +265,53 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Resp> {
 /// `POST /login`: check the password, audit the attempt, open a session.
 async fn login(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Result<Resp, Error> {
     let ip = client_ip(req.headers(), peer);
+    // LOGIN_LIMIT counts by the connection's address: X-Forwarded-For is the client's
+    // to choose. Checked before anything touches the database.
+    let limited = peer.ip().to_canonical();
+    if let Some(limiter) = &app.limiter
+        && let Err(wait) = limiter.begin(limited, Instant::now())
+    {
+        return Ok(throttled(app, ip, wait).await);
+    }
+    let resp = login_attempt(app, ip, req).await;
+    if let (Some(limiter), Ok(resp)) = (&app.limiter, &resp)
+        && resp.status() == StatusCode::OK
+    {
+        limiter.succeeded(limited);
+    }
+    resp
+}
+
+/// 429 with `Retry-After`, audited as `login.throttled` when the database answers: with
+/// a live connection idle in the pool, before answering; else by a task, best-effort
+/// (an unreachable database does not slow the 429 down).
+async fn throttled(app: &App, ip: IpAddr, wait: Duration) -> Resp {
+    let metadata = json!({ "node": app.node, "limit": app.limiter.as_ref().map(LoginLimiter::describe) });
+    let insert = sqlx::query(
+        "INSERT INTO audit_logs (user_id, action, ip_address, metadata) \
+         VALUES (NULL, 'login.throttled', $1::inet, $2::jsonb)",
+    )
+    .bind(ip.to_string())
+    .bind(metadata.to_string());
+    let db = app.db.clone();
+    let audit = async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), insert.execute(&db)).await;
+    };
+    if app.db.num_idle() > 0 {
+        audit.await;
+    } else {
+        tokio::spawn(audit);
+    }
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed logins, try again later",
+    );
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+    resp
+}
+
+async fn login_attempt(app: &App, ip: IpAddr, req: Request<Incoming>) -> Result<Resp, Error> {
     let body = match read_body(req).await {
         Ok(body) => body,
         Err(resp) => return Ok(resp),
@@ -252,8 +392,9 @@ async fn login(app: &App, peer: SocketAddr, req: Request<Incoming>) -> Result<Re
     };
     let jwt = auth::jwt_encode(&app.keys, &claims)?;
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/",
-        auth::sign_session(&app.keys, &key)
+        "{SESSION_COOKIE}={}; {}",
+        auth::sign_session(&app.keys, &key),
+        app.posture.cookie_attributes
     );
     let body = json!({ "user": claims.sub, "role": claims.role, "jwt": jwt });
     let mut resp = json_response(StatusCode::OK, &body);
@@ -336,4 +477,43 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<(i64, &'s
         }
     };
     Ok(uid.map(|uid| (uid, "cookie")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_keeps_host_and_path_and_names_the_public_https_port() {
+        let local: SocketAddr = "172.18.0.2:8080".parse().unwrap();
+        let uri: Uri = "/x/y?z=1".parse().unwrap();
+        let to = |host, port| redirect_target(host, &uri, local, port);
+        assert_eq!(
+            to(Some("localhost:18480"), Some(18443)),
+            "https://localhost:18443/x/y?z=1"
+        );
+        assert_eq!(to(Some("example.com"), None), "https://example.com/x/y?z=1");
+        assert_eq!(to(Some("[::1]:80"), Some(443)), "https://[::1]:443/x/y?z=1");
+        // No usable Host: the address the request came to.
+        assert_eq!(to(None, Some(18443)), "https://172.18.0.2:18443/x/y?z=1");
+        assert_eq!(to(Some("a b"), None), "https://172.18.0.2/x/y?z=1");
+        let absolute: Uri = "http://127.0.0.1:18480/health".parse().unwrap();
+        assert_eq!(
+            redirect_target(None, &absolute, local, Some(18443)),
+            "https://127.0.0.1:18443/health"
+        );
+    }
+
+    #[test]
+    fn cookie_attributes_follow_the_posture() {
+        assert_eq!(
+            Posture::cookie_attributes(false, true),
+            "HttpOnly; SameSite=Lax; Path=/"
+        );
+        assert_eq!(
+            Posture::cookie_attributes(true, true),
+            "Secure; HttpOnly; SameSite=Lax; Path=/"
+        );
+        assert_eq!(Posture::cookie_attributes(true, false), "Path=/");
+    }
 }

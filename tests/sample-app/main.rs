@@ -3,13 +3,13 @@
 //! testbed (`tests/testbed/`, see `docs/testbed.md`) and the demo have a real
 //! service for Breakglass to inspect, break and repair; it is never shipped.
 //!
-//! It runs in `FROM scratch` containers on the host network, so it needs no
-//! shell, no `/etc` files and no DNS: every address is an IP literal.
+//! It runs in `FROM scratch` containers, so it needs no shell, no `/etc` files and
+//! no DNS: every address is an IP literal.
 //!
 //! ```text
-//! sample-app serve                   # HTTP on ${BIND:-127.0.0.1}:$PORT
+//! sample-app serve                   # HTTP (or HTTPS) on ${BIND:-127.0.0.1}:$PORT
 //! sample-app worker                  # Redis heartbeat + DB check every 2 s
-//! sample-app healthcheck [--url URL] # exit 0 iff GET /health answers 200
+//! sample-app healthcheck [--url URL] # exit 0 iff GET /health answers 200 (http:// only)
 //! sample-app healthcheck --worker    # exit 0 iff this node's heartbeat exists
 //! ```
 //!
@@ -20,11 +20,32 @@
 //! (`db`, the default, or `redis`). Endpoints: `GET /health`, `POST /login`,
 //! `GET /me` (see `http.rs`).
 //!
+//! Optional, for the testbed's postures (`tests/testbed/posture`); unset, the app
+//! behaves as it always did:
+//! - `TLS_CERT`, `TLS_KEY` (PEM files): `serve` speaks HTTPS (TLS 1.2 and 1.3) on
+//!   PORT instead of HTTP, and the session cookie is `Secure`.
+//! - `HTTP_REDIRECT_PORT=N` (with TLS only): plain HTTP on BIND:N too, every request
+//!   answered `308` to `https://<Host's host><:PUBLIC_HTTPS_PORT>/<path>`;
+//!   `PUBLIC_HTTPS_PORT` is the HTTPS port clients see (Docker may publish PORT on
+//!   another), none when unset.
+//! - `SECURITY_HEADERS=none`: no HSTS, X-Frame-Options, X-Content-Type-Options,
+//!   Referrer-Policy or Content-Security-Policy.
+//! - `CORS=echo`: any `Origin` is answered `Access-Control-Allow-Origin: <it>` with
+//!   `Access-Control-Allow-Credentials: true` (and preflights are allowed).
+//! - `COOKIE_FLAGS=none`: the session cookie without Secure, HttpOnly and SameSite.
+//! - `LOGIN_LIMIT=N/S`: at most N failed logins per client address (the connection's,
+//!   not X-Forwarded-For) in a window of S seconds; further attempts in the window
+//!   get `429` with `Retry-After`, before any database lookup, audited as
+//!   `login.throttled` when the database answers (best-effort).
+//! - `BACKENDS=lazy`: `serve` starts without waiting for PostgreSQL and Redis (a lazy
+//!   pool); `/health` answers 503 while they are unreachable.
+//!
 //! Exit codes: 0 done, 1 failure (unhealthy, service unreachable, wrong
 //! password), 2 bad usage or configuration. Errors name variables, never values.
 
 mod auth;
 mod http;
+mod limit;
 mod redis;
 
 use std::net::{IpAddr, SocketAddr};
@@ -39,9 +60,12 @@ use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
-use crate::http::{App, SessionStore};
+use crate::http::{App, Posture, SessionStore};
+use crate::limit::LoginLimiter;
 use crate::redis::{Redis, RedisError, RedisUrl};
 
 /// How long `serve` waits for PostgreSQL and Redis at startup.
@@ -185,14 +209,35 @@ async fn serve() -> Result<(), Fatal> {
         .ok_or_else(|| usage("SECRET_KEY_BASE or JWT_SECRET unusable"))?;
     let db_options = database_options(&database_url)?;
     let redis = Redis::new(redis_url(&redis_url_text)?);
+    let options = ServeOptions::from_env()?;
 
-    let deadline = Instant::now() + STARTUP_WAIT;
-    let db = wait_for_database(db_options, deadline).await?;
-    wait_for_redis(&redis, deadline).await?;
+    let db = if options.lazy_backends {
+        PgPoolOptions::new()
+            .max_connections(5)
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy_with(db_options)
+    } else {
+        let deadline = Instant::now() + STARTUP_WAIT;
+        let db = wait_for_database(db_options, deadline).await?;
+        wait_for_redis(&redis, deadline).await?;
+        db
+    };
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|err| Fatal::Failed(format!("cannot listen on {addr}: {err}")))?;
-    eprintln!("{node}: listening on http://{addr} (sessions in {sessions:?})");
+    let redirects = match options.redirect_port {
+        Some(port) => {
+            let addr = SocketAddr::new(ip, port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|err| Fatal::Failed(format!("cannot listen on {addr}: {err}")))?;
+            eprintln!("{node}: redirecting http://{addr} to https");
+            Some(listener)
+        }
+        None => None,
+    };
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    eprintln!("{node}: listening on {scheme}://{addr} (sessions in {sessions:?})");
 
     let app = Arc::new(App {
         node,
@@ -201,22 +246,44 @@ async fn serve() -> Result<(), Fatal> {
         redis,
         keys,
         sessions,
+        posture: Posture {
+            security_headers: options.security_headers,
+            cors_echo: options.cors_echo,
+            cookie_attributes: Posture::cookie_attributes(options.tls.is_some(), options.cookie_flags),
+        },
+        limiter: options.limiter,
     });
-    let accept = async {
+    let tls = options.tls;
+    let serve_app = async {
         loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    eprintln!("{}: accept failed: {err}", app.node);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let app = Arc::clone(&app);
+            let (stream, peer) = accept(&listener, &app.node).await;
+            let (app, tls) = (Arc::clone(&app), tls.clone());
             tokio::spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |req| http::handle(Arc::clone(&app), peer, req));
-                // Errors here are clients going away mid-request: nothing to do.
+                let Some(acceptor) = tls else {
+                    return serve_connection(app, peer, stream).await;
+                };
+                // A client that never finishes its handshake is dropped.
+                if let Ok(Ok(stream)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                {
+                    serve_connection(app, peer, stream).await;
+                }
+            });
+        }
+    };
+    let https_port = options.public_https_port;
+    let node: Arc<str> = Arc::from(app.node.as_str());
+    let serve_redirects = async {
+        let Some(listener) = &redirects else {
+            return std::future::pending::<()>().await;
+        };
+        loop {
+            let (stream, _) = accept(listener, &node).await;
+            let Ok(local) = stream.local_addr() else { continue };
+            let node = Arc::clone(&node);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    http::redirect(Arc::clone(&node), https_port, local, req)
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(10))
@@ -226,10 +293,122 @@ async fn serve() -> Result<(), Fatal> {
         }
     };
     tokio::select! {
-        _ = accept => {}
+        () = serve_app => {}
+        () = serve_redirects => {}
         () = shutdown_signal() => eprintln!("{}: shutting down", app.node),
     }
     Ok(())
+}
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The next connection; an error (out of file descriptors…) is logged and retried.
+async fn accept(listener: &TcpListener, node: &str) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(err) => {
+                eprintln!("{node}: accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 connection (plain or TLS) of the app.
+async fn serve_connection<S>(app: Arc<App>, peer: SocketAddr, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| http::handle(Arc::clone(&app), peer, req));
+    // Errors here are clients going away mid-request: nothing to do.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// The optional settings of `serve` (see the top of this file).
+struct ServeOptions {
+    tls: Option<TlsAcceptor>,
+    redirect_port: Option<u16>,
+    public_https_port: Option<u16>,
+    security_headers: bool,
+    cors_echo: bool,
+    cookie_flags: bool,
+    limiter: Option<LoginLimiter>,
+    lazy_backends: bool,
+}
+
+impl ServeOptions {
+    fn from_env() -> Result<Self, Fatal> {
+        let tls = match (Env::optional("TLS_CERT"), Env::optional("TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(&cert, &key)?),
+            (None, None) => None,
+            _ => return Err(usage("TLS_CERT and TLS_KEY must be set together")),
+        };
+        let port = |name: &str| -> Result<Option<u16>, Fatal> {
+            Env::optional(name)
+                .map(|p| p.parse::<u16>().ok().filter(|p| *p > 0))
+                .map(|p| p.ok_or_else(|| usage(format!("{name} must be a port number"))))
+                .transpose()
+        };
+        let redirect_port = port("HTTP_REDIRECT_PORT")?;
+        if redirect_port.is_some() && tls.is_none() {
+            return Err(usage("HTTP_REDIRECT_PORT needs TLS_CERT and TLS_KEY"));
+        }
+        let switch = |name: &str, off: &str| -> Result<bool, Fatal> {
+            match Env::optional(name) {
+                None => Ok(false),
+                Some(v) if v == off => Ok(true),
+                Some(_) => Err(usage(format!("{name} must be `{off}` or unset"))),
+            }
+        };
+        let limiter = match Env::optional("LOGIN_LIMIT") {
+            None => None,
+            Some(text) => Some(
+                LoginLimiter::parse(&text)
+                    .ok_or_else(|| usage("LOGIN_LIMIT must be N/S: N failed logins per S seconds (5/20)"))?,
+            ),
+        };
+        Ok(Self {
+            tls,
+            redirect_port,
+            public_https_port: port("PUBLIC_HTTPS_PORT")?,
+            security_headers: !switch("SECURITY_HEADERS", "none")?,
+            cors_echo: switch("CORS", "echo")?,
+            cookie_flags: !switch("COOKIE_FLAGS", "none")?,
+            limiter,
+            lazy_backends: switch("BACKENDS", "lazy")?,
+        })
+    }
+}
+
+/// A TLS 1.2/1.3 server configuration from a PEM certificate chain and its key.
+fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, Fatal> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| usage(format!("TLS_CERT: not a readable PEM certificate file: {err}")))?;
+    if certs.is_empty() {
+        return Err(usage("TLS_CERT: no certificate in the file"));
+    }
+    // The parser's error never holds the key itself.
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|err| usage(format!("TLS_KEY: not a readable PEM private key file: {err}")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|err| usage(format!("TLS: {err}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|err| usage(format!("TLS_CERT and TLS_KEY do not make a usable pair: {err}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 async fn wait_for_database(options: PgConnectOptions, deadline: Instant) -> Result<PgPool, Fatal> {
