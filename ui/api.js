@@ -66,6 +66,22 @@ export const api = {
     channel.onmessage = onEvent;
     return invoke("restore_test", { name, backup, key, onEvent: channel });
   },
+  /** @param {string} name */
+  hardenAudit: (name) => invoke("harden_audit", { name }),
+  /**
+   * @param {string} name
+   * @param {string} check
+   * @param {string | null} host
+   * @param {string | null} subject
+   * @param {string} reason
+   * @param {string} duration like 90d
+   */
+  hardenAccept: (name, check, host, subject, reason, duration) =>
+    invoke("harden_accept", { name, check, host, subject, reason, duration }),
+  /** @param {string} name @param {"md" | "html"} format */
+  hardenExport: (name, format) => invoke("harden_export", { name, format }),
+  /** @param {string} name */
+  hardenHistory: (name) => invoke("harden_history", { name }),
   /** @param {string} name @param {string} host @param {string} fingerprint */
   trustHost: (name, host, fingerprint) => invoke("trust_host", { name, host, fingerprint }),
   /** @param {string} name @param {string[]} hosts @param {string | null} key @param {string[]} dockerSockets @param {string | null} project */

@@ -4,6 +4,7 @@ import { initContain, showContain } from "./contain.js";
 import { initAdd, showAdd } from "./add.js";
 import { reviewAudit, showJournal } from "./audit.js";
 import { listBackups, runRestoreTest, showRestoreHistory } from "./restore.js";
+import { initHarden, showHarden } from "./harden.js";
 
 const state = { deployments: [], selected: null };
 
@@ -59,6 +60,7 @@ async function select(name) {
     $("#status-meta").textContent = "";
     $("#checks").replaceChildren();
     showContain(d.name);
+    showHarden(d.name, showError);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();
     await renderSecrets();
@@ -271,6 +273,7 @@ async function start() {
   });
   $("#restore-run").addEventListener("click", () => runRestoreTest(state.selected, showError));
   $("#journal-load").addEventListener("click", () => showJournal(showError));
+  initHarden(() => state.selected, showError);
   $("#live").addEventListener("change", (e) => setLive(e.target.checked));
   $("#secret-store").addEventListener("click", saveSecret);
   $("#secret-value").addEventListener("keydown", (e) => { if (e.key === "Enter") saveSecret(e); });

@@ -2,6 +2,15 @@
 // `UPDATE_BINDINGS=1 cargo test bindings` rewrites it after a change to a type.
 
 /**
+ * A person's acceptance of one finding: which (check, host, subject), why, until when.
+ */
+export type Acceptance = { check: string, host: string | null, subject: string | null, reason: string, 
+/**
+ * RFC 3339; after it the finding counts again.
+ */
+until: string, at: string, by: string, };
+
+/**
  * Streamed to the CLI and the window while an action runs.
  */
 export type ActionEvent = { "event": "planned", plan: Plan, } | { "event": "waiting", holder: string, } | { "event": "step", step: number, description: string, status: StepStatus, detail: string, } | { "event": "verified", ok: boolean, detail: string, 
@@ -62,6 +71,12 @@ export type BackupFormat = "custom" | "tar" | "directory" | "pg-back-rest" | "pl
 export type BackupStore = "folder" | "s3" | "pg_back_rest";
 
 export type Bucket = { hour: string, failures: number, successes: number, };
+
+/**
+ * A finding whose verdict changed since the previous audit (`from` or `to` is `None`
+ * when the finding was not there).
+ */
+export type Change = { from: Verdict | null, to: Verdict | null, check: string, host: string | null, subject: string | null, };
 
 /**
  * The outcome of one check.
@@ -149,6 +164,11 @@ app_profile_notes: Array<string>,
 notes: Array<string>, };
 
 /**
+ * What changed since the previous audit of the same deployment.
+ */
+export type Drift = { previous_at: string, previous_score: number, changes: Array<Change>, };
+
+/**
  * How a backup file is encrypted (its name ends in `.age`, `.gpg` or `.asc`): decrypted
  * on the server, the key from the keychain (`backup-key`) on stdin.
  */
@@ -180,11 +200,80 @@ export type ErrorReport = { code: ErrorCode, message: string, detail: string, };
 export type Event = { at: string, action: string, user: string, ip: string, };
 
 /**
+ * What a finding rests on.
+ */
+export type Evidence = { 
+/**
+ * Where it was read: the command run on the host, or the API call.
+ */
+command: string, 
+/**
+ * The relevant part of what it printed, the `.env`'s values redacted.
+ */
+output: string, 
+/**
+ * SHA-256 of everything it printed, so the evidence can be matched later.
+ */
+digest: string, };
+
+/**
  * The request: expire sessions, all or one user's (table-backed sessions only).
  */
 export type ExpireSessions = { user: string | null, };
 
 export type FailedByIp = { ip: string, failures: number, first: string, last: string, };
+
+/**
+ * One finding of the audit.
+ */
+export type Finding = { 
+/**
+ * Stable name of the check (`ssh.password_auth`, `container.privileged`…).
+ */
+check: string, host: string | null, 
+/**
+ * The container, file or service it is about, when not the host itself.
+ */
+subject: string | null, verdict: Verdict, detail: string, evidence: Evidence | null, 
+/**
+ * The checklist item, as the seed words it, and which seed.
+ */
+checklist: string, 
+/**
+ * What to do, exactly (empty on a pass).
+ */
+fix: string, 
+/**
+ * Accepted by a person, with a reason, until a date (still shown, not counted).
+ */
+accepted: Acceptance | null, 
+/**
+ * How much a failure of this check matters (the check's, [`report::severity`]).
+ */
+severity: Severity, };
+
+/**
+ * A finding as a later audit finds it again: its check, host and subject.
+ */
+export type FindingRef = { check: string, host: string | null, subject: string | null, };
+
+/**
+ * The result of a hardening audit.
+ */
+export type HardeningReport = { deployment: string, checked_at: string, findings: Array<Finding>, took_ms: number, score: Score, 
+/**
+ * The public URL on the HTTP Observatory's rubric (none without a public URL, or
+ * when it did not answer).
+ */
+observatory: Observatory | null, 
+/**
+ * Findings that combine into a worse risk.
+ */
+links: Array<Link>, 
+/**
+ * What changed since the previous audit (none for the first).
+ */
+drift: Drift | null, };
 
 /**
  * The last entry of the journal, as pasted into a ticket: `seq`, `hash` and `at` name it
@@ -278,11 +367,33 @@ export type JournalView = { entries: Array<Entry>, verification: Verification, }
 export type KnownDeployment = { profile_path: string, added_at: string, updated_at: string, name: string, app_profile: string, description: string | null, public_url: string | null, hosts: Array<HostSummary>, services: Array<string>, };
 
 /**
+ * Findings that together make a worse risk than each alone.
+ */
+export type Link = { title: string, 
+/**
+ * What an attacker can do with all of them.
+ */
+risk: string, findings: Array<FindingRef>, };
+
+/**
  * The request: lock accounts for `duration_secs` (absent: until unlocked).
  */
 export type LockAccounts = { scope: LockScope, duration_secs: number | null, };
 
 export type LockScope = { "kind": "all-non-admin" } | { "kind": "user", "value": string };
+
+/**
+ * The public URL scored on the MDN HTTP Observatory's published rubric
+ * (developer.mozilla.org/en-US/observatory/docs/tests_and_scoring): 100, minus the
+ * penalties, plus the bonuses when the result is 90 or more; never below 0. Subresource
+ * Integrity is not scored (it needs the page's HTML parsed): `tests` says so.
+ */
+export type Observatory = { score: number, grade: string, tests: Array<ObservatoryTest>, };
+
+/**
+ * One test of the Observatory's rubric, as its documentation names the result.
+ */
+export type ObservatoryTest = { test: string, result: string, modifier: number, };
 
 /**
  * The exact preview of a run.
@@ -423,6 +534,13 @@ undone: number,
 verified_by: Vantage | null, };
 
 /**
+ * One number per audit, 0 to 100: the share of the checks' weight (critical 8, high 4,
+ * medium 2, low 1) that passed, a warning counting half and a check that could not run
+ * nothing. Accepted findings are left out of both sides.
+ */
+export type Score = { value: number, pass: number, warn: number, fail: number, unknown: number, accepted: number, };
+
+/**
  * A keychain entry a deployment uses, and whether it is set. Never the value.
  */
 export type SecretEntry = { name: string, 
@@ -444,6 +562,11 @@ swarm_service: string | null, docker_secrets: Array<string>,
  */
 env: Array<string>, health_path: string | null, };
 
+/**
+ * How much a failure of a check matters.
+ */
+export type Severity = "low" | "medium" | "high" | "critical";
+
 export type StepStatus = "started" | "done" | "failed" | "undoing" | "undone" | "undo_failed";
 
 /**
@@ -455,9 +578,6 @@ export type SuccessAfterFailures = { ip: string, at: string, user: string, failu
 
 export type TokenScope = { "kind": "all" } | { "kind": "user", "value": string } | { "kind": "id", "value": number } | { "kind": "created-since", "value": string };
 
-/**
- * A host key an operator trusted for one host of one deployment.
- */
 export type TrustedKey = { host: string, address: string, port: number, fingerprint: string, key_type: string, trusted_at: string, trusted_by: string, };
 
 /**
@@ -476,6 +596,11 @@ export type UnlockAccounts = { scope: LockScope, };
  * account, is another witness.
  */
 export type Vantage = "app" | "database" | "redis" | "docker";
+
+/**
+ * What one check found.
+ */
+export type Verdict = "pass" | "warn" | "fail" | "unknown";
 
 /**
  * What `verify` found.
@@ -516,6 +641,10 @@ export type Commands = {
   restore_test: { args: { name: string; backup: string | null; key: string; onEvent: Channel<RestoreEvent> }; events: RestoreEvent; returns: RestoreReport };
   restore_history: { args: { name: string }; events: never; returns: Array<RestoreRun> };
   journal_entries: { args: {  }; events: never; returns: JournalView };
+  harden_audit: { args: { name: string }; events: never; returns: HardeningReport };
+  harden_accept: { args: { name: string; check: string; host: string | null; subject: string | null; reason: string; duration: string }; events: never; returns: Acceptance };
+  harden_export: { args: { name: string; format: string }; events: never; returns: string };
+  harden_history: { args: { name: string }; events: never; returns: Array<[string, number]> };
   init_discover: { args: { name: string; hosts: Array<string>; key: string | null; dockerSockets: Array<string>; project: string | null }; events: never; returns: InitStep };
   init_finish: { args: { name: string; profileText: string }; events: never; returns: KnownDeployment };
   init_abandon: { args: { name: string }; events: never; returns: boolean };

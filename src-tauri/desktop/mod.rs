@@ -12,25 +12,31 @@ use crate::engine::keychain::{SecretEntry, Stored};
 use crate::engine::profiles::DeploymentSummary;
 use crate::engine::profiles::discover::{InitRequest, InitStep};
 use crate::engine::review::audit::AuditReview;
+use crate::engine::review::harden::{Acceptance, HardeningReport, report};
 use crate::engine::review::restore::backups::BackupFile;
 use crate::engine::review::restore::{RestoreEvent, RestoreReport, RestoreRun};
 use crate::engine::review::status::DeploymentStatus;
 use crate::engine::secret::Sensitive;
 use crate::engine::state::{KnownDeployment, TrustedKey};
-use crate::engine::{Engine, ErrorReport, Result};
+use crate::engine::{Engine, Error, ErrorReport, Result};
 
 type CmdResult<T> = Result<T, ErrorReport>;
 
-/// What every command's implementation gets: the engine, and the cancels of the runs
-/// this window started.
+/// What every command's implementation gets: the engine, the cancels of the runs this
+/// window started, and the hardening reports it was shown.
 struct Cx<'a> {
     engine: &'a Engine,
     running: &'a Running,
+    reports: &'a Reports,
 }
 
 /// The cancels of the runs this window started, by the key the page gave each run.
 #[derive(Default)]
 struct Running(std::sync::Mutex<std::collections::HashMap<String, Cancel>>);
+
+/// The last hardening report this window was shown, per deployment (for its export).
+#[derive(Default)]
+struct Reports(std::sync::Mutex<std::collections::HashMap<String, HardeningReport>>);
 
 /// The commands' implementations, one function per line of `commands.in`, with the
 /// same name, arguments and return type. Each is a call into the engine.
@@ -160,6 +166,71 @@ mod imp {
         cx.engine.journal().await?.view().await
     }
 
+    /// The hardening audit (read-only), its findings in reading order (`report::sorted`);
+    /// kept for `harden_export`.
+    pub async fn harden_audit(cx: &Cx<'_>, name: String) -> Result<HardeningReport> {
+        let mut r = cx.engine.harden(&name).await?;
+        r.findings = report::sorted(&r.findings).into_iter().cloned().collect();
+        if let Ok(mut map) = cx.reports.0.lock() {
+            map.insert(name, r.clone());
+        }
+        Ok(r)
+    }
+
+    /// Accepts one finding, as the report names it (no host or subject: empty), for a
+    /// duration typed like `90d`; journaled. Counted out from the next audit.
+    pub async fn harden_accept(
+        cx: &Cx<'_>,
+        name: String,
+        check: String,
+        host: Option<String>,
+        subject: Option<String>,
+        reason: String,
+        duration: String,
+    ) -> Result<Acceptance> {
+        let for_ = crate::engine::when::parse_duration(&duration)
+            .map_err(|message| Error::BadArgument { message })?;
+        let host = host.filter(|h| !h.is_empty());
+        let subject = subject.filter(|s| !s.is_empty());
+        cx.engine
+            .accept_finding(&name, &check, host.as_deref(), subject.as_deref(), &reason, for_)
+            .await
+    }
+
+    /// The last report this window was shown for the deployment, as Markdown (`md`) or a
+    /// self-contained HTML page (`html`).
+    pub async fn harden_export(cx: &Cx<'_>, name: String, format: String) -> Result<String> {
+        let render: fn(&HardeningReport) -> String = match format.as_str() {
+            "md" => report::markdown,
+            "html" => report::html,
+            _ => {
+                return Err(Error::BadArgument {
+                    message: format!(
+                        "export as md or html, not {:?}",
+                        crate::engine::ssh::output::display_safe(format.as_bytes())
+                    ),
+                });
+            }
+        };
+        let text = cx
+            .reports
+            .0
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&name).map(render));
+        text.ok_or_else(|| Error::BadArgument {
+            message: format!(
+                "no hardening report of {:?} to export: run the audit first",
+                crate::engine::ssh::output::display_safe(name.as_bytes())
+            ),
+        })
+    }
+
+    /// The scores of the deployment's past audits, newest first: (checked at, score).
+    pub async fn harden_history(cx: &Cx<'_>, name: String) -> Result<Vec<(String, u8)>> {
+        cx.engine.harden_history(&name, 100).await
+    }
+
     /// Looks at the hosts and writes a profile (read-only); a first-contact host key
     /// comes back to be confirmed (with `trust_host`), then this is called again.
     pub async fn init_discover(
@@ -199,10 +270,11 @@ macro_rules! with_commands {
             async fn $name(
                 engine: tauri::State<'_, Engine>,
                 running: tauri::State<'_, Running>,
+                reports: tauri::State<'_, Reports>,
                 $(on_event: tauri::ipc::Channel<$event>,)?
                 $($arg: $ty),*
             ) -> CmdResult<$ret> {
-                let cx = Cx { engine: &engine, running: &running };
+                let cx = Cx { engine: &engine, running: &running, reports: &reports };
                 $(
                     let events: Arc<dyn Fn($event) + Send + Sync> = Arc::new(move |event: $event| {
                         let _ = on_event.send(event);
@@ -236,6 +308,7 @@ pub fn run() -> ExitCode {
     let result = tauri::Builder::default()
         .manage(engine)
         .manage(Running::default())
+        .manage(Reports::default())
         .invoke_handler(handler())
         .run(tauri::generate_context!());
     match result {

@@ -652,3 +652,102 @@ async fn a_restore_test_runs_in_the_window_and_shows_its_progress_and_verdict() 
     secrets.push(("restore password".into(), tb.str("/backups/restore_password")));
     tb.assert_none_in_dir(&secrets, data.path());
 }
+
+/// The hardening audit in the window: run on the sandbox, its summary and findings shown
+/// in reading order, and a failing finding's evidence opened from its row — the command,
+/// the output and the SHA-256 of the whole output, the checklist item and the fix.
+#[tokio::test]
+async fn the_hardening_audit_shows_a_failing_findings_evidence() {
+    let data = tempfile::tempdir().unwrap();
+    Engine::open(data.path())
+        .await
+        .unwrap()
+        .add_deployment(&sandbox_profile())
+        .await
+        .unwrap();
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", data.path())]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    // The sandbox opens by itself; let its first status check land (it re-lays out the page).
+    s.wait_text("#status-meta", "checked in", 30).await;
+    let run = s.wait_for("#harden-run", 1).await;
+    s.scroll_into_view(&run[0]).await;
+    s.click(&run[0]).await;
+    let summary = s.wait_text("#harden-summary", "took", 180).await;
+    assert!(
+        summary.starts_with("Score ") && summary.contains("/100") && summary.contains("failed"),
+        "{summary}"
+    );
+
+    // Reading order: no pass before a failure, failures first.
+    let verdicts: Vec<String> = {
+        let mut v = Vec::new();
+        for row in s.wait_for("#harden-findings tr.finding", 10).await {
+            v.push(s.attribute(&row, "data-verdict").await.unwrap());
+        }
+        v
+    };
+    assert_eq!(verdicts[0], "fail", "{verdicts:?}");
+    let rank = |v: &str| {
+        ["fail", "unknown", "warn", "accepted", "pass"]
+            .iter()
+            .position(|r| *r == v)
+            .unwrap()
+    };
+    assert!(
+        verdicts.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
+        "not in reading order: {verdicts:?}"
+    );
+
+    // The sandbox's web1 runs as root: its row, its evidence.
+    let row_css =
+        "#harden-findings tr.finding[data-check='container.user'][data-host='app1'][data-subject*='web1']";
+    let row = s.wait_for(row_css, 1).await;
+    let row_text = s.text(&row[0]).await;
+    assert!(row_text.contains("runs as root"), "{row_text}");
+    assert!(row_text.contains("FAIL"), "{row_text}");
+    let button = s.wait_for(&format!("{row_css} button.evidence-btn"), 1).await;
+    s.click(&button[0]).await;
+    let id = s.attribute(&button[0], "aria-controls").await.unwrap();
+    assert_eq!(
+        s.attribute(&button[0], "aria-expanded").await.as_deref(),
+        Some("true")
+    );
+    let evidence = format!("#{id} .evidence");
+    // The Docker API call it was read with, for the row's container.
+    let subject = s.attribute(&row[0], "data-subject").await.unwrap();
+    let command = s
+        .wait_text(&format!("{evidence} .ev-command"), "GET /containers/", 10)
+        .await;
+    assert_eq!(command.trim(), format!("GET /containers/{subject}/json"));
+    let output = s
+        .wait_text(&format!("{evidence} .ev-output"), "Config.User", 10)
+        .await;
+    assert!(!output.trim().is_empty());
+    let digest = s.wait_for(&format!("{evidence} .ev-digest"), 1).await;
+    let digest = s.text(&digest[0]).await;
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "a SHA-256 in hex: {digest:?}"
+    );
+    let fix = s
+        .wait_text(&format!("{evidence} .ev-fix"), "unprivileged user", 10)
+        .await;
+    assert!(!fix.is_empty());
+    assert!(
+        !s.text(&s.wait_for(&format!("{evidence} .ev-checklist"), 1).await[0])
+            .await
+            .is_empty()
+    );
+    // A failure can be accepted: its form is there, closed.
+    s.wait_for(&format!("{evidence} button.accept-open"), 1).await;
+
+    let panel = s.wait_for(&format!("#{id}"), 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.scroll_into_view(&panel[0]).await;
+    let shot = screenshot_path("harden-evidence.png");
+    s.screenshot(&shot).await;
+    s.close().await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 0);
+}
