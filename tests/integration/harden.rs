@@ -657,3 +657,241 @@ async fn shared_secrets_drift_and_exports() {
     let json = serde_json::to_vec(&r2).unwrap();
     tb.assert_no_secret_in(&secrets, &json, "the JSON report");
 }
+
+/// `$TB/posture.json`: the hardened and weak deployments `tests/testbed/posture up` adds.
+fn posture() -> serde_json::Value {
+    let path = testbed().dir.join("posture.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}: run `tests/testbed/posture up`", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An engine with its own data folder that knows one posture's deployment.
+async fn posture_engine(
+    which: &str,
+) -> (
+    tempfile::TempDir,
+    breakglass::engine::Engine,
+    String,
+    serde_json::Value,
+) {
+    let p = posture()[which].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = breakglass::engine::Engine::open(&dir.path().join("state"))
+        .await
+        .unwrap();
+    engine
+        .add_deployment(std::path::Path::new(p["profile"].as_str().unwrap()))
+        .await
+        .unwrap();
+    let name = p["name"].as_str().unwrap().to_owned();
+    (dir, engine, name, p)
+}
+
+/// The checks both postures make, each of which the hardened one passes and the weak
+/// one does not (the machine's own firewall and updates aside: all hosts of the testbed
+/// share one kernel and one package database).
+const BOTH_WAYS: &[&str] = &[
+    "ssh.password_auth",
+    "ssh.kbd_interactive",
+    "ssh.root_login",
+    "env.mode",
+    "env.git",
+    "env.git_history",
+    "secrets.weak",
+    "net.db_public",
+    "net.redis_public",
+    "redis.auth",
+    "db.tls",
+    "container.user",
+    "container.capabilities",
+    "container.limits",
+    "container.read_only",
+    "container.docker_socket",
+    "container.host_namespaces",
+    "http.https",
+    "http.hsts",
+    "http.framing",
+    "http.nosniff",
+    "http.referrer",
+    "http.csp",
+    "http.cors",
+    "http.rate_limit",
+];
+
+#[tokio::test]
+async fn the_hardened_posture_passes_every_check_but_the_machines_own() {
+    let tb = testbed();
+    let (_dir, e, name, _) = posture_engine("hardened").await;
+    // A restore test that passed, for backups.restore_tested.
+    e.keychain()
+        .set(
+            &name,
+            "restore-password",
+            tb.str("/backups/restore_password").into(),
+        )
+        .await
+        .unwrap();
+    let rt = e
+        .restore_test(
+            &name,
+            None,
+            &|_| {},
+            &breakglass::engine::actions::Cancel::default(),
+        )
+        .await
+        .unwrap();
+    assert!(rt.passed, "{rt:#?}");
+    let r = e.harden(&name).await.unwrap();
+    for f in &r.findings {
+        match f.check.as_str() {
+            // One kernel and one package database for every host here.
+            "host.firewall" | "host.auto_updates" => assert_eq!(f.verdict, Verdict::Fail, "{f:#?}"),
+            // The console logs in as root with a key: allowed, and a warning.
+            "ssh.root_login" => assert_eq!(f.verdict, Verdict::Warn, "{f:#?}"),
+            _ => assert_eq!(f.verdict, Verdict::Pass, "{f:#?}"),
+        }
+    }
+    for check in BOTH_WAYS.iter().chain(&[
+        "tls.version",
+        "tls.certificate",
+        "http.redirect",
+        "backups.restore_tested",
+        "backups.fresh",
+    ]) {
+        assert!(
+            r.findings.iter().any(|f| f.check == *check),
+            "{check} was not checked: {r:#?}"
+        );
+    }
+    assert!(r.links.is_empty(), "{:#?}", r.links);
+    let o = r.observatory.as_ref().unwrap();
+    assert_eq!(o.grade, "A+", "{o:#?}");
+    let burst = find_http(&r, "http.rate_limit");
+    assert!(burst.detail.contains("throttled at bad login 6"), "{burst:#?}");
+    // The burst is journaled before and after, with the user it used.
+    let entries = e.journal().await.unwrap().entries(None).await.unwrap();
+    assert!(entries.iter().any(|x| x.kind == "harden.burst"));
+    assert!(entries.iter().any(|x| x.kind == "harden.burst.finished"));
+}
+
+#[tokio::test]
+async fn the_weak_posture_fails_each_check_for_its_reason() {
+    let tb = testbed();
+    let (dir, e, name, p) = posture_engine("weak").await;
+    let r = e.harden(&name).await.unwrap();
+    let host = p["host"].as_str().unwrap();
+    for check in BOTH_WAYS {
+        let bad: Vec<&Finding> = r
+            .findings
+            .iter()
+            .filter(|f| f.check == *check && matches!(f.verdict, Verdict::Fail | Verdict::Warn))
+            .collect();
+        assert!(
+            !bad.is_empty(),
+            "{check} did not fail or warn on the weak posture: {r:#?}"
+        );
+    }
+    let reason = |check: &str, words: &[&str]| {
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.check == check && f.verdict != Verdict::Pass)
+            .unwrap_or_else(|| panic!("{check}: {r:#?}"));
+        for w in words {
+            assert!(f.detail.contains(w), "{check}: {w:?} not in {f:#?}");
+        }
+    };
+    reason("ssh.password_auth", &["yes"]);
+    reason("ssh.root_login", &["yes"]);
+    reason("env.mode", &["644"]);
+    reason("env.git", &["tracks"]);
+    reason("env.git_history", &[p["committed_secret_var"].as_str().unwrap()]);
+    reason("net.redis_public", &[&p["redis_port"].to_string()]);
+    reason("net.db_public", &[&p["pg_port"].to_string()]);
+    reason("redis.auth", &["PONG"]);
+    reason("container.docker_socket", &["Docker socket"]);
+    reason("http.cors", &["echoes any Origin", "credentials"]);
+    reason("http.rate_limit", &["none throttled"]);
+    let placeholder = p["placeholder_var"].as_str().unwrap();
+    assert!(
+        r.findings.iter().any(|f| f.check == "secrets.weak"
+            && f.verdict == Verdict::Fail
+            && f.subject.as_deref() == Some(placeholder)),
+        "{r:#?}"
+    );
+    let (reused, with) = (
+        p["reused_var"].as_str().unwrap(),
+        p["reused_with"].as_str().unwrap(),
+    );
+    assert!(
+        r.findings.iter().any(|f| f.check == "secrets.reused"
+            && [f.subject.as_deref().unwrap_or_default(), f.detail.as_str()]
+                .concat()
+                .contains(reused)
+            && [f.subject.as_deref().unwrap_or_default(), f.detail.as_str()]
+                .concat()
+                .contains(with)),
+        "{r:#?}"
+    );
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.check == "backups.configured" && f.verdict == Verdict::Fail),
+        "no [backups]: {r:#?}"
+    );
+    // The combined risks the seeds' incidents are made of.
+    for title in [
+        "Redis open to the network",
+        "with the Docker socket",
+        "root can log in",
+        "readable beyond the app",
+        "unthrottled logins",
+    ] {
+        assert!(
+            r.links.iter().any(|l| l.title.contains(title)),
+            "no link {title:?}: {:#?}",
+            r.links
+        );
+    }
+    let o = r.observatory.as_ref().unwrap();
+    assert_eq!(o.grade, "F", "{o:#?}");
+    assert!(r.score.value < 50, "{:?}", r.score);
+
+    // Nothing the weak .env holds is in anything written: the report (every format),
+    // the journal, the local database.
+    let env = std::fs::read_to_string(p["env_file"].as_str().unwrap()).unwrap();
+    let secrets: Vec<(String, String)> = env
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, v)| v.len() >= 8 && breakglass::engine::review::harden::is_secret_name(k))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+        .collect();
+    assert!(secrets.len() >= 4, "{secrets:?}");
+    use breakglass::engine::review::harden::report;
+    for (what, bytes) in [
+        ("JSON", serde_json::to_vec(&r).unwrap()),
+        ("Markdown", report::markdown(&r).into_bytes()),
+        ("HTML", report::html(&r).into_bytes()),
+    ] {
+        tb.assert_no_secret_in(&secrets, &bytes, what);
+    }
+    drop(e);
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        tb.assert_no_secret_in(&secrets, &bytes, &entry.display().to_string());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by tests/testbed/up and tests/testbed/down: where the testbed lives, how its
+# Shared by tests/testbed/up, down and posture: where the testbed lives, how its
 # daemons are found, and how all of it is taken down again. Sourced, never run.
 #
 # Every daemon is found through its own pidfile (or, as a last resort, by a command line
@@ -17,6 +17,11 @@ TB_ENGINES=(app1 app2 app3 swarm)
 TB_MARKER=.breakglass-testbed
 # Written last by up: the testbed is complete.
 TB_DONE=.up-complete
+# What tests/testbed/posture makes lives here (and in $TB/{hardened,weak}.toml, posture.json).
+TB_POSTURE_DIR="$TB/posture"
+# The postures' hosts: each an sshd and a Docker engine of its own, in $TB_POSTURE_DIR/<host>
+# (the sandbox's hosts are in $TB/hosts/<host>).
+TB_POSTURE_HOSTS=(hard1 weak1)
 # The longest Unix socket path we create (containerd's debug socket under the exec root
 # of app1's engine); sockaddr_un holds 108 bytes, we keep a margin.
 TB_LONGEST_SOCKET_SUFFIX=/hosts/app1/exec/containerd/containerd-debug.sock
@@ -30,10 +35,18 @@ tb_docker_bin() {
   if [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker; else command -v docker || echo docker; fi
 }
 
+# The folder of one host (or engine): a posture's host in $TB_POSTURE_DIR, else $TB/hosts.
+tb_host_dir() {
+  case " ${TB_POSTURE_HOSTS[*]} " in
+    *" $1 "*) echo "$TB_POSTURE_DIR/$1" ;;
+    *) echo "$TB/hosts/$1" ;;
+  esac
+}
+
 # docker against one host's engine, with a private, empty client config (so no credential
 # helper of the developer's ~/.docker is ever run). Usable after `timeout`: it is a
 # command line, not a function: "${TB_DOCKER[@]}" -H "$(tb_docker_host app1)" ps
-tb_docker_host() { echo "unix://$TB/hosts/$1/docker.sock"; }
+tb_docker_host() { echo "unix://$(tb_host_dir "$1")/docker.sock"; }
 tb_docker() {
   local host="$1"; shift
   "${TB_DOCKER[@]}" -H "$(tb_docker_host "$host")" "$@"
@@ -46,6 +59,7 @@ tb_resolve_dir() {
     *) TB="$PWD/$TB" ;;
   esac
   TB="${TB%/}"
+  TB_POSTURE_DIR="$TB/posture"
   TB_DOCKER=(env "DOCKER_CONFIG=$TB/docker-client" "$(tb_docker_bin)")
   if [[ ! "$TB" =~ ^/[A-Za-z0-9._/+-]+$ ]]; then
     tb_die "testbed dir '$TB' may only contain letters, digits and . _ / + - (it is written into sshd_config, TOML and JSON)"
@@ -134,16 +148,16 @@ tb_stop_tree() {
   tb_wait_gone 5 "${all[@]}" || true
 }
 
-# Processes whose command line names a path inside $TB and whose program is one of the
-# daemons the testbed starts (sshd, dockerd, containerd and its shims, postgres,
-# redis-server): the last-resort sweep of down.
+# Processes whose command line names a path inside $TB (or inside $1, a folder of it) and
+# whose program is one of the daemons the testbed starts (sshd, dockerd, containerd and
+# its shims, postgres, redis-server): the last-resort sweep of down.
 tb_stray_pids() {
-  local d pid cmd exe
+  local under="${1:-$TB}" d pid cmd exe
   for d in /proc/[0-9]*; do
     pid="${d#/proc/}"
     [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
     cmd="$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null)" || continue
-    [[ "$cmd" == *"$TB/"* ]] || continue
+    [[ "$cmd" == *"$under/"* ]] || continue
     exe="$(readlink "$d/exe" 2>/dev/null)" || continue
     case "${exe##*/}" in
       sshd | dockerd | containerd | containerd-shim* | postgres | redis-server | redis-check-rdb | s3s-fs) echo "$pid" ;;
@@ -159,9 +173,11 @@ tb_cgroup_parent() {
   echo "breakglass-testbed-$sum-$1"
 }
 
+# The cgroups of the engines named (default: every engine, the postures' too).
 tb_remove_cgroups() {
-  local host cg dir pids
-  for host in "${TB_ENGINES[@]}"; do
+  local host cg dir pids hosts=("$@")
+  ((${#hosts[@]})) || hosts=("${TB_ENGINES[@]}" "${TB_POSTURE_HOSTS[@]}")
+  for host in "${hosts[@]}"; do
     cg="$(tb_cgroup_parent "$host")"
     for dir in /sys/fs/cgroup/"$cg" /sys/fs/cgroup/*/"$cg"; do
       [[ -d "$dir" ]] || continue
@@ -177,11 +193,45 @@ tb_remove_cgroups() {
   done
 }
 
-# Unmount everything mounted at or below $TB, deepest first.
+# Start the Docker engine of one host (tb_host_dir: its socket, pidfile, data and exec
+# roots are there), logging to $2; it answers a few seconds later. The flags of the
+# sandbox's engines (tests/testbed/up's start_dockerd): a config file of its own (the
+# machine's /etc/docker/daemon.json is not read, its identity key is its own), no default
+# bridge (a user-defined network works), no iptables, its own containerd namespace and
+# cgroup parent. setsid -f: its own session, and not a child of the caller.
+tb_start_dockerd() {
+  local host="$1" log="$2" dir ns
+  dir="$(tb_host_dir "$host")"
+  ns="bgtb-$(printf '%s' "$TB" | cksum | cut -d' ' -f1)-$host"
+  mkdir -p "$dir/data" "$dir/exec"
+  printf '{\n  "deprecated-key-path": "%s"\n}\n' "$dir/engine-key.json" >"$dir/daemon.json"
+  setsid -f dockerd --config-file "$dir/daemon.json" \
+    --host "unix://$dir/docker.sock" --data-root "$dir/data" --exec-root "$dir/exec" \
+    --pidfile "$dir/docker.pid" --storage-driver overlay2 \
+    --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --cgroup-parent "/$(tb_cgroup_parent "$host")" \
+    --containerd-namespace "$ns" --containerd-plugins-namespace "$ns-plugins" \
+    </dev/null >"$log" 2>&1 9<&-
+}
+
+# Empty one host's engine while it answers: every container (the swarm's services with
+# the swarm), then every network nothing uses (each a br-… interface on this machine).
+tb_engine_clear() {
+  local host="$1" sock ids
+  sock="$(tb_docker_host "$host")"
+  [[ "$host" != swarm ]] || timeout 30 "${TB_DOCKER[@]}" -H "$sock" swarm leave --force >/dev/null 2>&1 || true
+  mapfile -t ids < <(timeout 20 "${TB_DOCKER[@]}" -H "$sock" ps -aq 2>/dev/null || true)
+  if ((${#ids[@]})); then
+    timeout 30 "${TB_DOCKER[@]}" -H "$sock" rm -f "${ids[@]}" >/dev/null 2>&1 || true
+  fi
+  timeout 20 "${TB_DOCKER[@]}" -H "$sock" network prune -f >/dev/null 2>&1 || true
+}
+
+# Unmount everything mounted at or below $TB (or $1, a folder of it), deepest first.
 tb_unmount_all() {
-  local mp mps
+  local under="${1:-$TB}" mp mps
   for _ in 1 2 3; do
-    mapfile -t mps < <(awk -v tb="$TB" '{
+    mapfile -t mps < <(awk -v tb="$under" '{
         mp = $2; gsub(/\\040/, " ", mp)
         if (mp == tb || index(mp, tb "/") == 1) print length(mp) "\t" mp
       }' /proc/mounts | sort -rn | cut -f2-)
@@ -190,8 +240,8 @@ tb_unmount_all() {
       umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
     done
   done
-  if awk -v tb="$TB" '{ if ($2 == tb || index($2, tb "/") == 1) found = 1 } END { exit !found }' /proc/mounts; then
-    tb_log "warning: mounts under $TB remain"
+  if awk -v tb="$under" '{ if ($2 == tb || index($2, tb "/") == 1) found = 1 } END { exit !found }' /proc/mounts; then
+    tb_log "warning: mounts under $under remain"
   fi
 }
 
@@ -211,6 +261,74 @@ tb_remove_run_dirs() {
 tb_remove_gwbridge() {
   [[ -e "$TB/hosts/swarm/gwbridge-ours" ]] || return 0
   ip link del docker_gwbridge 2>/dev/null || true
+}
+
+# The postures' daemons (tests/testbed/posture), in parallel, each found by its pidfile:
+# the sshd and the engine of hard1 and weak1 (an engine stops its containers and its
+# containerd), the weak Redis and the weak PostgreSQL.
+tb_posture_stop_daemons() {
+  local p="$TB_POSTURE_DIR" host dir pid stops=()
+  for host in "${TB_POSTURE_HOSTS[@]}"; do
+    dir="$(tb_host_dir "$host")"
+    if pid="$(tb_pid_alive "$dir/docker.pid" dockerd)"; then tb_stop_tree "$pid" 20 & stops+=($!); fi
+    if pid="$(tb_pid_alive "$dir/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & stops+=($!); fi
+  done
+  # weak1's sshd as a posture made before hard1 and weak1 had folders of their own ran it.
+  if pid="$(tb_pid_alive "$p/weak/sshd.pid" sshd)"; then tb_stop_tree "$pid" 5 & stops+=($!); fi
+  if pid="$(tb_pid_alive "$p/weak/redis/redis.pid" redis-server)"; then tb_stop_tree "$pid" 10 & stops+=($!); fi
+  if pid="$(tb_pid_alive "$p/weak/postgres/data/postmaster.pid" postgres)"; then
+    (
+      runuser -u postgres -- "$(cat "$TB/postgres_bin_dir" 2>/dev/null || echo /usr/lib/postgresql/15/bin)/pg_ctl" \
+        -D "$p/weak/postgres/data" stop -m fast -w -t 20 >/dev/null 2>&1 || tb_stop_tree "$pid" 10
+    ) &
+    stops+=($!)
+  fi
+  ((${#stops[@]} == 0)) || wait "${stops[@]}" || true
+}
+
+# The bridge interfaces of the postures' networks (posture up writes their names in
+# <host>/bridges): an engine that dies with a network left leaves its interface behind.
+tb_posture_remove_bridges() {
+  local host f br
+  for host in "${TB_POSTURE_HOSTS[@]}"; do
+    f="$(tb_host_dir "$host")/bridges"
+    [[ -r "$f" ]] || continue
+    while read -r br; do
+      [[ "$br" =~ ^br-[0-9a-f]{12}$ ]] || continue
+      ip link del "$br" 2>/dev/null || true
+    done <"$f"
+  done
+}
+
+# Remove the postures only: their engines' containers and networks, their sshds, engines,
+# Redis and PostgreSQL, what those left (processes, mounts, cgroups, bridges), their files.
+# The testbed itself is left as it is.
+tb_posture_down() {
+  local host pid strays jobs=()
+  for host in "${TB_POSTURE_HOSTS[@]}"; do
+    if tb_pid_alive "$(tb_host_dir "$host")/docker.pid" dockerd >/dev/null; then
+      tb_engine_clear "$host" &
+      jobs+=($!)
+    fi
+  done
+  # A posture made before hard1 and weak1 had engines of their own ran its containers on app2.
+  if [[ -d "$TB_POSTURE_DIR/weak/host" ]] && tb_pid_alive "$TB/hosts/app2/docker.pid" dockerd >/dev/null; then
+    timeout 30 "${TB_DOCKER[@]}" -H "$(tb_docker_host app2)" rm -f hard-web weak-web >/dev/null 2>&1 || true
+    timeout 20 "${TB_DOCKER[@]}" -H "$(tb_docker_host app2)" network rm posture-hardened >/dev/null 2>&1 || true
+  fi
+  ((${#jobs[@]} == 0)) || wait "${jobs[@]}" || true
+  tb_posture_stop_daemons
+  if [[ -e "$TB_POSTURE_DIR" ]]; then
+    mapfile -t strays < <(tb_stray_pids "$TB_POSTURE_DIR")
+    for pid in "${strays[@]}"; do
+      tb_log "stopping leftover process $pid ($({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-80))"
+      tb_stop_tree "$pid" 5
+    done
+    tb_unmount_all "$TB_POSTURE_DIR"
+  fi
+  tb_remove_cgroups "${TB_POSTURE_HOSTS[@]}"
+  tb_posture_remove_bridges
+  rm -rf "$TB_POSTURE_DIR" "$TB/hardened.toml" "$TB/weak.toml" "$TB/posture.json"
 }
 
 # Take the whole testbed down: containers, engines, sshds, Redis, PostgreSQL, mounts,
@@ -233,21 +351,12 @@ tb_down() {
   rm -f "$TB/$TB_DONE"
 
   local host pid dir bgjobs=()
-  # Containers first, while their engines still answer (in parallel: 3 engines). Only our
-  # own jobs are waited for: up, failing, calls this with daemons among its children.
-  for host in "${TB_ENGINES[@]}"; do
-    if tb_pid_alive "$TB/hosts/$host/docker.pid" dockerd >/dev/null; then
-      (
-        sock="$(tb_docker_host "$host")"
-        # The swarm's services, secrets and tasks go with it.
-        [[ "$host" != swarm ]] || timeout 30 "${TB_DOCKER[@]}" -H "$sock" swarm leave --force >/dev/null 2>&1 || true
-        mapfile -t ids < <(timeout 20 "${TB_DOCKER[@]}" -H "$sock" ps -aq 2>/dev/null || true)
-        if ((${#ids[@]})); then
-          timeout 30 "${TB_DOCKER[@]}" -H "$sock" rm -f "${ids[@]}" >/dev/null 2>&1 || true
-        fi
-        # Networks a test created (each is a br-… interface on this machine).
-        timeout 20 "${TB_DOCKER[@]}" -H "$sock" network prune -f >/dev/null 2>&1 || true
-      ) &
+  # Containers first, while their engines still answer (in parallel: 4 engines, and the
+  # postures' 2), then the networks a test or a posture created. Only our own jobs are
+  # waited for: up, failing, calls this with daemons among its children.
+  for host in "${TB_ENGINES[@]}" "${TB_POSTURE_HOSTS[@]}"; do
+    if tb_pid_alive "$(tb_host_dir "$host")/docker.pid" dockerd >/dev/null; then
+      tb_engine_clear "$host" &
       bgjobs+=($!)
     fi
   done
@@ -262,6 +371,8 @@ tb_down() {
   done
   if pid="$(tb_pid_alive "$TB/redis/redis.pid" redis-server)"; then tb_stop_tree "$pid" 10 & bgjobs+=($!); fi
   if pid="$(tb_pid_alive "$TB/s3/s3s-fs.pid" s3s-fs)"; then tb_stop_tree "$pid" 5 & bgjobs+=($!); fi
+  # The postures' sshds, engines, Redis and PostgreSQL (tests/testbed/posture).
+  if [[ -e "$TB_POSTURE_DIR" ]]; then tb_posture_stop_daemons & bgjobs+=($!); fi
   if [[ -e "$TB/postgres/data/postmaster.pid" ]]; then
     local pgbin
     pgbin="$(cat "$TB/postgres_bin_dir" 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
@@ -287,5 +398,6 @@ tb_down() {
   tb_remove_cgroups
   tb_remove_run_dirs
   tb_remove_gwbridge
+  tb_posture_remove_bridges
   rm -rf "$TB" 2>/dev/null || { tb_unmount_all; rm -rf "$TB"; }
 }

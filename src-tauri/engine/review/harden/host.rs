@@ -305,11 +305,12 @@ pub async fn git_history(session: &Session, host: &str, path: &str, secrets: &[(
             "search the full history with `git log --all -p | grep -F` on a copy",
         );
     }
-    let names: Vec<&str> = {
-        let mut n: Vec<&str> = found.iter().map(|(n, _, _)| n.as_str()).collect();
-        n.dedup();
-        n
-    };
+    let mut names: Vec<&str> = Vec::new();
+    for (n, _, _) in &found {
+        if !names.contains(&n.as_str()) {
+            names.push(n);
+        }
+    }
     f.finding(
         Some(path),
         Verdict::Fail,

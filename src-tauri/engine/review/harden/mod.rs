@@ -3,17 +3,19 @@
 //! output with the `.env`'s values redacted, and a digest of the whole output), the
 //! checklist item and seed it comes from, and the exact fix. All hosts at once.
 //!
-//! Checked so far: sshd's effective configuration (`sshd -T` of the sshd this connection
-//! came through), the `.env`'s mode, whether git tracks or ignores it, and its secrets
-//! (judged without being shown), the database and Redis listening only on loopback,
-//! every container's user, privileges, capabilities, limits, root filesystem, Docker
-//! socket and namespaces, Redis refusing an unauthenticated client, `sslmode` in
-//! DATABASE_URL, the public URL's security headers, CORS and cookies, and the restore
-//! test's recency and the newest backup's age against the RPO.
-//!
-//! Not for (not built yet): the firewall, automatic updates, TLS versions, certificates
-//! and redirects, secrets in git history, rate limiting, linked findings, scores and
-//! drift. Nothing here changes a deployment.
+//! Checked: sshd's effective configuration (`sshd -T` of the sshd this connection came
+//! through), the firewall and automatic updates, the `.env`'s mode, whether git tracks or
+//! ignores it and whether its values are in the repository's history (searched on the
+//! console's side), its secrets (judged without being shown, also against other
+//! deployments), the database and Redis listening only on loopback, every container's
+//! user, privileges, capabilities, limits, root filesystem, Docker socket and namespaces,
+//! Redis refusing an unauthenticated client, `sslmode` in DATABASE_URL, the public URL's
+//! security headers, CORS, cookies, redirect to HTTPS, TLS versions and certificate, a
+//! bounded burst of bad logins that must be throttled, and the restore test's recency and
+//! the newest backup's age against the RPO. `report` turns the findings into a score, the
+//! HTTP Observatory's grade, combined risks, drift and Markdown/HTML; `host` and `web`
+//! hold the host and web checks. Nothing here changes a deployment (the login burst adds
+//! failed-login rows to the app's audit trail, journaled first).
 
 use std::time::{Duration, Instant};
 
