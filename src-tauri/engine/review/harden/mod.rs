@@ -556,6 +556,57 @@ pub fn sslmode(url: &str) -> Option<String> {
     })
 }
 
+/// Ports a container publishes on every interface: a database's or cache's fail, any
+/// other than the proxy's 80 and 443 warns.
+pub fn judge_published(
+    bindings: Option<&std::collections::HashMap<String, Option<Vec<bollard::models::PortBinding>>>>,
+) -> (Verdict, String) {
+    let mut public: Vec<(u16, String)> = Vec::new();
+    for (port, binds) in bindings.into_iter().flatten() {
+        let inner = port
+            .split('/')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(0);
+        for b in binds.iter().flatten() {
+            let ip = b.host_ip.as_deref().unwrap_or("");
+            if ip.is_empty() || ip == "0.0.0.0" || ip == "::" {
+                public.push((
+                    inner,
+                    format!(
+                        "{port} on {}:{}",
+                        if ip.is_empty() { "0.0.0.0" } else { ip },
+                        b.host_port.as_deref().unwrap_or("?")
+                    ),
+                ));
+            }
+        }
+    }
+    public.sort();
+    public.dedup();
+    let list = public
+        .iter()
+        .map(|(_, s)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    const STORES: [u16; 8] = [5432, 6379, 3306, 27017, 11211, 9200, 5672, 2375];
+    if public.is_empty() {
+        (Verdict::Pass, "publishes no port on every interface".into())
+    } else if public.iter().any(|(p, _)| STORES.contains(p)) {
+        (
+            Verdict::Fail,
+            format!("publishes a database, cache or control port to every interface: {list}"),
+        )
+    } else if public.iter().all(|(p, _)| *p == 80 || *p == 443) {
+        (Verdict::Pass, format!("publishes only {list} (the proxy's)"))
+    } else {
+        (
+            Verdict::Warn,
+            format!("publishes to every interface: {list} (only the proxy should)"),
+        )
+    }
+}
+
 /// Listening sockets (`ss -Hltn`'s local address column) of `port` that are not on
 /// loopback.
 pub fn public_listeners(ss: &str, port: u16) -> Vec<String> {
@@ -1120,6 +1171,7 @@ impl Engine {
                 "HostConfig.NetworkMode": hc.network_mode,
                 "HostConfig.PidMode": hc.pid_mode,
                 "HostConfig.Binds": hc.binds,
+                "HostConfig.PortBindings": hc.port_bindings,
                 "Mounts": i.mounts.as_ref().map(|m| m.iter().filter_map(|m| m.source.clone()).collect::<Vec<_>>()),
             });
             let full = serde_json::to_vec(&facts).unwrap_or_default();
@@ -1252,6 +1304,48 @@ impl Engine {
                 &["HostConfig.NetworkMode", "HostConfig.PidMode"],
                 "use a bridge network with only the ports it needs published, and its own PID namespace",
             );
+            let (verdict, detail) = judge_published(hc.port_bindings.as_ref());
+            push(
+                "container.published",
+                verdict,
+                detail,
+                &["HostConfig.PortBindings"],
+                "publish databases and caches on no interface (or `127.0.0.1:port:port`); only the proxy publishes 80 and 443 on every interface",
+            );
+            // The image's age: its packages miss every security fix since.
+            let created = match i.image.as_deref() {
+                Some(image) => docker
+                    .client()
+                    .inspect_image(image)
+                    .await
+                    .ok()
+                    .and_then(|im| im.created)
+                    .and_then(|c| humantime::parse_rfc3339(c.trim()).ok()),
+                None => None,
+            };
+            if let Some(age) = created.and_then(|c| std::time::SystemTime::now().duration_since(c).ok()) {
+                let days = age.as_secs() / 86_400;
+                let mut e = evidence(
+                    &format!("GET /images/{}/json", i.image.as_deref().unwrap_or_default()),
+                    &full,
+                    &[],
+                );
+                e.output = format!("Created: {days} days ago");
+                out.push(
+                    F {
+                        check: "container.image_age",
+                        host,
+                        checklist,
+                    }
+                    .finding(
+                        Some(name),
+                        if days > 180 { Verdict::Warn } else { Verdict::Pass },
+                        format!("its image was built {days} days ago"),
+                        Some(e),
+                        "rebuild the image on a fresh base (and pull updated bases) at least every few months",
+                    ),
+                );
+            }
         }
         out
     }
@@ -2096,6 +2190,30 @@ async fn harden_env_file(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn published_ports() {
+        use bollard::models::PortBinding;
+        use std::collections::HashMap;
+        let b = |ip: &str, port: &str| {
+            Some(vec![PortBinding {
+                host_ip: Some(ip.into()),
+                host_port: Some(port.into()),
+            }])
+        };
+        assert_eq!(super::judge_published(None).0, super::Verdict::Pass);
+        let db = HashMap::from([("5432/tcp".to_owned(), b("0.0.0.0", "5432"))]);
+        assert_eq!(super::judge_published(Some(&db)).0, super::Verdict::Fail);
+        let local = HashMap::from([("5432/tcp".to_owned(), b("127.0.0.1", "5432"))]);
+        assert_eq!(super::judge_published(Some(&local)).0, super::Verdict::Pass);
+        let proxy = HashMap::from([
+            ("443/tcp".to_owned(), b("", "443")),
+            ("80/tcp".to_owned(), b("::", "80")),
+        ]);
+        assert_eq!(super::judge_published(Some(&proxy)).0, super::Verdict::Pass);
+        let app = HashMap::from([("3000/tcp".to_owned(), b("0.0.0.0", "3000"))]);
+        assert_eq!(super::judge_published(Some(&app)).0, super::Verdict::Warn);
+    }
+
     use super::*;
 
     #[test]
