@@ -46,6 +46,8 @@
 //! while it was decoded are zeroed when dropped (the caller's input is the caller's: use
 //! [`EnvFile::parse_owned`] to have it zeroed too).
 
+pub mod replace;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Range, RangeInclusive};
 

@@ -10,6 +10,7 @@ mod testbed;
 mod actions;
 mod database;
 mod docker;
+mod env_write;
 mod exec;
 mod harden;
 mod init;
