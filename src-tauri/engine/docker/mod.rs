@@ -6,6 +6,7 @@
 //! What leaves this module is a summary written for people: `inspect` reports the names
 //! of a container's environment variables, never their values (they are secrets).
 
+pub mod recreate;
 mod transport;
 
 use crate::engine::error::ErrorCode;
