@@ -23,7 +23,7 @@ by: Vantage | null, } | { "event": "finished", outcome: string, };
  * What to do. Serializable, so the window sends the same value the CLI builds:
  * `{"action": "<name>", ...the request's fields}`.
  */
-export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "undo" } & Undo;
+export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "rotate-secrets" } & RotateSecrets | { "action": "rotate-undo" } & RotateUndo | { "action": "undo" } & Undo;
 
 export type AuditReview = { deployment: string, since: string, failed_by_ip: Array<FailedByIp>, success_after_failures: Array<SuccessAfterFailures>, admin_actions: Array<Event>, new_tokens: Array<Event>, timeline: Array<Bucket>, };
 
@@ -188,6 +188,16 @@ kind: string, body: unknown, prev_hash: string, hash: string,
  * written before migration 0003.
  */
 mac: string | null, };
+
+export type EnvBack = { 
+/**
+ * The file written (a symlink's target).
+ */
+path: string, backup: string, 
+/**
+ * SHA-256 of what the rotation wrote: the undo writes only over that.
+ */
+rotated_sha256: string, };
 
 export type ErrorCode = "action.aborted" | "action.cancelled" | "action.confirmation_required" | "action.plan_changed" | "action.unavailable" | "action.verify_failed" | "lock.failed" | "lock.timeout" | "restore" | "argument.invalid" | "app_profile.unknown" | "profile.invalid" | "profile.syntax" | "deployment.no_database" | "deployment.no_env_file" | "deployment.unknown" | "deployment.unknown_host" | "ssh.agent" | "ssh.auth_rejected" | "ssh.bad_fingerprint" | "ssh.channel" | "ssh.config" | "ssh.disconnected" | "ssh.host_key_changed" | "ssh.host_key_unknown" | "ssh.jump" | "ssh.key" | "ssh.not_trusted" | "ssh.pin_conflict" | "ssh.protocol" | "ssh.timeout" | "ssh.unreachable" | "db.bad_url" | "db.connect" | "db.no_credentials" | "db.query" | "db.tls" | "db.tunnel" | "docker.api" | "docker.exit_status" | "docker.no_such_container" | "docker.bad_name" | "redis.io" | "redis.protocol" | "redis.refused" | "http.unreachable" | "remote.env_file" | "remote.exit_status" | "remote.read" | "incident.unknown" | "journal" | "journal.head" | "journal.tampered" | "keychain.invalid_name" | "keychain.locked" | "keychain.not_set" | "keychain.rejected" | "keychain.task" | "keychain.unavailable" | "secret.empty" | "state.database" | "state.migration" | "state.no_data_dir" | "io.read" | "io.stdin" | "output.json" | "ui.error";
 
@@ -395,6 +405,8 @@ export type Observatory = { score: number, grade: string, tests: Array<Observato
  */
 export type ObservatoryTest = { test: string, result: string, modifier: number, };
 
+export type ParkedRef = { name: string, parked_as: string, old_id: string, new_id: string, was_running: boolean, };
+
 /**
  * The exact preview of a run.
  */
@@ -510,6 +522,18 @@ failed: Array<string>, };
  * The request: which tokens.
  */
 export type RevokeTokens = { scope: TokenScope, };
+
+/**
+ * The request: new values for these variables, everywhere they are used.
+ */
+export type RotateSecrets = { vars: Array<string>, };
+
+/**
+ * The request that undoes one step of a rotation: a host's `.env` back from its backup
+ * (if it still holds what the rotation wrote), or a container back (the new one
+ * removed, the parked old one renamed and started). Paths and names only.
+ */
+export type RotateUndo = { host: string, env: EnvBack | null, container: ParkedRef | null, };
 
 /**
  * The outcome of a run.

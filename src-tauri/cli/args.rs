@@ -141,6 +141,17 @@ pub(crate) enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Rotate application secrets (session keys, JWT secrets…): new random values in
+    /// every host's .env, every container using them recreated host by host, healthy
+    /// before the next; undone in reverse on a failure or a cancel.
+    Rotate {
+        deployment: String,
+        /// The .env variables to rotate (SECRET_KEY_BASE, JWT_SECRET…).
+        #[arg(required = true)]
+        vars: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Isolate a container: --mode stop | pause | disconnect.
     Isolate {
         deployment: String,

@@ -297,6 +297,15 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             )
             .await?;
         }
+        Command::Rotate {
+            deployment,
+            vars,
+            run,
+        } => {
+            let spec =
+                ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets { vars: vars.clone() });
+            act(&cli, deployment, spec, run).await?;
+        }
         Command::Isolate {
             deployment,
             host,

@@ -25,6 +25,7 @@ mod isolate;
 pub mod lock;
 mod lock_accounts;
 mod revoke_tokens;
+mod rotate;
 pub mod runner;
 pub(crate) mod sql;
 mod undo;
@@ -44,6 +45,7 @@ pub use expire_sessions::ExpireSessions;
 pub use isolate::{Isolate, IsolateMode, Restore};
 pub use lock_accounts::{LockAccounts, LockScope, UnlockAccounts};
 pub use revoke_tokens::{RevokeTokens, TokenScope};
+pub use rotate::{EnvBack, ParkedRef, RotateSecrets, RotateUndo};
 pub use runner::Interrupted;
 pub use sql::{audited, q as quote_ident};
 pub use undo::Undo;
@@ -235,6 +237,8 @@ registry! {
     "expire-sessions" => ExpireSessions(ExpireSessions),
     "isolate" => Isolate(Isolate),
     "restore" => Restore(Restore),
+    "rotate-secrets" => RotateSecrets(RotateSecrets),
+    "rotate-undo" => RotateUndo(RotateUndo),
     "undo" => Undo(Undo),
 }
 

@@ -13,6 +13,7 @@ mod journal;
 mod lock_accounts;
 mod profiles;
 mod revoke_tokens;
+mod rotate;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,809 @@
+//! Rotate application secrets: new random values for `.env` variables (session keys,
+//! JWT secrets, signing salts), written to the `.env` of every host that has them, and
+//! every container that uses them recreated, one host at a time, each healthy before the
+//! next host is touched. The same value goes to every host (a cookie signed on one web
+//! host must be read on the others).
+//!
+//! Each host's `.env` is replaced atomically (`envfile::replace`): compare-and-swap on
+//! what the plan read, a mode-600 backup, values on stdin. Each container is recreated
+//! through the Docker API (`docker::recreate`), the old one parked until the last step
+//! removes it. A failure or a cancel undoes what was done in reverse: containers back,
+//! then the `.env` from its backup, host by host; each undo is journaled with a request
+//! (`rotate-undo`) that holds paths and names, never a value.
+//!
+//! Not yet (refused with the reason): the database's and Redis's own passwords, which
+//! must change on the server with the `.env` (`POSTGRES_PASSWORD`, `DATABASE_URL`,
+//! `REDIS_PASSWORD`, `REDIS_URL`), and encryption keys of stored data
+//! (`API_KEY_ENCRYPTION_KEY`), which need a re-encryption step.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
+use crate::engine::docker::recreate::{self, Parked};
+use crate::engine::envfile::{self, EnvFile, replace::replace};
+use crate::engine::secret::Sensitive;
+use crate::engine::ssh::output::shell_quote;
+use crate::engine::{Error, Result};
+
+/// The request: new values for these variables, everywhere they are used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RotateSecrets {
+    pub vars: Vec<String>,
+}
+
+/// The request that undoes one step of a rotation: a host's `.env` back from its backup
+/// (if it still holds what the rotation wrote), or a container back (the new one
+/// removed, the parked old one renamed and started). Paths and names only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RotateUndo {
+    pub host: String,
+    pub env: Option<EnvBack>,
+    pub container: Option<ParkedRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct EnvBack {
+    /// The file written (a symlink's target).
+    pub path: String,
+    pub backup: String,
+    /// SHA-256 of what the rotation wrote: the undo writes only over that.
+    pub rotated_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ParkedRef {
+    pub name: String,
+    pub parked_as: String,
+    pub old_id: String,
+    pub new_id: String,
+    pub was_running: bool,
+}
+
+impl From<&Parked> for ParkedRef {
+    fn from(p: &Parked) -> Self {
+        ParkedRef {
+            name: p.name.clone(),
+            parked_as: p.parked_as.clone(),
+            old_id: p.old_id.clone(),
+            new_id: p.new_id.clone(),
+            was_running: p.was_running,
+        }
+    }
+}
+
+impl From<&ParkedRef> for Parked {
+    fn from(p: &ParkedRef) -> Self {
+        Parked {
+            name: p.name.clone(),
+            parked_as: p.parked_as.clone(),
+            old_id: p.old_id.clone(),
+            new_id: p.new_id.clone(),
+            was_running: p.was_running,
+        }
+    }
+}
+
+/// How long a recreated container has to become healthy.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
+
+/// What rotating a variable ends, for the plan.
+fn effect(var: &str) -> Option<&'static str> {
+    let v = var.to_ascii_uppercase();
+    if v.contains("JWT") {
+        Some("every JWT signed with the old value stops working: API clients log in again")
+    } else if v.contains("SECRET_KEY_BASE") || v.contains("SESSION") || v.contains("COOKIE") {
+        Some("every cookie session ends: every user logs in again")
+    } else {
+        None
+    }
+}
+
+/// Why a variable is not rotated by this action (yet), if it is not.
+fn refused(ctx: &Ctx<'_>, var: &str) -> Option<String> {
+    let p = ctx.profile;
+    let redis_var = p.redis.as_ref().and_then(|r| r.password_env.clone());
+    let db_vars = ["POSTGRES_PASSWORD", "DATABASE_URL", "POSTGRES_USER"];
+    if p.database.is_some() && db_vars.contains(&var) {
+        return Some(format!(
+            "{var} is the database's credential: PostgreSQL's role must change with it (a SCRAM verifier set on the server, then every consumer), which this console does not do yet"
+        ));
+    }
+    if p.redis.is_some() && (var == "REDIS_URL" || redis_var.as_deref() == Some(var)) {
+        return Some(format!(
+            "{var} is Redis's credential: Redis must accept the new password before the consumers use it, which this console does not do yet"
+        ));
+    }
+    if var.to_ascii_uppercase().contains("ENCRYPTION_KEY") {
+        return Some(format!(
+            "{var} encrypts stored data: a new value makes what it encrypted unreadable unless the data is re-encrypted first; rotate it with the app's re-encryption procedure"
+        ));
+    }
+    None
+}
+
+/// A new value: 32 bytes from the operating system's CSPRNG, as 64 hex digits.
+fn new_value() -> Result<Sensitive<String>> {
+    use rand::TryRngCore;
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut *bytes)
+        .map_err(|e| Error::ActionUnavailable {
+            reason: format!("the operating system's random generator failed: {e}"),
+        })?;
+    Ok(Sensitive::new(hex::encode(*bytes)))
+}
+
+/// A keyed digest of a value (the key lives for one plan or verify): two values can be
+/// compared without either being kept or shown.
+fn fingerprint(key: &[u8; 32], value: &str) -> [u8; 32] {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(value.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// A host's `.env` as it is now: its raw text (secret) and SHA-256.
+async fn read_raw(ctx: &Ctx<'_>, host: &str, path: &str) -> Result<(Sensitive<String>, String)> {
+    let session = ctx.engine.session(ctx.deployment(), host).await?;
+    let out = session
+        .exec_capped(
+            &format!("cat -- {}", shell_quote(path)),
+            None,
+            envfile::MAX_ENV_FILE + 1,
+        )
+        .await?;
+    if !out.success() {
+        return Err(Error::RemoteRead {
+            host: host.to_owned(),
+            path: path.to_owned(),
+            detail: crate::engine::ssh::output::display_safe(&out.stderr)
+                .trim()
+                .to_owned(),
+        });
+    }
+    let sha = hex::encode(Sha256::digest(&out.stdout));
+    let text = String::from_utf8(out.stdout).map_err(|e| {
+        zeroize::Zeroize::zeroize(&mut e.into_bytes());
+        Error::EnvFile {
+            host: host.to_owned(),
+            path: path.to_owned(),
+            source: Box::new(envfile::EnvFileError::NotText),
+        }
+    })?;
+    Ok((Sensitive::new(text), sha))
+}
+
+/// The values of `vars` in a container's environment.
+fn container_env(env: &[String], vars: &[String]) -> BTreeMap<String, String> {
+    env.iter()
+        .filter_map(|e| e.split_once('='))
+        .filter(|(k, _)| vars.iter().any(|v| v == k))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The containers of the profile's services on `host` that have any of `vars` in their
+/// environment, with the values they run.
+async fn consumers(
+    ctx: &Ctx<'_>,
+    host: &str,
+    vars: &[String],
+) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+    let names: Vec<String> = ctx
+        .profile
+        .services
+        .iter()
+        .flat_map(|s| s.containers.iter().map(|c| c.get_ref().clone()))
+        .collect();
+    if names.is_empty() || ctx.profile.host(host).is_some_and(|h| !h.docker) {
+        return Ok(Vec::new());
+    }
+    let docker = ctx.engine.docker(ctx.deployment(), host).await?;
+    let mut out = Vec::new();
+    for c in docker.containers().await? {
+        if !names.contains(&c.name) {
+            continue;
+        }
+        let i = docker
+            .client()
+            .inspect_container(
+                &c.name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(docker.error_for(&c.name))?;
+        let env = container_env(&i.config.and_then(|c| c.env).unwrap_or_default(), vars);
+        if !env.is_empty() {
+            out.push((c.name.clone(), env));
+        }
+    }
+    Ok(out)
+}
+
+/// The new values of one run, shared by its steps (never journaled, never shown).
+type Values = Arc<BTreeMap<String, Sensitive<String>>>;
+
+impl Action for RotateSecrets {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(async move {
+            let bad = |message: String| Error::BadArgument { message };
+            if self.vars.is_empty() || self.vars.len() > 32 {
+                return Err(bad("name 1 to 32 variables to rotate".into()));
+            }
+            let mut vars = self.vars.clone();
+            vars.sort();
+            vars.dedup();
+            for v in &vars {
+                if !envfile::is_var_name(v) {
+                    return Err(bad(format!(
+                        "{:?} is not a variable name",
+                        crate::engine::ssh::output::display_safe(v.as_bytes())
+                    )));
+                }
+                if let Some(reason) = refused(ctx, v) {
+                    return Err(Error::ActionUnavailable { reason });
+                }
+            }
+            let mut values = BTreeMap::new();
+            for v in &vars {
+                values.insert(v.clone(), new_value()?);
+            }
+            let values: Values = Arc::new(values);
+            let key: [u8; 32] = rand::random();
+            let parked: Arc<Mutex<Vec<(String, Parked)>>> = Arc::default();
+            let mut steps: Vec<Box<dyn Step>> = Vec::new();
+            let (mut sample, mut warnings) = (Vec::new(), Vec::new());
+            let mut found: BTreeMap<String, usize> = BTreeMap::new();
+            let (mut hosts, mut containers) = (0usize, 0usize);
+            for h in &ctx.profile.hosts {
+                let host = h.name.get_ref().clone();
+                let Some(path) = h.env_file.as_ref().map(|p| p.get_ref().clone()) else {
+                    continue;
+                };
+                let (text, sha) = read_raw(ctx, &host, &path).await?;
+                let env = EnvFile::parse(text.expose()).map_err(|source| Error::EnvFile {
+                    host: host.clone(),
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
+                let here: Vec<String> = vars.iter().filter(|v| env.get(v).is_some()).cloned().collect();
+                if here.is_empty() {
+                    continue;
+                }
+                for v in &here {
+                    *found.entry(v.clone()).or_default() += 1;
+                }
+                if !env.duplicates().is_empty() && env.duplicates().iter().any(|d| here.contains(d)) {
+                    warnings.push(format!(
+                        "{host}: {} is assigned more than once in {path}; the last assignment (the one Compose reads) is rewritten",
+                        here.join(", ")
+                    ));
+                }
+                hosts += 1;
+                sample.push(format!("{host}: {path} ({})", here.join(", ")));
+                steps.push(Box::new(WriteEnv {
+                    host: host.clone(),
+                    path: path.clone(),
+                    sha,
+                    vars: here.clone(),
+                    values: values.clone(),
+                    done: Mutex::default(),
+                }));
+                for (name, running) in consumers(ctx, &host, &here).await? {
+                    // Does it run what the file says now? (keyed digests, never values)
+                    for (k, v) in &running {
+                        let file = env.get(k).map(|f| fingerprint(&key, f.expose()));
+                        if file != Some(fingerprint(&key, v)) {
+                            warnings.push(format!(
+                                "{host}: {name} does not run the .env's current {k} (it was out of date before this rotation)"
+                            ));
+                        }
+                    }
+                    containers += 1;
+                    sample.push(format!("{host}: recreate {name}"));
+                    steps.push(Box::new(Recreate {
+                        host: host.clone(),
+                        container: name,
+                        vars: here.clone(),
+                        path: path.clone(),
+                        parked: parked.clone(),
+                        done: Mutex::default(),
+                    }));
+                }
+            }
+            let missing: Vec<&String> = vars.iter().filter(|v| !found.contains_key(v.as_str())).collect();
+            if !missing.is_empty() {
+                return Err(bad(format!(
+                    "{} is in no host's .env",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            for v in &vars {
+                if let Some(e) = effect(v) {
+                    warnings.push(format!("{v}: {e}"));
+                }
+            }
+            if containers > 0 {
+                steps.push(Box::new(Discard {
+                    parked: parked.clone(),
+                }));
+            } else {
+                warnings.push(
+                    "no container of the profile's services uses these variables: the new values take effect when the app is next recreated".into(),
+                );
+            }
+            let plan = Plan {
+                action: "rotate-secrets".into(),
+                deployment: ctx.deployment().to_owned(),
+                summary: format!(
+                    "new random values for {} in {hosts} host(s)' .env, then {containers} container(s) recreated host by host, each healthy before the next host",
+                    vars.join(", ")
+                ),
+                count: i64::try_from(hosts + containers).unwrap_or(i64::MAX),
+                sample,
+                steps: Vec::new(),
+                reversible: Vec::new(),
+                destructive: true,
+                warnings,
+                digest: String::new(),
+            };
+            Ok(Planned::new(plan, steps))
+        })
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            // Every .env holds one value per variable, the same on every host, and every
+            // consumer runs it: compared by keyed digest.
+            let key: [u8; 32] = rand::random();
+            let mut seen: BTreeMap<String, [u8; 32]> = BTreeMap::new();
+            let mut problems = Vec::new();
+            let mut checked = 0;
+            for h in &ctx.profile.hosts {
+                let host = h.name.get_ref().clone();
+                let Some(path) = h.env_file.as_ref().map(|p| p.get_ref().clone()) else {
+                    continue;
+                };
+                let (text, _) = read_raw(ctx, &host, &path).await?;
+                let env = EnvFile::parse(text.expose()).map_err(|source| Error::EnvFile {
+                    host: host.clone(),
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
+                let here: Vec<String> = self
+                    .vars
+                    .iter()
+                    .filter(|v| env.get(v).is_some())
+                    .cloned()
+                    .collect();
+                for v in &here {
+                    let f = env
+                        .get(v)
+                        .map(|x| fingerprint(&key, x.expose()))
+                        .unwrap_or_default();
+                    match seen.get(v) {
+                        Some(other) if *other != f => {
+                            problems.push(format!("{host}'s .env has another {v} than the other hosts"))
+                        }
+                        _ => {
+                            seen.insert(v.clone(), f);
+                        }
+                    }
+                }
+                if here.is_empty() {
+                    continue;
+                }
+                let docker = ctx.engine.docker(ctx.deployment(), &host).await?;
+                for (name, running) in consumers(ctx, &host, &here).await? {
+                    checked += 1;
+                    for (k, v) in &running {
+                        if env.get(k).map(|f| fingerprint(&key, f.expose())) != Some(fingerprint(&key, v)) {
+                            problems.push(format!("{host}: {name} does not run the new {k}"));
+                        }
+                    }
+                    if let Err(why) = recreate::wait_healthy(&docker, &name, Duration::from_secs(1)).await {
+                        problems.push(format!("{host}: {name} is not healthy: {why}"));
+                    }
+                }
+            }
+            Ok(if problems.is_empty() {
+                Verdict::new(
+                    true,
+                    format!(
+                        "every .env holds the new {} (the same on every host) and the {checked} container(s) using them run it and are healthy; the old values are in no .env and no container",
+                        self.vars.join(", ")
+                    ),
+                )
+                .by(Vantage::Docker)
+            } else {
+                Verdict::new(false, problems.join("; ")).by(Vantage::Docker)
+            })
+        })
+    }
+}
+
+/// One host's `.env` rewritten with the new values.
+struct WriteEnv {
+    host: String,
+    path: String,
+    sha: String,
+    vars: Vec<String>,
+    values: Values,
+    done: Mutex<Option<EnvBack>>,
+}
+
+impl Step for WriteEnv {
+    fn description(&self) -> String {
+        format!("{}: write {} in {}", self.host, self.vars.join(", "), self.path)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let (text, sha) = read_raw(ctx, &self.host, &self.path).await?;
+            if sha != self.sha {
+                return Err(Error::ActionUnavailable {
+                    reason: format!(
+                        "{}: {} changed since the plan: nothing written",
+                        self.host, self.path
+                    ),
+                });
+            }
+            let mut new = text;
+            for v in &self.vars {
+                let Some(value) = self.values.get(v) else { continue };
+                new = envfile::replace_value(new.expose(), v, value.expose()).map_err(|source| {
+                    Error::EnvFile {
+                        host: self.host.clone(),
+                        path: self.path.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+            }
+            let session = ctx.engine.session(ctx.deployment(), &self.host).await?;
+            let replaced = replace(&session, &self.path, &self.sha, new.expose().as_bytes())
+                .await
+                .map_err(|e| Error::ActionUnavailable {
+                    reason: format!("{}: {e}", self.host),
+                })?;
+            let back = EnvBack {
+                path: replaced.target.clone(),
+                backup: replaced.backup.clone(),
+                rotated_sha256: hex::encode(Sha256::digest(new.expose().as_bytes())),
+            };
+            if let Ok(mut d) = self.done.lock() {
+                *d = Some(back);
+            }
+            Ok(StepDone {
+                detail: format!(
+                    "{}: {} rewritten ({} value(s)); the old file kept as {}",
+                    self.host,
+                    replaced.target,
+                    self.vars.len(),
+                    replaced.backup
+                ),
+                changed: i64::try_from(self.vars.len()).unwrap_or(0),
+            })
+        })
+    }
+
+    fn undo(&self) -> Option<ActionSpec> {
+        let env = self.done.lock().ok().and_then(|d| d.clone()).unwrap_or(EnvBack {
+            path: self.path.clone(),
+            backup: String::new(),
+            rotated_sha256: String::new(),
+        });
+        Some(ActionSpec::RotateUndo(RotateUndo {
+            host: self.host.clone(),
+            env: Some(env),
+            container: None,
+        }))
+    }
+}
+
+/// One container recreated with the `.env`'s new values.
+struct Recreate {
+    host: String,
+    container: String,
+    vars: Vec<String>,
+    path: String,
+    parked: Arc<Mutex<Vec<(String, Parked)>>>,
+    done: Mutex<Option<ParkedRef>>,
+}
+
+impl Step for Recreate {
+    fn description(&self) -> String {
+        format!(
+            "{}: recreate {} with the new {} and wait until it is healthy",
+            self.host,
+            self.container,
+            self.vars.join(", ")
+        )
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            // The values from the .env as it is now (just written): the file is the truth.
+            let (text, _) = read_raw(ctx, &self.host, &self.path).await?;
+            let env = EnvFile::parse(text.expose()).map_err(|source| Error::EnvFile {
+                host: self.host.clone(),
+                path: self.path.clone(),
+                source: Box::new(source),
+            })?;
+            let changes: Vec<(String, Sensitive<String>)> = self
+                .vars
+                .iter()
+                .filter_map(|v| env.get(v).map(|x| (v.clone(), x.clone())))
+                .collect();
+            let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
+            let parked = recreate::recreate(&docker, &self.container, &changes, HEALTHY_WITHIN)
+                .await
+                .map_err(|e| Error::ActionUnavailable {
+                    reason: format!("{}: {e}", self.host),
+                })?;
+            if let Ok(mut d) = self.done.lock() {
+                *d = Some(ParkedRef::from(&parked));
+            }
+            if let Ok(mut all) = self.parked.lock() {
+                all.push((self.host.clone(), parked.clone()));
+            }
+            Ok(StepDone {
+                detail: format!(
+                    "{}: {} recreated and healthy; the old one parked as {}",
+                    self.host, self.container, parked.parked_as
+                ),
+                changed: 1,
+            })
+        })
+    }
+
+    fn undo(&self) -> Option<ActionSpec> {
+        Some(ActionSpec::RotateUndo(RotateUndo {
+            host: self.host.clone(),
+            env: None,
+            container: self.done.lock().ok().and_then(|d| d.clone()),
+        }))
+    }
+
+    fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            // No longer to be discarded at the end.
+            let mine = self.done.lock().ok().and_then(|d| d.clone()).map(|d| d.parked_as);
+            if let (Some(mine), Ok(mut all)) = (mine, self.parked.lock()) {
+                all.retain(|(_, p)| p.parked_as != mine);
+            }
+            match self.undo() {
+                Some(spec) => super::runner::run_undo(ctx, &spec).await,
+                None => Ok(String::new()),
+            }
+        })
+    }
+}
+
+/// The last step: the parked old containers removed (they hold the old values).
+struct Discard {
+    parked: Arc<Mutex<Vec<(String, Parked)>>>,
+}
+
+impl Step for Discard {
+    fn description(&self) -> String {
+        "remove the old containers (after this the rotation cannot be undone)".into()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let all = self.parked.lock().map(|p| p.clone()).unwrap_or_default();
+            let mut removed = 0;
+            for (host, p) in &all {
+                let docker = ctx.engine.docker(ctx.deployment(), host).await?;
+                recreate::discard_old(&docker, p).await?;
+                removed += 1;
+            }
+            Ok(StepDone {
+                detail: format!("{removed} old container(s) removed"),
+                changed: removed,
+            })
+        })
+    }
+}
+
+impl Action for RotateUndo {
+    fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
+        Box::pin(async move {
+            let mut steps: Vec<Box<dyn Step>> = Vec::new();
+            let mut sample = Vec::new();
+            if let Some(env) = &self.env
+                && !env.backup.is_empty()
+            {
+                let (_, sha) = read_raw(ctx, &self.host, &env.path).await?;
+                if sha == env.rotated_sha256 {
+                    sample.push(format!("{}: {} back from {}", self.host, env.path, env.backup));
+                    steps.push(Box::new(RestoreEnv {
+                        host: self.host.clone(),
+                        back: env.clone(),
+                    }));
+                }
+            }
+            if let Some(c) = &self.container {
+                check_name(&c.parked_as)?;
+                let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
+                let parked_exists = docker
+                    .client()
+                    .inspect_container(
+                        &c.parked_as,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                    .await
+                    .is_ok();
+                if parked_exists {
+                    sample.push(format!("{}: {} back (the new one removed)", self.host, c.name));
+                    steps.push(Box::new(RollbackContainer {
+                        host: self.host.clone(),
+                        parked: c.clone(),
+                    }));
+                }
+            }
+            let plan = Plan {
+                action: "rotate-undo".into(),
+                deployment: ctx.deployment().to_owned(),
+                summary: if steps.is_empty() {
+                    format!("{}: nothing of the rotation left to undo", self.host)
+                } else {
+                    format!("{}: undo the rotation's change", self.host)
+                },
+                count: i64::try_from(steps.len()).unwrap_or(0),
+                sample,
+                steps: Vec::new(),
+                reversible: Vec::new(),
+                destructive: true,
+                warnings: Vec::new(),
+                digest: String::new(),
+            };
+            Ok(Planned::new(plan, steps))
+        })
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a Ctx<'_>, _plan: &'a Plan) -> BoxFuture<'a, Result<Verdict>> {
+        Box::pin(async move {
+            let mut problems = Vec::new();
+            if let Some(env) = &self.env
+                && !env.backup.is_empty()
+            {
+                let (_, sha) = read_raw(ctx, &self.host, &env.path).await?;
+                if sha == env.rotated_sha256 {
+                    problems.push(format!("{} still holds the rotated values", env.path));
+                }
+            }
+            if let Some(c) = &self.container {
+                let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
+                let i = docker
+                    .client()
+                    .inspect_container(
+                        &c.name,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                    .await;
+                if !matches!(&i, Ok(i) if i.id.as_deref() == Some(c.old_id.as_str())) {
+                    problems.push(format!("{} is not the old container", c.name));
+                }
+            }
+            Ok(Verdict::new(
+                problems.is_empty(),
+                if problems.is_empty() {
+                    "undone".to_owned()
+                } else {
+                    problems.join("; ")
+                },
+            )
+            .by(Vantage::Docker))
+        })
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    crate::engine::docker::check_name("container", name).map_err(Error::from)
+}
+
+struct RestoreEnv {
+    host: String,
+    back: EnvBack,
+}
+
+impl Step for RestoreEnv {
+    fn description(&self) -> String {
+        format!("{}: {} back from {}", self.host, self.back.path, self.back.backup)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let session = ctx.engine.session(ctx.deployment(), &self.host).await?;
+            let out = session
+                .exec_capped(
+                    &format!("cat -- {}", shell_quote(&self.back.backup)),
+                    None,
+                    envfile::MAX_ENV_FILE + 1,
+                )
+                .await?;
+            if !out.success() {
+                return Err(Error::RemoteRead {
+                    host: self.host.clone(),
+                    path: self.back.backup.clone(),
+                    detail: crate::engine::ssh::output::display_safe(&out.stderr)
+                        .trim()
+                        .to_owned(),
+                });
+            }
+            let old = zeroize::Zeroizing::new(out.stdout);
+            replace(&session, &self.back.path, &self.back.rotated_sha256, &old)
+                .await
+                .map_err(|e| Error::ActionUnavailable {
+                    reason: format!("{}: {e}", self.host),
+                })?;
+            Ok(StepDone {
+                detail: format!("{}: {} holds its old values again", self.host, self.back.path),
+                changed: 1,
+            })
+        })
+    }
+}
+
+struct RollbackContainer {
+    host: String,
+    parked: ParkedRef,
+}
+
+impl Step for RollbackContainer {
+    fn description(&self) -> String {
+        format!("{}: {} back (the new one removed)", self.host, self.parked.name)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
+            recreate::rollback(&docker, &Parked::from(&self.parked)).await?;
+            Ok(StepDone {
+                detail: format!("{}: the old {} runs again", self.host, self.parked.name),
+                changed: 1,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_64_hex_digits_and_differ() {
+        let (a, b) = (new_value().unwrap(), new_value().unwrap());
+        assert_eq!(a.expose().len(), 64);
+        assert!(a.expose().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.expose(), b.expose());
+    }
+
+    #[test]
+    fn fingerprints_compare_without_the_value() {
+        let k = [7u8; 32];
+        assert_eq!(fingerprint(&k, "a"), fingerprint(&k, "a"));
+        assert_ne!(fingerprint(&k, "a"), fingerprint(&k, "b"));
+        assert_ne!(fingerprint(&k, "a"), fingerprint(&[8u8; 32], "a"));
+    }
+
+    #[test]
+    fn effects_are_named() {
+        assert!(effect("JWT_SECRET").is_some_and(|e| e.contains("JWT")));
+        assert!(effect("SECRET_KEY_BASE").is_some_and(|e| e.contains("session")));
+        assert!(effect("WEBHOOK_SIGNING_SALT").is_none());
+    }
+}

@@ -1,0 +1,345 @@
+//! Rotating application secrets across the three hosts, on containers and `.env` copies
+//! of this test's own (the sandbox's web containers keep serving the other tests): the
+//! same new value everywhere, every consumer recreated and healthy, the old containers
+//! removed; a new container that fails its health check on the second host, and a
+//! cancel between hosts, undo everything in reverse; no value in the journal, the local
+//! database or the events.
+
+use std::sync::{Arc, Mutex};
+
+use breakglass::engine::actions::{ActionEvent, ActionSpec, Cancel, RotateSecrets, StepStatus};
+use breakglass::engine::envfile::EnvFile;
+
+use super::confirmed;
+use crate::testbed::{testbed, variant};
+
+const OLD: &str = "old-jwt-secret-16";
+
+struct Setup {
+    v: crate::testbed::Variant,
+    /// Per host: the .env copy, its bytes, the container.
+    hosts: Vec<(String, std::path::PathBuf, Vec<u8>, String)>,
+    _dir: tempfile::TempDir,
+}
+
+fn docker(host: &str, args: &[&str]) -> std::process::Output {
+    let socket = testbed().host(host)["docker_socket"].as_str().unwrap().to_owned();
+    std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{socket}"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn inspect(host: &str, name: &str) -> serde_json::Value {
+    let out = docker(host, &["inspect", name]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()[0].clone()
+}
+
+fn env_value(i: &serde_json::Value, key: &str) -> Option<String> {
+    i["Config"]["Env"]
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.as_str())
+        .find_map(|e| e.strip_prefix(&format!("{key}=")).map(str::to_owned))
+}
+
+/// Three `.env` copies (one per host, with comments and another variable around the
+/// secret) and one container per host using JWT_SECRET; `health` per host.
+async fn setup(tag: &str, health: [&str; 3]) -> Setup {
+    let tb = testbed();
+    let dir = tempfile::tempdir().unwrap();
+    let pid = std::process::id();
+    let mut hosts = Vec::new();
+    let mut profile_edits: Vec<(String, String)> = Vec::new();
+    for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
+        let file = dir.path().join(format!("{host}.env"));
+        let text = format!("# {host}\nexport OTHER=keep\r\nJWT_SECRET=\"{OLD}\"  # rotated by tests\nTAIL=1");
+        std::fs::write(&file, &text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let name = format!("rot-{tag}-{pid}-{}", i + 1);
+        let out = docker(
+            host,
+            &[
+                "run",
+                "-d",
+                "--init",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "-e",
+                &format!("JWT_SECRET={OLD}"),
+                "-e",
+                "OTHER=keep",
+                "--health-cmd",
+                health[i],
+                "--health-interval",
+                "1s",
+                "--health-retries",
+                "2",
+                "--health-start-period",
+                "0s",
+                "--entrypoint",
+                "/bin/busybox",
+                "sandbox-app:latest",
+                "sleep",
+                "600",
+            ],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let env = tb.host(host)["env_file"].as_str().unwrap().to_owned();
+        profile_edits.push((
+            format!("env_file = \"{env}\""),
+            format!("env_file = \"{}\"", file.display()),
+        ));
+        hosts.push((host.to_string(), file, text.into_bytes(), name));
+    }
+    let names: Vec<String> = hosts.iter().map(|h| format!("\"{}\"", h.3)).collect();
+    let services = format!(
+        "[[services]]\nname = \"rot\"\ncontainers = [{}]\nenv = [\"JWT_SECRET\"]\n",
+        names.join(", ")
+    );
+    let v = variant(&format!("rot{tag}"), move |t| {
+        let mut t = t;
+        for (a, b) in &profile_edits {
+            t = t.replacen(a, b, 1);
+        }
+        // This test's service only.
+        let cut = t.find("[[services]]").unwrap_or(t.len());
+        format!("{}{services}", &t[..cut])
+    })
+    .await;
+    for (host, ..) in &hosts {
+        // Containers left by a failed run are removed by the next one's cleanup.
+        let _ = host;
+    }
+    Setup { v, hosts, _dir: dir }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for (host, _, _, name) in &self.hosts {
+            let out = docker(host, &["ps", "-aq", "--filter", &format!("name={name}")]);
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = docker(host, &["rm", "-f", id]);
+            }
+        }
+    }
+}
+
+fn spec() -> ActionSpec {
+    ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["JWT_SECRET".into()],
+    })
+}
+
+#[tokio::test]
+async fn a_secret_is_rotated_on_every_host_and_every_consumer() {
+    let s = setup("ok", ["test -n \"$JWT_SECRET\""; 3]).await;
+    let before: Vec<String> = s
+        .hosts
+        .iter()
+        .map(|(h, .., n)| inspect(h, n)["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let plan = s.v.engine.plan_action(&s.v.name, &spec()).await.unwrap();
+    assert!(plan.destructive);
+    assert_eq!(plan.count, 6, "{plan:#?}");
+    assert!(plan.warnings.iter().any(|w| w.contains("JWT")), "{plan:#?}");
+    assert!(plan.steps.last().unwrap().contains("cannot be undone"));
+
+    let (events, seen) = recording();
+    let report =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec(), Some(&s.v.name)),
+                events,
+                Cancel::default(),
+            )
+            .await
+            .unwrap();
+    assert!(report.verified, "{report:#?}");
+    let mut new_value = None;
+    for ((host, file, original, name), old_id) in s.hosts.iter().zip(&before) {
+        let now = std::fs::read_to_string(file).unwrap();
+        let value = EnvFile::parse(&now)
+            .unwrap()
+            .get("JWT_SECRET")
+            .unwrap()
+            .expose()
+            .clone();
+        assert_eq!(value.len(), 64);
+        assert_ne!(value, OLD);
+        // Byte for byte, but for the value.
+        let want = String::from_utf8(original.clone()).unwrap().replace(OLD, &value);
+        assert_eq!(now, want, "{host}");
+        // The same value everywhere.
+        assert_eq!(new_value.get_or_insert(value.clone()), &value);
+        let i = inspect(host, name);
+        assert_ne!(i["Id"].as_str().unwrap(), old_id);
+        assert_eq!(env_value(&i, "JWT_SECRET").as_deref(), Some(value.as_str()));
+        assert_eq!(env_value(&i, "OTHER").as_deref(), Some("keep"));
+        // The old container is gone.
+        let all = docker(
+            host,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("name={name}"),
+                "--format",
+                "{{.Names}}",
+            ],
+        );
+        assert_eq!(String::from_utf8_lossy(&all.stdout).trim(), name.as_str());
+    }
+    // No value in the journal, the local database or the events.
+    let value = new_value.unwrap();
+    let secrets = vec![
+        ("JWT_SECRET (new)".to_owned(), value),
+        ("JWT_SECRET (old)".to_owned(), OLD.to_owned()),
+    ];
+    let events = format!("{:?}", seen.lock().unwrap());
+    testbed().assert_no_secret_in(&secrets, events.as_bytes(), "the events");
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
+    for entry in walk(s.v.dir.path()) {
+        testbed().assert_no_secret_in(
+            &secrets,
+            &std::fs::read(&entry).unwrap(),
+            &entry.display().to_string(),
+        );
+    }
+}
+
+/// The new container on app2 fails its health check: app2's container comes back by
+/// itself, then app2's .env, app1's container and app1's .env are undone; app3 was never
+/// touched.
+#[tokio::test]
+async fn an_unhealthy_host_undoes_the_rotation_everywhere() {
+    let s = setup("bad", ["true", "test ${#JWT_SECRET} -lt 40", "true"]).await;
+    let before: Vec<String> = s
+        .hosts
+        .iter()
+        .map(|(h, .., n)| inspect(h, n)["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let (events, seen) = recording();
+    let err =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec(), Some(&s.v.name)),
+                events,
+                Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("app2"), "{err}");
+    assert_back(&s, &before);
+    let seen = seen.lock().unwrap();
+    let undone: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            ActionEvent::Step {
+                status: StepStatus::Undone,
+                description,
+                ..
+            } => Some(description.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        undone.len(),
+        3,
+        "app2's .env, app1's container, app1's .env: {undone:?}"
+    );
+    assert!(
+        undone[0].starts_with("app2: write")
+            && undone[1].starts_with("app1: recreate")
+            && undone[2].starts_with("app1: write"),
+        "{undone:?}"
+    );
+}
+
+/// Cancelled once app1 is done: app1 is undone, app2 and app3 never touched.
+#[tokio::test]
+async fn a_cancel_between_hosts_undoes_the_first() {
+    let s = setup("cancel", ["true"; 3]).await;
+    let before: Vec<String> = s
+        .hosts
+        .iter()
+        .map(|(h, .., n)| inspect(h, n)["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let cancel = Cancel::default();
+    let c = cancel.clone();
+    let events: breakglass::engine::actions::Events = Arc::new(move |e| {
+        if let ActionEvent::Step {
+            status: StepStatus::Done,
+            description,
+            ..
+        } = &e
+            && description.starts_with("app1: recreate")
+        {
+            c.cancel();
+        }
+    });
+    let err =
+        s.v.engine
+            .run_action(&s.v.name, confirmed(&spec(), Some(&s.v.name)), events, cancel)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("cancel"), "{err}");
+    assert_back(&s, &before);
+}
+
+fn assert_back(s: &Setup, before: &[String]) {
+    for ((host, file, original, name), old_id) in s.hosts.iter().zip(before) {
+        assert_eq!(
+            &std::fs::read(file).unwrap(),
+            original,
+            "{host}'s .env is as it was"
+        );
+        let i = inspect(host, name);
+        assert_eq!(i["Id"].as_str().unwrap(), old_id, "{host}: the old container");
+        assert_eq!(i["State"]["Running"], true, "{host}");
+        assert_eq!(env_value(&i, "JWT_SECRET").as_deref(), Some(OLD));
+        let all = docker(
+            host,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("name={name}"),
+                "--format",
+                "{{.Names}}",
+            ],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&all.stdout).trim(),
+            name.as_str(),
+            "{host}: nothing else left"
+        );
+    }
+}
+
+fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEvent>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    (Arc::new(move |e| s2.lock().unwrap().push(e)), seen)
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
