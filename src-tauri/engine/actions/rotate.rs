@@ -195,12 +195,12 @@ fn container_env(env: &[String], vars: &[String]) -> BTreeMap<String, String> {
 }
 
 /// The containers of the profile's services on `host` that have any of `vars` in their
-/// environment, with the values they run.
+/// environment, with the values they run, and whether they are running.
 async fn consumers(
     ctx: &Ctx<'_>,
     host: &str,
     vars: &[String],
-) -> Result<Vec<(String, BTreeMap<String, String>)>> {
+) -> Result<Vec<(String, BTreeMap<String, String>, bool)>> {
     let names: Vec<String> = ctx
         .profile
         .services
@@ -226,7 +226,7 @@ async fn consumers(
             .map_err(docker.error_for(&c.name))?;
         let env = container_env(&i.config.and_then(|c| c.env).unwrap_or_default(), vars);
         if !env.is_empty() {
-            out.push((c.name.clone(), env));
+            out.push((c.name.clone(), env, c.state == "running"));
         }
     }
     Ok(out)
@@ -301,7 +301,7 @@ impl Action for RotateSecrets {
                     values: values.clone(),
                     done: Mutex::default(),
                 }));
-                for (name, running) in consumers(ctx, &host, &here).await? {
+                for (name, running, _) in consumers(ctx, &host, &here).await? {
                     // Does it run what the file says now? (keyed digests, never values)
                     for (k, v) in &running {
                         let file = env.get(k).map(|f| fingerprint(&key, f.expose()));
@@ -406,12 +406,15 @@ impl Action for RotateSecrets {
                     continue;
                 }
                 let docker = ctx.engine.docker(ctx.deployment(), &host).await?;
-                for (name, running) in consumers(ctx, &host, &here).await? {
+                for (name, running, up) in consumers(ctx, &host, &here).await? {
                     checked += 1;
                     for (k, v) in &running {
                         if env.get(k).map(|f| fingerprint(&key, f.expose())) != Some(fingerprint(&key, v)) {
                             problems.push(format!("{host}: {name} does not run the new {k}"));
                         }
+                    }
+                    if !up {
+                        continue;
                     }
                     if let Err(why) = recreate::wait_healthy(&docker, &name, Duration::from_secs(1)).await {
                         problems.push(format!("{host}: {name} is not healthy: {why}"));
@@ -603,15 +606,32 @@ impl Step for Discard {
 
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
         Box::pin(async move {
+            // The rotation is complete when this step starts: a container that cannot be
+            // removed is said, not a reason to undo the rotation.
             let all = self.parked.lock().map(|p| p.clone()).unwrap_or_default();
-            let mut removed = 0;
+            let (mut removed, mut left) = (0, Vec::new());
             for (host, p) in &all {
-                let docker = ctx.engine.docker(ctx.deployment(), host).await?;
-                recreate::discard_old(&docker, p).await?;
-                removed += 1;
+                let gone = match ctx.engine.docker(ctx.deployment(), host).await {
+                    Ok(docker) => recreate::discard_old(&docker, p).await.map_err(Error::from),
+                    Err(e) => Err(e),
+                };
+                match gone {
+                    Ok(()) => removed += 1,
+                    Err(e) => left.push(format!(
+                        "{host}: {} ({e}; remove it with `docker rm -f {}`)",
+                        p.parked_as, p.parked_as
+                    )),
+                }
             }
             Ok(StepDone {
-                detail: format!("{removed} old container(s) removed"),
+                detail: if left.is_empty() {
+                    format!("{removed} old container(s) removed")
+                } else {
+                    format!(
+                        "{removed} old container(s) removed; NOT removed, holding the old values: {}",
+                        left.join("; ")
+                    )
+                },
                 changed: removed,
             })
         })

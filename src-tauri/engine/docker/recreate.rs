@@ -193,6 +193,11 @@ pub async fn recreate(
             });
         }
     };
+    // A container that was stopped stays stopped: it gets the new values for when it
+    // starts again.
+    if !was_running {
+        return Ok(parked(new_id));
+    }
     let started = c.start_container(name, None::<StartContainerOptions>).await;
     let health = match started {
         Ok(()) => wait_healthy(docker, name, healthy_within).await,
