@@ -48,6 +48,11 @@ fn env_value(i: &serde_json::Value, key: &str) -> Option<String> {
 /// Three `.env` copies (one per host, with comments and another variable around the
 /// secret) and one container per host using JWT_SECRET; `health` per host.
 async fn setup(tag: &str, health: [&str; 3]) -> Setup {
+    setup_with(tag, health, &[]).await
+}
+
+/// [`setup`], with `extra` assignments in every `.env` copy and container.
+async fn setup_with(tag: &str, health: [&str; 3], extra: &[(String, String)]) -> Setup {
     let tb = testbed();
     let dir = tempfile::tempdir().unwrap();
     let pid = std::process::id();
@@ -55,39 +60,50 @@ async fn setup(tag: &str, health: [&str; 3]) -> Setup {
     let mut profile_edits: Vec<(String, String)> = Vec::new();
     for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
         let file = dir.path().join(format!("{host}.env"));
-        let text = format!("# {host}\nexport OTHER=keep\r\nJWT_SECRET=\"{OLD}\"  # rotated by tests\nTAIL=1");
+        let more: String = extra.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let text =
+            format!("# {host}\nexport OTHER=keep\r\n{more}JWT_SECRET=\"{OLD}\"  # rotated by tests\nTAIL=1");
         std::fs::write(&file, &text).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let name = format!("rot-{tag}-{pid}-{}", i + 1);
+        let extra_env: Vec<String> = extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args: Vec<&str> = Vec::new();
+        for e in &extra_env {
+            args.extend(["-e", e.as_str()]);
+        }
         let out = docker(
             host,
             &[
-                "run",
-                "-d",
-                "--init",
-                "--name",
-                &name,
-                "--network",
-                "none",
-                "-e",
-                &format!("JWT_SECRET={OLD}"),
-                "-e",
-                "OTHER=keep",
-                "--health-cmd",
-                health[i],
-                "--health-interval",
-                "1s",
-                "--health-retries",
-                "2",
-                "--health-start-period",
-                "0s",
-                "--entrypoint",
-                "/bin/busybox",
-                "sandbox-app:latest",
-                "sleep",
-                "600",
-            ],
+                &["run"][..],
+                &args,
+                &[
+                    "-d",
+                    "--init",
+                    "--name",
+                    &name,
+                    "--network",
+                    "none",
+                    "-e",
+                    &format!("JWT_SECRET={OLD}"),
+                    "-e",
+                    "OTHER=keep",
+                    "--health-cmd",
+                    health[i],
+                    "--health-interval",
+                    "1s",
+                    "--health-retries",
+                    "2",
+                    "--health-start-period",
+                    "0s",
+                    "--entrypoint",
+                    "/bin/busybox",
+                    "sandbox-app:latest",
+                    "sleep",
+                    "600",
+                ][..],
+            ]
+            .concat(),
         );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let env = tb.host(host)["env_file"].as_str().unwrap().to_owned();
@@ -342,4 +358,219 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// The database's password: PostgreSQL gets the new one as a SCRAM verifier computed by
+/// the console, DATABASE_URL follows POSTGRES_PASSWORD on every host, the old password is
+/// refused and the new one accepted, and neither is in PostgreSQL's log of the role's
+/// statements (`log_statement = all`). On a role of this test's own.
+#[tokio::test]
+async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refused() {
+    let tb = testbed();
+    let pid = std::process::id();
+    let role = format!("rot_pg_{pid}");
+    let old_pw = format!("old-pg-password-{pid}");
+    crate::testbed::psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{old_pw}'; GRANT CONNECT ON DATABASE sandbox TO {role}; ALTER ROLE {role} SET log_statement = 'all';"
+        ),
+        &[],
+    );
+    struct Drop_(String);
+    impl Drop for Drop_ {
+        fn drop(&mut self) {
+            let _ = std::panic::catch_unwind(|| {
+                crate::testbed::psql("postgres", &format!("DROP ROLE IF EXISTS {}", self.0), &[])
+            });
+        }
+    }
+    let _role = Drop_(role.clone());
+    let port = tb.str("/postgres/port");
+    let url = |pw: &str| format!("postgres://{role}:{pw}@127.0.0.1:{port}/sandbox");
+    let extra = vec![
+        ("POSTGRES_USER".to_owned(), role.clone()),
+        ("POSTGRES_PASSWORD".to_owned(), old_pw.clone()),
+        ("DATABASE_URL".to_owned(), url(&old_pw)),
+    ];
+    let s = setup_with("db", ["true"; 3], &extra).await;
+    let log = tb.str("/postgres/log");
+    let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let spec = ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["POSTGRES_PASSWORD".into()],
+    });
+    let plan = s.v.engine.plan_action(&s.v.name, &spec).await.unwrap();
+    assert!(plan.steps[0].starts_with("database: the role"), "{plan:#?}");
+    assert!(
+        plan.steps.iter().any(|x| x.starts_with("database: prove")),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with("cut-over")),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("open connection")),
+        "{plan:#?}"
+    );
+
+    let report =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec, Some(&s.v.name)),
+                Arc::new(|_| {}),
+                Cancel::default(),
+            )
+            .await
+            .unwrap();
+    assert!(report.verified, "{report:#?}");
+    let text = std::fs::read_to_string(&s.hosts[0].1).unwrap();
+    let env = EnvFile::parse(&text).unwrap();
+    let new_pw = env.get("POSTGRES_PASSWORD").unwrap().expose().clone();
+    assert_eq!(new_pw.len(), 64);
+    for (host, file, original, name) in &s.hosts {
+        let now = std::fs::read_to_string(file).unwrap();
+        let want = String::from_utf8(original.clone())
+            .unwrap()
+            .replace(&old_pw, &new_pw);
+        assert_eq!(
+            now, want,
+            "{host}: byte for byte but the password, in both variables"
+        );
+        let i = inspect(host, name);
+        assert_eq!(env_value(&i, "DATABASE_URL"), Some(url(&new_pw)));
+    }
+    // PostgreSQL's own answer, through psql over TCP (scram-sha-256).
+    let login = |pw: &str| {
+        std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")))
+            .args([
+                "-X",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                &role,
+                "-d",
+                "sandbox",
+                "-c",
+                "SELECT 1",
+            ])
+            .env("PGPASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    let old = login(&old_pw);
+    assert!(!old.status.success(), "the old password still works");
+    assert!(
+        String::from_utf8_lossy(&old.stderr).contains("password authentication failed"),
+        "{}",
+        String::from_utf8_lossy(&old.stderr)
+    );
+    assert!(login(&new_pw).status.success(), "the new password is refused");
+    // The role's statements were logged: neither password is there.
+    let mut f = std::fs::File::open(&log).unwrap();
+    use std::io::{Read, Seek};
+    f.seek(std::io::SeekFrom::Start(log_start)).unwrap();
+    let mut written = Vec::new();
+    f.read_to_end(&mut written).unwrap();
+    let logged = String::from_utf8_lossy(&written);
+    assert!(
+        logged.contains("ALTER ROLE") && logged.contains("SCRAM-SHA-256$4096:"),
+        "the statement was logged: {logged}"
+    );
+    let secrets = vec![
+        ("old".to_owned(), old_pw.clone()),
+        ("new".to_owned(), new_pw.clone()),
+    ];
+    tb.assert_no_secret_in(&secrets, &written, "PostgreSQL's log");
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    tb.assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
+}
+
+/// A host that fails after the role changed: the role gets its old password back.
+#[tokio::test]
+async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
+    let tb = testbed();
+    let pid = std::process::id();
+    let role = format!("rot_pgf_{pid}");
+    let old_pw = format!("old-pgf-password-{pid}");
+    crate::testbed::psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{old_pw}'; GRANT CONNECT ON DATABASE sandbox TO {role};"
+        ),
+        &[],
+    );
+    struct Drop_(String);
+    impl Drop for Drop_ {
+        fn drop(&mut self) {
+            let _ = std::panic::catch_unwind(|| {
+                crate::testbed::psql("postgres", &format!("DROP ROLE IF EXISTS {}", self.0), &[])
+            });
+        }
+    }
+    let _role = Drop_(role.clone());
+    let port = tb.str("/postgres/port");
+    let extra = vec![
+        ("POSTGRES_USER".to_owned(), role.clone()),
+        ("POSTGRES_PASSWORD".to_owned(), old_pw.clone()),
+        (
+            "DATABASE_URL".to_owned(),
+            format!("postgres://{role}:{old_pw}@127.0.0.1:{port}/sandbox"),
+        ),
+    ];
+    // app2's new container is unhealthy: its DATABASE_URL no longer holds the old one.
+    let s = setup_with(
+        "dbf",
+        ["true", &format!("test \"$POSTGRES_PASSWORD\" = {old_pw}"), "true"],
+        &extra,
+    )
+    .await;
+    let before: Vec<String> = s
+        .hosts
+        .iter()
+        .map(|(h, .., n)| inspect(h, n)["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let spec = ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["POSTGRES_PASSWORD".into()],
+    });
+    let err =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec, Some(&s.v.name)),
+                Arc::new(|_| {}),
+                Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("app2"), "{err}");
+    let login = |pw: &str| {
+        std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")))
+            .args([
+                "-X",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                &role,
+                "-d",
+                "sandbox",
+                "-c",
+                "SELECT 1",
+            ])
+            .env("PGPASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    assert!(login(&old_pw).status.success(), "the old password works again");
+    for ((host, file, original, name), old_id) in s.hosts.iter().zip(&before) {
+        assert_eq!(&std::fs::read(file).unwrap(), original, "{host}");
+        assert_eq!(inspect(host, name)["Id"].as_str().unwrap(), old_id, "{host}");
+    }
 }

@@ -11,10 +11,11 @@
 //! then the `.env` from its backup, host by host; each undo is journaled with a request
 //! (`rotate-undo`) that holds paths and names, never a value.
 //!
-//! Not yet (refused with the reason): the database's and Redis's own passwords, which
-//! must change on the server with the `.env` (`POSTGRES_PASSWORD`, `DATABASE_URL`,
-//! `REDIS_PASSWORD`, `REDIS_URL`), and encryption keys of stored data
-//! (`API_KEY_ENCRYPTION_KEY`), which need a re-encryption step.
+//! `POSTGRES_PASSWORD` changes the role's password on the server too (`db.rs`), and
+//! `DATABASE_URL`'s password follows it. Not yet (refused with the reason): Redis's
+//! password, which Redis must accept before the consumers use it (`REDIS_PASSWORD`,
+//! `REDIS_URL`), and encryption keys of stored data (`API_KEY_ENCRYPTION_KEY`), which
+//! need a re-encryption step.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,8 @@ use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+mod db;
 
 use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::recreate::{self, Parked};
@@ -48,6 +51,10 @@ pub struct RotateUndo {
     pub host: String,
     pub env: Option<EnvBack>,
     pub container: Option<ParkedRef>,
+    /// The database role's password back to the one in `host`'s `.env` (restored by
+    /// then: undo runs in reverse).
+    #[serde(default)]
+    pub db_password_from_env: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,11 +120,17 @@ fn effect(var: &str) -> Option<&'static str> {
 fn refused(ctx: &Ctx<'_>, var: &str) -> Option<String> {
     let p = ctx.profile;
     let redis_var = p.redis.as_ref().and_then(|r| r.password_env.clone());
-    let db_vars = ["POSTGRES_PASSWORD", "DATABASE_URL", "POSTGRES_USER"];
-    if p.database.is_some() && db_vars.contains(&var) {
-        return Some(format!(
-            "{var} is the database's credential: PostgreSQL's role must change with it (a SCRAM verifier set on the server, then every consumer), which this console does not do yet"
-        ));
+    if let Some(db) = &p.database {
+        if var == "DATABASE_URL" || var == "POSTGRES_USER" {
+            return Some(format!(
+                "{var} is not rotated on its own: rotate POSTGRES_PASSWORD, and the password in DATABASE_URL follows it"
+            ));
+        }
+        if var == "POSTGRES_PASSWORD" && db.credentials != crate::engine::profiles::DbCredentials::Env {
+            return Some(
+                "the console reads the database password from the keychain for this deployment: rotating it there is not done yet".into(),
+            );
+        }
     }
     if p.redis.is_some() && (var == "REDIS_URL" || redis_var.as_deref() == Some(var)) {
         return Some(format!(
@@ -186,11 +199,11 @@ async fn read_raw(ctx: &Ctx<'_>, host: &str, path: &str) -> Result<(Sensitive<St
 }
 
 /// The values of `vars` in a container's environment.
-fn container_env(env: &[String], vars: &[String]) -> BTreeMap<String, String> {
+fn container_env(env: &[String], vars: &[String]) -> BTreeMap<String, Sensitive<String>> {
     env.iter()
         .filter_map(|e| e.split_once('='))
         .filter(|(k, _)| vars.iter().any(|v| v == k))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k.to_owned(), Sensitive::new(v.to_owned())))
         .collect()
 }
 
@@ -200,7 +213,7 @@ async fn consumers(
     ctx: &Ctx<'_>,
     host: &str,
     vars: &[String],
-) -> Result<Vec<(String, BTreeMap<String, String>, bool)>> {
+) -> Result<Vec<(String, BTreeMap<String, Sensitive<String>>, bool)>> {
     let names: Vec<String> = ctx
         .profile
         .services
@@ -232,6 +245,22 @@ async fn consumers(
     Ok(out)
 }
 
+/// The variables of `vars` this `.env` has; with the database's password (`db_user`),
+/// also a DATABASE_URL of that user, whose password follows.
+fn touched(env: &EnvFile, vars: &[String], db_user: Option<&str>) -> Vec<String> {
+    let mut here: Vec<String> = vars.iter().filter(|v| env.get(v).is_some()).cloned().collect();
+    if let Some(user) = db_user
+        && let Some(url) = env.get("DATABASE_URL")
+        && url::Url::parse(url.expose()).is_ok_and(|u| {
+            percent_encoding::percent_decode_str(u.username()).decode_utf8_lossy() == user
+                && u.password().is_some()
+        })
+    {
+        here.push("DATABASE_URL".into());
+    }
+    here
+}
+
 /// The new values of one run, shared by its steps (never journaled, never shown).
 type Values = Arc<BTreeMap<String, Sensitive<String>>>;
 
@@ -261,6 +290,26 @@ impl Action for RotateSecrets {
                 values.insert(v.clone(), new_value()?);
             }
             let values: Values = Arc::new(values);
+            // The database's password: its role and current password, from via_host's
+            // .env as the console reads them.
+            let db_rotation = match (
+                vars.iter().any(|v| v == "POSTGRES_PASSWORD"),
+                &ctx.profile.database,
+            ) {
+                (false, _) => None,
+                (true, None) => return Err(bad("POSTGRES_PASSWORD: the profile has no [database]".into())),
+                (true, Some(db)) => {
+                    let via = db.via_host.get_ref().clone();
+                    let (path, env) = ctx.engine.read_env(ctx.deployment(), &via).await?;
+                    let creds = crate::engine::db::DbCredentials::from_env(&env, &path)?;
+                    let new = values
+                        .get("POSTGRES_PASSWORD")
+                        .cloned()
+                        .ok_or_else(|| bad("no new value".into()))?;
+                    Some((via, creds.user, creds.password, new))
+                }
+            };
+            let db_user = db_rotation.as_ref().map(|(_, u, ..)| u.clone());
             let key: [u8; 32] = rand::random();
             let parked: Arc<Mutex<Vec<(String, Parked)>>> = Arc::default();
             let mut steps: Vec<Box<dyn Step>> = Vec::new();
@@ -278,17 +327,23 @@ impl Action for RotateSecrets {
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
-                let here: Vec<String> = vars.iter().filter(|v| env.get(v).is_some()).cloned().collect();
+                let here = touched(&env, &vars, db_user.as_deref());
                 if here.is_empty() {
                     continue;
                 }
                 for v in &here {
-                    *found.entry(v.clone()).or_default() += 1;
+                    let v = if v == "DATABASE_URL" {
+                        "POSTGRES_PASSWORD"
+                    } else {
+                        v.as_str()
+                    };
+                    *found.entry(v.to_owned()).or_default() += 1;
                 }
-                if !env.duplicates().is_empty() && env.duplicates().iter().any(|d| here.contains(d)) {
+                let twice: Vec<&String> = env.duplicates().iter().filter(|d| here.contains(d)).collect();
+                if !twice.is_empty() {
                     warnings.push(format!(
-                        "{host}: {} is assigned more than once in {path}; the last assignment (the one Compose reads) is rewritten",
-                        here.join(", ")
+                        "{host}: {} assigned more than once in {path}; the last assignment (the one Compose reads) is rewritten",
+                        twice.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                     ));
                 }
                 hosts += 1;
@@ -305,7 +360,7 @@ impl Action for RotateSecrets {
                     // Does it run what the file says now? (keyed digests, never values)
                     for (k, v) in &running {
                         let file = env.get(k).map(|f| fingerprint(&key, f.expose()));
-                        if file != Some(fingerprint(&key, v)) {
+                        if file != Some(fingerprint(&key, v.expose())) {
                             warnings.push(format!(
                                 "{host}: {name} does not run the .env's current {k} (it was out of date before this rotation)"
                             ));
@@ -334,6 +389,40 @@ impl Action for RotateSecrets {
                 if let Some(e) = effect(v) {
                     warnings.push(format!("{v}: {e}"));
                 }
+            }
+            if let Some((via, user, old, new)) = &db_rotation {
+                steps.insert(
+                    0,
+                    Box::new(db::SetDbPassword {
+                        user: user.clone(),
+                        old: old.clone(),
+                        new: new.clone(),
+                        via_host: via.clone(),
+                    }),
+                );
+                steps.push(Box::new(db::ProveDb {
+                    user: user.clone(),
+                    old: old.clone(),
+                    new: new.clone(),
+                    via_host: via.clone(),
+                }));
+                let db = ctx.db().await?;
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT coalesce(pg_catalog.host(client_addr), 'the local socket'), count(*)::int8 \
+                     FROM pg_catalog.pg_stat_activity WHERE usename = $1 GROUP BY 1 ORDER BY 2 DESC",
+                )
+                .bind(user)
+                .fetch_all(&db.pool)
+                .await
+                .unwrap_or_default();
+                let total: i64 = rows.iter().map(|(_, n)| n).sum();
+                warnings.push(format!(
+                    "the role {user} has {total} open connection(s) now ({}): they stay open; every new one needs the new password",
+                    rows.iter().map(|(a, n)| format!("{n} from {a}")).collect::<Vec<_>>().join(", ")
+                ));
+                warnings.push(format!(
+                    "cut-over: PostgreSQL holds one password per role, so from step 1 until a host's containers are recreated, their new connections to the database are refused; the {hosts} host(s) follow one another without pause"
+                ));
             }
             if containers > 0 {
                 steps.push(Box::new(Discard {
@@ -382,13 +471,17 @@ impl Action for RotateSecrets {
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
-                let here: Vec<String> = self
-                    .vars
-                    .iter()
-                    .filter(|v| env.get(v).is_some())
-                    .cloned()
-                    .collect();
-                for v in &here {
+                let db_user = if self.vars.iter().any(|v| v == "POSTGRES_PASSWORD") {
+                    crate::engine::db::DbCredentials::from_env(&env, &path)
+                        .ok()
+                        .map(|c| c.user)
+                } else {
+                    None
+                };
+                let here = touched(&env, &self.vars, db_user.as_deref());
+                // The same value on every host: the rotated variables (a DATABASE_URL
+                // may name another address on each host).
+                for v in here.iter().filter(|v| self.vars.contains(v)) {
                     let f = env
                         .get(v)
                         .map(|x| fingerprint(&key, x.expose()))
@@ -409,7 +502,9 @@ impl Action for RotateSecrets {
                 for (name, running, up) in consumers(ctx, &host, &here).await? {
                     checked += 1;
                     for (k, v) in &running {
-                        if env.get(k).map(|f| fingerprint(&key, f.expose())) != Some(fingerprint(&key, v)) {
+                        if env.get(k).map(|f| fingerprint(&key, f.expose()))
+                            != Some(fingerprint(&key, v.expose()))
+                        {
                             problems.push(format!("{host}: {name} does not run the new {k}"));
                         }
                     }
@@ -465,7 +560,27 @@ impl Step for WriteEnv {
             }
             let mut new = text;
             for v in &self.vars {
-                let Some(value) = self.values.get(v) else { continue };
+                let derived;
+                let value = if v == "DATABASE_URL" {
+                    // The password in the URL follows POSTGRES_PASSWORD's new value.
+                    let (Some(url), Some(pw)) = (
+                        EnvFile::parse(new.expose()).ok().and_then(|e| e.get(v).cloned()),
+                        self.values.get("POSTGRES_PASSWORD"),
+                    ) else {
+                        continue;
+                    };
+                    let mut parsed = url::Url::parse(url.expose()).map_err(|_| Error::ActionUnavailable {
+                        reason: format!("{}: DATABASE_URL in {} is not a URL", self.host, self.path),
+                    })?;
+                    if parsed.set_password(Some(pw.expose())).is_err() {
+                        continue;
+                    }
+                    derived = Sensitive::new(parsed.to_string());
+                    &derived
+                } else {
+                    let Some(value) = self.values.get(v) else { continue };
+                    value
+                };
                 new = envfile::replace_value(new.expose(), v, value.expose()).map_err(|source| {
                     Error::EnvFile {
                         host: self.host.clone(),
@@ -511,6 +626,7 @@ impl Step for WriteEnv {
             host: self.host.clone(),
             env: Some(env),
             container: None,
+            db_password_from_env: false,
         }))
     }
 }
@@ -576,6 +692,7 @@ impl Step for Recreate {
             host: self.host.clone(),
             env: None,
             container: self.done.lock().ok().and_then(|d| d.clone()),
+            db_password_from_env: false,
         }))
     }
 
@@ -672,6 +789,24 @@ impl Action for RotateUndo {
                         host: self.host.clone(),
                         parked: c.clone(),
                     }));
+                }
+            }
+            if self.db_password_from_env
+                && let Some(db) = &ctx.profile.database
+            {
+                let (path, env) = ctx
+                    .engine
+                    .read_env(ctx.deployment(), db.via_host.get_ref())
+                    .await?;
+                let creds = crate::engine::db::DbCredentials::from_env(&env, &path)?;
+                if !db::accepts(ctx, &creds.user, &creds.password).await? {
+                    return Err(Error::ActionUnavailable {
+                        reason: format!(
+                            "the role {}'s password is not the one in {}'s .env any more, and this console holds no password PostgreSQL accepts for it: as a superuser, set the .env's value again (ALTER ROLE … PASSWORD)",
+                            creds.user,
+                            db.via_host.get_ref()
+                        ),
+                    });
                 }
             }
             let plan = Plan {
