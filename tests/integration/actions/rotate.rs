@@ -48,16 +48,21 @@ fn env_value(i: &serde_json::Value, key: &str) -> Option<String> {
 /// Three `.env` copies (one per host, with comments and another variable around the
 /// secret) and one container per host using JWT_SECRET; `health` per host.
 async fn setup(tag: &str, health: [&str; 3]) -> Setup {
-    setup_with(tag, health, &[]).await
+    setup_with(tag, health, &[], &[]).await
 }
 
 /// [`setup`], with `extra` assignments in every `.env` copy and container.
-async fn setup_with(tag: &str, health: [&str; 3], extra: &[(String, String)]) -> Setup {
+async fn setup_with(
+    tag: &str,
+    health: [&str; 3],
+    extra: &[(String, String)],
+    edits: &[(String, String)],
+) -> Setup {
     let tb = testbed();
     let dir = tempfile::tempdir().unwrap();
     let pid = std::process::id();
     let mut hosts = Vec::new();
-    let mut profile_edits: Vec<(String, String)> = Vec::new();
+    let mut profile_edits: Vec<(String, String)> = edits.to_vec();
     for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
         let file = dir.path().join(format!("{host}.env"));
         let more: String = extra.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
@@ -393,7 +398,7 @@ async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refuse
         ("POSTGRES_PASSWORD".to_owned(), old_pw.clone()),
         ("DATABASE_URL".to_owned(), url(&old_pw)),
     ];
-    let s = setup_with("db", ["true"; 3], &extra).await;
+    let s = setup_with("db", ["true"; 3], &extra, &[]).await;
     let log = tb.str("/postgres/log");
     let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let spec = ActionSpec::RotateSecrets(RotateSecrets {
@@ -527,6 +532,7 @@ async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
         "dbf",
         ["true", &format!("test \"$POSTGRES_PASSWORD\" = {old_pw}"), "true"],
         &extra,
+        &[],
     )
     .await;
     let before: Vec<String> = s
@@ -573,4 +579,162 @@ async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
         assert_eq!(&std::fs::read(file).unwrap(), original, "{host}");
         assert_eq!(inspect(host, name)["Id"].as_str().unwrap(), old_id, "{host}");
     }
+}
+
+/// Redis's password: both accepted while the hosts roll (checked mid-roll with the old
+/// one), then the old refused, the new accepted, REDIS_URL following on every host, and
+/// the change written to Redis's own configuration file. On a Redis of this test's own.
+#[tokio::test]
+async fn the_redis_password_is_added_before_the_roll_and_the_old_removed_after() {
+    let pid = std::process::id();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let old_pw = format!("old-redis-password-{pid}");
+    let conf = dir.path().join("redis.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\nrequirepass {old_pw}\nsave \"\"\nappendonly no\ndir {}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut redis = Kill(
+        std::process::Command::new("redis-server")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ping = move |pw: &str| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--no-auth-warning", "-a", pw, "ping"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(ping(&old_pw), "PONG");
+    let extra = vec![
+        ("REDIS_PASSWORD".to_owned(), old_pw.clone()),
+        (
+            "REDIS_URL".to_owned(),
+            format!("redis://:{old_pw}@127.0.0.1:{port}/0"),
+        ),
+    ];
+    // This test's Redis instead of the sandbox's.
+    let s = setup_with(
+        "redis",
+        ["true"; 3],
+        &extra,
+        &[("port = 26379".to_owned(), format!("port = {port}"))],
+    )
+    .await;
+    let v = s.v.name.clone();
+    let spec = ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["REDIS_PASSWORD".into()],
+    });
+    let plan = s.v.engine.plan_action(&v, &spec).await.unwrap();
+    assert!(
+        plan.steps[0].starts_with("redis: accept the new password"),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.steps.iter().any(|x| x.starts_with("redis: refuse the old")),
+        "{plan:#?}"
+    );
+
+    // Mid-roll, once app2's container runs the new password: the old one still works.
+    let mid = Arc::new(Mutex::new(String::new()));
+    let (m, o) = (mid.clone(), old_pw.clone());
+    let events: breakglass::engine::actions::Events = Arc::new(move |e| {
+        if let ActionEvent::Step {
+            status: StepStatus::Done,
+            description,
+            ..
+        } = &e
+            && description.starts_with("app2: recreate")
+        {
+            *m.lock().unwrap() = ping(&o);
+        }
+    });
+    let report =
+        s.v.engine
+            .run_action(&v, confirmed(&spec, Some(&v)), events, Cancel::default())
+            .await
+            .unwrap();
+    assert!(report.verified, "{report:#?}");
+    assert_eq!(
+        *mid.lock().unwrap(),
+        "PONG",
+        "the old password worked during the roll"
+    );
+    let text = std::fs::read_to_string(&s.hosts[0].1).unwrap();
+    let new_pw = EnvFile::parse(&text)
+        .unwrap()
+        .get("REDIS_PASSWORD")
+        .unwrap()
+        .expose()
+        .clone();
+    assert_eq!(new_pw.len(), 64);
+    assert_ne!(ping(&old_pw), "PONG", "the old password is refused");
+    assert_eq!(ping(&new_pw), "PONG");
+    for (host, file, original, name) in &s.hosts {
+        let now = std::fs::read_to_string(file).unwrap();
+        let want = String::from_utf8(original.clone())
+            .unwrap()
+            .replace(&old_pw, &new_pw);
+        assert_eq!(now, want, "{host}");
+        assert_eq!(
+            env_value(&inspect(host, name), "REDIS_URL"),
+            Some(format!("redis://:{new_pw}@127.0.0.1:{port}/0"))
+        );
+    }
+    let written = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        !written.contains(&old_pw),
+        "the old password is gone from redis.conf"
+    );
+    // And a restart from that file keeps it so (Redis 7.0 kept `requirepass old` beside
+    // the new user line until the step set requirepass too).
+    let _ = redis.0.kill();
+    let _ = redis.0.wait();
+    redis = Kill(
+        std::process::Command::new("redis-server")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if ping(&new_pw) == "PONG" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(ping(&new_pw), "PONG", "after a restart");
+    assert_ne!(ping(&old_pw), "PONG", "after a restart");
+    drop(redis);
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    let secrets = vec![
+        ("old".to_owned(), old_pw.clone()),
+        ("new".to_owned(), new_pw.clone()),
+    ];
+    testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
 }

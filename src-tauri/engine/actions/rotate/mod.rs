@@ -12,10 +12,10 @@
 //! (`rotate-undo`) that holds paths and names, never a value.
 //!
 //! `POSTGRES_PASSWORD` changes the role's password on the server too (`db.rs`), and
-//! `DATABASE_URL`'s password follows it. Not yet (refused with the reason): Redis's
-//! password, which Redis must accept before the consumers use it (`REDIS_PASSWORD`,
-//! `REDIS_URL`), and encryption keys of stored data (`API_KEY_ENCRYPTION_KEY`), which
-//! need a re-encryption step.
+//! `DATABASE_URL`'s password follows it; Redis's password (`redis.rs`) is added beside
+//! the old one before the roll and the old one removed after, `REDIS_URL` following.
+//! Not yet (refused with the reason): encryption keys of stored data
+//! (`API_KEY_ENCRYPTION_KEY`), which need a re-encryption step.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 mod db;
+mod redis;
 
 use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::recreate::{self, Parked};
@@ -132,9 +133,10 @@ fn refused(ctx: &Ctx<'_>, var: &str) -> Option<String> {
             );
         }
     }
-    if p.redis.is_some() && (var == "REDIS_URL" || redis_var.as_deref() == Some(var)) {
+    if p.redis.is_some() && var == "REDIS_URL" && redis_var.is_some() {
         return Some(format!(
-            "{var} is Redis's credential: Redis must accept the new password before the consumers use it, which this console does not do yet"
+            "REDIS_URL is not rotated on its own: rotate {}, and the password in REDIS_URL follows it",
+            redis_var.as_deref().unwrap_or_default()
         ));
     }
     if var.to_ascii_uppercase().contains("ENCRYPTION_KEY") {
@@ -246,9 +248,18 @@ async fn consumers(
 }
 
 /// The variables of `vars` this `.env` has; with the database's password (`db_user`),
-/// also a DATABASE_URL of that user, whose password follows.
-fn touched(env: &EnvFile, vars: &[String], db_user: Option<&str>) -> Vec<String> {
+/// also a DATABASE_URL of that user, and with Redis's (`redis_var` among `vars`), a
+/// REDIS_URL with a password: their passwords follow.
+fn touched(env: &EnvFile, vars: &[String], db_user: Option<&str>, redis_var: Option<&str>) -> Vec<String> {
     let mut here: Vec<String> = vars.iter().filter(|v| env.get(v).is_some()).cloned().collect();
+    if let Some(rv) = redis_var
+        && vars.iter().any(|v| v == rv)
+        && rv != "REDIS_URL"
+        && let Some(url) = env.get("REDIS_URL")
+        && url::Url::parse(url.expose()).is_ok_and(|u| u.password().is_some())
+    {
+        here.push("REDIS_URL".into());
+    }
     if let Some(user) = db_user
         && let Some(url) = env.get("DATABASE_URL")
         && url::Url::parse(url.expose()).is_ok_and(|u| {
@@ -310,6 +321,32 @@ impl Action for RotateSecrets {
                 }
             };
             let db_user = db_rotation.as_ref().map(|(_, u, ..)| u.clone());
+            // Redis's password (the variable the profile's [redis] names).
+            let redis_var = ctx.profile.redis.as_ref().and_then(|r| r.password_env.clone());
+            let redis_rotation = match (&ctx.profile.redis, &redis_var) {
+                (Some(r), Some(var)) if vars.contains(var) => {
+                    let via = r.via_host.get_ref().clone();
+                    let (_, env) = ctx.engine.read_env(ctx.deployment(), &via).await?;
+                    let old = env
+                        .get(var)
+                        .cloned()
+                        .ok_or_else(|| bad(format!("{var} is not in {via}'s .env")))?;
+                    if let Some(url) = env.get("REDIS_URL")
+                        && url::Url::parse(url.expose())
+                            .is_ok_and(|u| !u.username().is_empty() && u.username() != "default")
+                    {
+                        return Err(Error::ActionUnavailable {
+                            reason: "REDIS_URL names an ACL user other than default: rotating its password is not done yet".into(),
+                        });
+                    }
+                    let new = values
+                        .get(var)
+                        .cloned()
+                        .ok_or_else(|| bad("no new value".into()))?;
+                    Some((via, old, new))
+                }
+                _ => None,
+            };
             let key: [u8; 32] = rand::random();
             let parked: Arc<Mutex<Vec<(String, Parked)>>> = Arc::default();
             let mut steps: Vec<Box<dyn Step>> = Vec::new();
@@ -327,15 +364,15 @@ impl Action for RotateSecrets {
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
-                let here = touched(&env, &vars, db_user.as_deref());
+                let here = touched(&env, &vars, db_user.as_deref(), redis_var.as_deref());
                 if here.is_empty() {
                     continue;
                 }
                 for v in &here {
-                    let v = if v == "DATABASE_URL" {
-                        "POSTGRES_PASSWORD"
-                    } else {
-                        v.as_str()
+                    let v = match v.as_str() {
+                        "DATABASE_URL" => "POSTGRES_PASSWORD",
+                        "REDIS_URL" => redis_var.as_deref().unwrap_or("REDIS_URL"),
+                        v => v,
                     };
                     *found.entry(v.to_owned()).or_default() += 1;
                 }
@@ -354,6 +391,7 @@ impl Action for RotateSecrets {
                     sha,
                     vars: here.clone(),
                     values: values.clone(),
+                    redis_var: redis_var.clone(),
                     done: Mutex::default(),
                 }));
                 for (name, running, _) in consumers(ctx, &host, &here).await? {
@@ -424,6 +462,30 @@ impl Action for RotateSecrets {
                     "cut-over: PostgreSQL holds one password per role, so from step 1 until a host's containers are recreated, their new connections to the database are refused; the {hosts} host(s) follow one another without pause"
                 ));
             }
+            if let Some((via, old, new)) = &redis_rotation {
+                let first = usize::from(db_rotation.is_some());
+                steps.insert(
+                    first,
+                    Box::new(redis::AddRedisPassword {
+                        old: old.clone(),
+                        new: new.clone(),
+                        via_host: via.clone(),
+                    }),
+                );
+                steps.push(Box::new(redis::RemoveRedisPassword {
+                    old: old.clone(),
+                    new: new.clone(),
+                    via_host: via.clone(),
+                }));
+                steps.push(Box::new(redis::ProveRedis {
+                    old: old.clone(),
+                    new: new.clone(),
+                    via_host: via.clone(),
+                }));
+                warnings.push(
+                    "redis: the old and the new password are both accepted while the hosts roll; the old one is refused once every consumer runs the new".into(),
+                );
+            }
             if containers > 0 {
                 steps.push(Box::new(Discard {
                     parked: parked.clone(),
@@ -478,7 +540,8 @@ impl Action for RotateSecrets {
                 } else {
                     None
                 };
-                let here = touched(&env, &self.vars, db_user.as_deref());
+                let redis_var = ctx.profile.redis.as_ref().and_then(|r| r.password_env.clone());
+                let here = touched(&env, &self.vars, db_user.as_deref(), redis_var.as_deref());
                 // The same value on every host: the rotated variables (a DATABASE_URL
                 // may name another address on each host).
                 for v in here.iter().filter(|v| self.vars.contains(v)) {
@@ -539,6 +602,8 @@ struct WriteEnv {
     sha: String,
     vars: Vec<String>,
     values: Values,
+    /// The variable of Redis's password, which REDIS_URL's password follows.
+    redis_var: Option<String>,
     done: Mutex<Option<EnvBack>>,
 }
 
@@ -561,16 +626,21 @@ impl Step for WriteEnv {
             let mut new = text;
             for v in &self.vars {
                 let derived;
-                let value = if v == "DATABASE_URL" {
-                    // The password in the URL follows POSTGRES_PASSWORD's new value.
+                let source = match v.as_str() {
+                    "DATABASE_URL" => Some("POSTGRES_PASSWORD"),
+                    "REDIS_URL" => self.redis_var.as_deref(),
+                    _ => None,
+                };
+                let value = if let Some(source) = source {
+                    // The password in the URL follows its variable's new value.
                     let (Some(url), Some(pw)) = (
                         EnvFile::parse(new.expose()).ok().and_then(|e| e.get(v).cloned()),
-                        self.values.get("POSTGRES_PASSWORD"),
+                        self.values.get(source),
                     ) else {
                         continue;
                     };
                     let mut parsed = url::Url::parse(url.expose()).map_err(|_| Error::ActionUnavailable {
-                        reason: format!("{}: DATABASE_URL in {} is not a URL", self.host, self.path),
+                        reason: format!("{}: {v} in {} is not a URL", self.host, self.path),
                     })?;
                     if parsed.set_password(Some(pw.expose())).is_err() {
                         continue;
