@@ -533,7 +533,12 @@ export type RotateSecrets = { vars: Array<string>, };
  * (if it still holds what the rotation wrote), or a container back (the new one
  * removed, the parked old one renamed and started). Paths and names only.
  */
-export type RotateUndo = { host: string, env: EnvBack | null, container: ParkedRef | null, };
+export type RotateUndo = { host: string, env: EnvBack | null, container: ParkedRef | null, 
+/**
+ * The database role's password back to the one in `host`'s `.env` (restored by
+ * then: undo runs in reverse).
+ */
+db_password_from_env: boolean, };
 
 /**
  * The outcome of a run.

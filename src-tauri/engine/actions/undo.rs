@@ -72,6 +72,20 @@ async fn read(ctx: &Ctx<'_>, run_id: &str) -> Result<(Vec<ActionSpec>, Option<St
         });
     }
     let run = describe_run(planned, &of_run);
+    // A rotation whose old containers are gone is finished for good: its .env backups
+    // hold values the containers, the database and Redis no longer accept.
+    if run.action == "rotate-secrets"
+        && run
+            .steps
+            .iter()
+            .any(|s| s.state == "done" && s.description == super::rotate::DISCARD_STEP)
+    {
+        return Err(Error::ActionUnavailable {
+            reason: format!(
+                "run {run_id} is a rotation that finished (its old containers were removed): undoing it would put the old values back in the .env files while the containers, the database and Redis use the new ones; rotate again instead"
+            ),
+        });
+    }
     let unfinished = !of_run.iter().any(|e| e.kind == "action.finished");
     let undos = run.steps.iter().rev().filter_map(|s| s.undo.clone()).collect();
     Ok((undos, unfinished.then(|| run.action.clone())))

@@ -13,10 +13,16 @@ use breakglass::engine::envfile::EnvFile;
 use super::confirmed;
 use crate::testbed::{testbed, variant};
 
-const OLD: &str = "old-jwt-secret-16";
+/// JWT_SECRET's value before a test's rotation: its own (other tests run at the same
+/// time, and their setup's `docker run -e …` puts theirs in a command line).
+fn old_jwt(tag: &str) -> String {
+    format!("old-jwt-{tag}-{}", std::process::id())
+}
 
 struct Setup {
     v: crate::testbed::Variant,
+    /// JWT_SECRET before the rotation.
+    old: String,
     /// Per host: the .env copy, its bytes, the container.
     hosts: Vec<(String, std::path::PathBuf, Vec<u8>, String)>,
     _dir: tempfile::TempDir,
@@ -66,8 +72,10 @@ async fn setup_with(
     for (i, host) in ["app1", "app2", "app3"].iter().enumerate() {
         let file = dir.path().join(format!("{host}.env"));
         let more: String = extra.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        let text =
-            format!("# {host}\nexport OTHER=keep\r\n{more}JWT_SECRET=\"{OLD}\"  # rotated by tests\nTAIL=1");
+        let text = format!(
+            "# {host}\nexport OTHER=keep\r\n{more}JWT_SECRET=\"{}\"  # rotated by tests\nTAIL=1",
+            old_jwt(tag)
+        );
         std::fs::write(&file, &text).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -90,7 +98,7 @@ async fn setup_with(
                     "--network",
                     "none",
                     "-e",
-                    &format!("JWT_SECRET={OLD}"),
+                    &format!("JWT_SECRET={}", old_jwt(tag)),
                     "-e",
                     "OTHER=keep",
                     "--health-cmd",
@@ -137,7 +145,12 @@ async fn setup_with(
         // Containers left by a failed run are removed by the next one's cleanup.
         let _ = host;
     }
-    Setup { v, hosts, _dir: dir }
+    Setup {
+        v,
+        old: old_jwt(tag),
+        hosts,
+        _dir: dir,
+    }
 }
 
 impl Drop for Setup {
@@ -172,6 +185,23 @@ async fn a_secret_is_rotated_on_every_host_and_every_consumer() {
     assert!(plan.steps.last().unwrap().contains("cannot be undone"));
 
     let (events, seen) = recording();
+    // Every process's command line on this machine (the hosts' too) while it runs.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut lines = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                        lines.insert(c);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            lines
+        })
+    };
     let report =
         s.v.engine
             .run_action(
@@ -182,6 +212,8 @@ async fn a_secret_is_rotated_on_every_host_and_every_consumer() {
             )
             .await
             .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let cmdlines = watcher.join().unwrap();
     assert!(report.verified, "{report:#?}");
     let mut new_value = None;
     for ((host, file, original, name), old_id) in s.hosts.iter().zip(&before) {
@@ -193,9 +225,11 @@ async fn a_secret_is_rotated_on_every_host_and_every_consumer() {
             .expose()
             .clone();
         assert_eq!(value.len(), 64);
-        assert_ne!(value, OLD);
+        assert_ne!(value, old_jwt("ok"));
         // Byte for byte, but for the value.
-        let want = String::from_utf8(original.clone()).unwrap().replace(OLD, &value);
+        let want = String::from_utf8(original.clone())
+            .unwrap()
+            .replace(&old_jwt("ok"), &value);
         assert_eq!(now, want, "{host}");
         // The same value everywhere.
         assert_eq!(new_value.get_or_insert(value.clone()), &value);
@@ -217,12 +251,45 @@ async fn a_secret_is_rotated_on_every_host_and_every_consumer() {
         );
         assert_eq!(String::from_utf8_lossy(&all.stdout).trim(), name.as_str());
     }
+    // A finished rotation is not undone from the journal (the .env backups hold values
+    // nothing accepts any more): refused, nothing changed.
+    let undo = ActionSpec::Undo(breakglass::engine::actions::Undo {
+        run_id: report.run_id.clone(),
+    });
+    let err =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&undo, Some(&s.v.name)),
+                Arc::new(|_| {}),
+                Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("rotate again"), "{err}");
+    for (host, file, ..) in &s.hosts {
+        let now = std::fs::read_to_string(file).unwrap();
+        assert!(
+            now.contains(new_value.as_deref().unwrap()),
+            "{host}: still the new value"
+        );
+    }
     // No value in the journal, the local database or the events.
     let value = new_value.unwrap();
     let secrets = vec![
         ("JWT_SECRET (new)".to_owned(), value),
-        ("JWT_SECRET (old)".to_owned(), OLD.to_owned()),
+        ("JWT_SECRET (old)".to_owned(), old_jwt("ok")),
     ];
+    assert!(cmdlines.len() > 10, "the watcher saw processes");
+    for c in &cmdlines {
+        testbed().assert_no_secret_in(&secrets, c, "a process's command line");
+    }
+    let history = std::env::var("HOME")
+        .map(|h| format!("{h}/.bash_history"))
+        .unwrap_or_default();
+    if let Ok(h) = std::fs::read(&history) {
+        testbed().assert_no_secret_in(&secrets, &h, &history);
+    }
     let events = format!("{:?}", seen.lock().unwrap());
     testbed().assert_no_secret_in(&secrets, events.as_bytes(), "the events");
     let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
@@ -326,7 +393,7 @@ fn assert_back(s: &Setup, before: &[String]) {
         let i = inspect(host, name);
         assert_eq!(i["Id"].as_str().unwrap(), old_id, "{host}: the old container");
         assert_eq!(i["State"]["Running"], true, "{host}");
-        assert_eq!(env_value(&i, "JWT_SECRET").as_deref(), Some(OLD));
+        assert_eq!(env_value(&i, "JWT_SECRET"), Some(s.old.clone()));
         let all = docker(
             host,
             &[

@@ -786,9 +786,12 @@ struct Discard {
     parked: Arc<Mutex<Vec<(String, Parked)>>>,
 }
 
+/// The last step's description: `undo` of a run that did it is refused.
+pub(crate) const DISCARD_STEP: &str = "remove the old containers (after this the rotation cannot be undone)";
+
 impl Step for Discard {
     fn description(&self) -> String {
-        "remove the old containers (after this the rotation cannot be undone)".into()
+        DISCARD_STEP.into()
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
