@@ -805,3 +805,133 @@ async fn the_redis_password_is_added_before_the_roll_and_the_old_removed_after()
     ];
     testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
 }
+
+/// Redis goes down in the middle of the roll (after app1): removing the old password
+/// fails, every host is undone, and the one undo Redis cannot take (its first step) is
+/// journaled as not undone — not hidden. Restarted from its file, Redis has only the old
+/// password, which every host uses again.
+#[tokio::test]
+async fn redis_down_mid_roll_undoes_the_hosts_and_says_what_it_could_not_undo() {
+    let pid = std::process::id();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let old_pw = format!("old-redis-down-{pid}");
+    let conf = dir.path().join("redis.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\nrequirepass {old_pw}\nsave \"\"\nappendonly no\ndir {}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let start = |conf: &std::path::Path| {
+        std::process::Command::new("redis-server")
+            .arg(conf)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let redis = Arc::new(Mutex::new(Some(start(&conf))));
+    let ping = move |pw: &str| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "--no-auth-warning", "-a", pw, "ping"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for _ in 0..100 {
+        if ping(&old_pw) == "PONG" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let extra = vec![
+        ("REDIS_PASSWORD".to_owned(), old_pw.clone()),
+        (
+            "REDIS_URL".to_owned(),
+            format!("redis://:{old_pw}@127.0.0.1:{port}/0"),
+        ),
+    ];
+    let s = setup_with(
+        "rdown",
+        ["true"; 3],
+        &extra,
+        &[("port = 26379".to_owned(), format!("port = {port}"))],
+    )
+    .await;
+    let before: Vec<String> = s
+        .hosts
+        .iter()
+        .map(|(h, .., n)| inspect(h, n)["Id"].as_str().unwrap().to_owned())
+        .collect();
+    let r = redis.clone();
+    let events: breakglass::engine::actions::Events = Arc::new(move |e| {
+        if let ActionEvent::Step {
+            status: StepStatus::Done,
+            description,
+            ..
+        } = &e
+            && description.starts_with("app1: recreate")
+            && let Some(mut child) = r.lock().unwrap().take()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    });
+    let spec = ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["REDIS_PASSWORD".into()],
+    });
+    let err =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec, Some(&s.v.name)),
+                events,
+                Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    // Every host as it was.
+    for ((host, file, original, name), old_id) in s.hosts.iter().zip(&before) {
+        assert_eq!(&std::fs::read(file).unwrap(), original, "{host}'s .env");
+        assert_eq!(inspect(host, name)["Id"].as_str().unwrap(), old_id, "{host}");
+    }
+    // The journal says which undo could not be made: Redis's first step.
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    let failed: Vec<&serde_json::Value> = journal
+        .iter()
+        .filter(|e| e.kind == "action.undo.failed")
+        .map(|e| &e.body)
+        .collect();
+    assert!(
+        failed.iter().any(|b| b["step"] == 1),
+        "step 1 (redis: accept the new password) is journaled as not undone: {failed:?}"
+    );
+    let finished = journal
+        .iter()
+        .rev()
+        .find(|e| e.kind == "action.finished")
+        .unwrap();
+    let outcome = finished.body["outcome"].as_str().unwrap();
+    assert!(outcome.contains("could NOT undo step(s) 1"), "{outcome}");
+    // Redis, restarted from its file, has the old password only: what every host uses.
+    let child = start(&conf);
+    *redis.lock().unwrap() = Some(child);
+    for _ in 0..100 {
+        if ping(&old_pw) == "PONG" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(ping(&old_pw), "PONG");
+    if let Some(mut c) = redis.lock().unwrap().take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
