@@ -432,6 +432,80 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A login role of a test's own on the testbed's PostgreSQL (dropped at the end), its
+/// first password, and psql logging in as it over TCP (scram-sha-256).
+struct TestRole {
+    name: String,
+    password: String,
+}
+
+impl TestRole {
+    fn new(tag: &str, log_statements: bool) -> Self {
+        let pid = std::process::id();
+        let (name, password) = (format!("rot_{tag}_{pid}"), format!("old-{tag}-password-{pid}"));
+        let log = if log_statements {
+            format!("ALTER ROLE {name} SET log_statement = 'all';")
+        } else {
+            String::new()
+        };
+        crate::testbed::psql(
+            "postgres",
+            &format!(
+                "CREATE ROLE {name} LOGIN PASSWORD '{password}'; GRANT CONNECT ON DATABASE sandbox TO {name}; {log}"
+            ),
+            &[],
+        );
+        TestRole { name, password }
+    }
+
+    fn url(&self, password: &str) -> String {
+        format!(
+            "postgres://{}:{password}@127.0.0.1:{}/sandbox",
+            self.name,
+            testbed().str("/postgres/port")
+        )
+    }
+
+    /// POSTGRES_USER, POSTGRES_PASSWORD and DATABASE_URL for a `.env`.
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("POSTGRES_USER".to_owned(), self.name.clone()),
+            ("POSTGRES_PASSWORD".to_owned(), self.password.clone()),
+            ("DATABASE_URL".to_owned(), self.url(&self.password)),
+        ]
+    }
+
+    fn login(&self, password: &str) -> std::process::Output {
+        let tb = testbed();
+        std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")))
+            .args([
+                "-X",
+                "-At",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &tb.str("/postgres/port"),
+                "-U",
+                &self.name,
+                "-d",
+                "sandbox",
+                "-c",
+                "SELECT 1",
+            ])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            crate::testbed::psql("postgres", &format!("DROP ROLE IF EXISTS {}", self.name), &[])
+        });
+    }
+}
+
 /// The database's password: PostgreSQL gets the new one as a SCRAM verifier computed by
 /// the console, DATABASE_URL follows POSTGRES_PASSWORD on every host, the old password is
 /// refused and the new one accepted, and neither is in PostgreSQL's log of the role's
@@ -439,32 +513,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refused() {
     let tb = testbed();
-    let pid = std::process::id();
-    let role = format!("rot_pg_{pid}");
-    let old_pw = format!("old-pg-password-{pid}");
-    crate::testbed::psql(
-        "postgres",
-        &format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{old_pw}'; GRANT CONNECT ON DATABASE sandbox TO {role}; ALTER ROLE {role} SET log_statement = 'all';"
-        ),
-        &[],
-    );
-    struct Drop_(String);
-    impl Drop for Drop_ {
-        fn drop(&mut self) {
-            let _ = std::panic::catch_unwind(|| {
-                crate::testbed::psql("postgres", &format!("DROP ROLE IF EXISTS {}", self.0), &[])
-            });
-        }
-    }
-    let _role = Drop_(role.clone());
-    let port = tb.str("/postgres/port");
-    let url = |pw: &str| format!("postgres://{role}:{pw}@127.0.0.1:{port}/sandbox");
-    let extra = vec![
-        ("POSTGRES_USER".to_owned(), role.clone()),
-        ("POSTGRES_PASSWORD".to_owned(), old_pw.clone()),
-        ("DATABASE_URL".to_owned(), url(&old_pw)),
-    ];
+    let role = TestRole::new("pg", true);
+    let old_pw = role.password.clone();
+    let extra = role.env();
     let s = setup_with("db", ["true"; 3], &extra, &[]).await;
     let log = tb.str("/postgres/log");
     let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
@@ -511,29 +562,10 @@ async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refuse
             "{host}: byte for byte but the password, in both variables"
         );
         let i = inspect(host, name);
-        assert_eq!(env_value(&i, "DATABASE_URL"), Some(url(&new_pw)));
+        assert_eq!(env_value(&i, "DATABASE_URL"), Some(role.url(&new_pw)));
     }
     // PostgreSQL's own answer, through psql over TCP (scram-sha-256).
-    let login = |pw: &str| {
-        std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")))
-            .args([
-                "-X",
-                "-At",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                &role,
-                "-d",
-                "sandbox",
-                "-c",
-                "SELECT 1",
-            ])
-            .env("PGPASSWORD", pw)
-            .output()
-            .unwrap()
-    };
+    let login = |pw: &str| role.login(pw);
     let old = login(&old_pw);
     assert!(!old.status.success(), "the old password still works");
     assert!(
@@ -565,35 +597,9 @@ async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refuse
 /// A host that fails after the role changed: the role gets its old password back.
 #[tokio::test]
 async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
-    let tb = testbed();
-    let pid = std::process::id();
-    let role = format!("rot_pgf_{pid}");
-    let old_pw = format!("old-pgf-password-{pid}");
-    crate::testbed::psql(
-        "postgres",
-        &format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{old_pw}'; GRANT CONNECT ON DATABASE sandbox TO {role};"
-        ),
-        &[],
-    );
-    struct Drop_(String);
-    impl Drop for Drop_ {
-        fn drop(&mut self) {
-            let _ = std::panic::catch_unwind(|| {
-                crate::testbed::psql("postgres", &format!("DROP ROLE IF EXISTS {}", self.0), &[])
-            });
-        }
-    }
-    let _role = Drop_(role.clone());
-    let port = tb.str("/postgres/port");
-    let extra = vec![
-        ("POSTGRES_USER".to_owned(), role.clone()),
-        ("POSTGRES_PASSWORD".to_owned(), old_pw.clone()),
-        (
-            "DATABASE_URL".to_owned(),
-            format!("postgres://{role}:{old_pw}@127.0.0.1:{port}/sandbox"),
-        ),
-    ];
+    let role = TestRole::new("pgf", false);
+    let old_pw = role.password.clone();
+    let extra = role.env();
     // app2's new container is unhealthy: its DATABASE_URL no longer holds the old one.
     let s = setup_with(
         "dbf",
@@ -621,26 +627,7 @@ async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
             .await
             .unwrap_err();
     assert!(err.to_string().contains("app2"), "{err}");
-    let login = |pw: &str| {
-        std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")))
-            .args([
-                "-X",
-                "-At",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                &role,
-                "-d",
-                "sandbox",
-                "-c",
-                "SELECT 1",
-            ])
-            .env("PGPASSWORD", pw)
-            .output()
-            .unwrap()
-    };
+    let login = |pw: &str| role.login(pw);
     assert!(login(&old_pw).status.success(), "the old password works again");
     for ((host, file, original, name), old_id) in s.hosts.iter().zip(&before) {
         assert_eq!(&std::fs::read(file).unwrap(), original, "{host}");

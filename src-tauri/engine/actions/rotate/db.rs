@@ -211,12 +211,7 @@ impl Step for ProveDb {
 
     fn undo(&self) -> Option<ActionSpec> {
         // Nothing to undo: it only looked.
-        Some(ActionSpec::RotateUndo(RotateUndo {
-            host: self.via_host.clone(),
-            env: None,
-            container: None,
-            db_password_from_env: false,
-        }))
+        Some(RotateUndo::nothing(&self.via_host))
     }
 }
 

@@ -58,6 +58,19 @@ pub struct RotateUndo {
     pub db_password_from_env: bool,
 }
 
+impl RotateUndo {
+    /// The journaled undo of a step whose own revert does the work during the run (or
+    /// that changed nothing): planned from the journal later, it finds nothing to undo.
+    pub(crate) fn nothing(host: &str) -> ActionSpec {
+        ActionSpec::RotateUndo(RotateUndo {
+            host: host.to_owned(),
+            env: None,
+            container: None,
+            db_password_from_env: false,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct EnvBack {

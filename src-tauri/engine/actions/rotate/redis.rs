@@ -94,12 +94,7 @@ impl Step for AddRedisPassword {
     }
 
     fn undo(&self) -> Option<ActionSpec> {
-        Some(ActionSpec::RotateUndo(RotateUndo {
-            host: self.via_host.clone(),
-            env: None,
-            container: None,
-            db_password_from_env: false,
-        }))
+        Some(RotateUndo::nothing(&self.via_host))
     }
 
     fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
@@ -154,12 +149,7 @@ impl Step for RemoveRedisPassword {
     }
 
     fn undo(&self) -> Option<ActionSpec> {
-        Some(ActionSpec::RotateUndo(RotateUndo {
-            host: self.via_host.clone(),
-            env: None,
-            container: None,
-            db_password_from_env: false,
-        }))
+        Some(RotateUndo::nothing(&self.via_host))
     }
 
     fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
@@ -206,11 +196,6 @@ impl Step for ProveRedis {
     }
 
     fn undo(&self) -> Option<ActionSpec> {
-        Some(ActionSpec::RotateUndo(RotateUndo {
-            host: self.via_host.clone(),
-            env: None,
-            container: None,
-            db_password_from_env: false,
-        }))
+        Some(RotateUndo::nothing(&self.via_host))
     }
 }
