@@ -6,7 +6,7 @@
 
 use breakglass::engine::review::harden::{Finding, HardeningReport, Verdict};
 
-use crate::testbed::{testbed, variant};
+use crate::testbed::{docker, testbed, variant};
 
 fn find<'a>(r: &'a HardeningReport, check: &str, host: &str, subject: Option<&str>) -> &'a Finding {
     r.findings
@@ -17,16 +17,6 @@ fn find<'a>(r: &'a HardeningReport, check: &str, host: &str, subject: Option<&st
                 && subject.is_none_or(|s| f.subject.as_deref().is_some_and(|x| x.contains(s)))
         })
         .unwrap_or_else(|| panic!("no {check} on {host} {subject:?}: {r:#?}"))
-}
-
-fn docker(host: &str, args: &[&str]) -> std::process::Output {
-    let socket = testbed().host(host)["docker_socket"].as_str().unwrap().to_owned();
-    std::process::Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{socket}"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// Removes what the test made, also when it fails.
@@ -877,21 +867,5 @@ async fn the_weak_posture_fails_each_check_for_its_reason() {
         tb.assert_no_secret_in(&secrets, &bytes, what);
     }
     drop(e);
-    for entry in walk(dir.path()) {
-        let bytes = std::fs::read(&entry).unwrap();
-        tb.assert_no_secret_in(&secrets, &bytes, &entry.display().to_string());
-    }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+    tb.assert_none_in_dir(&secrets, dir.path());
 }

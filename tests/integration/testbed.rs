@@ -208,6 +208,17 @@ pub async fn variant(tag: &str, edit: impl Fn(String) -> String) -> Variant {
     Variant { dir, engine, name }
 }
 
+/// The docker CLI against a host's engine (the test's own setup and checks).
+pub fn docker(host: &str, args: &[&str]) -> std::process::Output {
+    let socket = testbed().host(host)["docker_socket"].as_str().unwrap().to_owned();
+    std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{socket}"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Removes every `host_key = …` line: a profile that pins nothing.
 pub fn unpinned(text: String) -> String {
     text.lines()

@@ -11,7 +11,7 @@ use breakglass::engine::actions::{ActionEvent, ActionSpec, Cancel, RotateSecrets
 use breakglass::engine::envfile::EnvFile;
 
 use super::confirmed;
-use crate::testbed::{testbed, variant};
+use crate::testbed::{docker, testbed, variant};
 
 /// JWT_SECRET's value before a test's rotation: its own (other tests run at the same
 /// time, and their setup's `docker run -e …` puts theirs in a command line).
@@ -26,16 +26,6 @@ struct Setup {
     /// Per host: the .env copy, its bytes, the container.
     hosts: Vec<(String, std::path::PathBuf, Vec<u8>, String)>,
     _dir: tempfile::TempDir,
-}
-
-fn docker(host: &str, args: &[&str]) -> std::process::Output {
-    let socket = testbed().host(host)["docker_socket"].as_str().unwrap().to_owned();
-    std::process::Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{socket}"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn inspect(host: &str, name: &str) -> serde_json::Value {
@@ -294,13 +284,7 @@ async fn a_secret_is_rotated_on_every_host_and_every_consumer() {
     testbed().assert_no_secret_in(&secrets, events.as_bytes(), "the events");
     let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
     testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
-    for entry in walk(s.v.dir.path()) {
-        testbed().assert_no_secret_in(
-            &secrets,
-            &std::fs::read(&entry).unwrap(),
-            &entry.display().to_string(),
-        );
-    }
+    testbed().assert_none_in_dir(&secrets, s.v.dir.path());
 }
 
 /// The new container on app2 fails its health check: app2's container comes back by
@@ -417,19 +401,6 @@ fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEven
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     (Arc::new(move |e| s2.lock().unwrap().push(e)), seen)
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A login role of a test's own on the testbed's PostgreSQL (dropped at the end), its
