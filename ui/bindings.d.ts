@@ -526,7 +526,17 @@ export type RevokeTokens = { scope: TokenScope, };
 /**
  * The request: new values for these variables, everywhere they are used.
  */
-export type RotateSecrets = { vars: Array<string>, };
+export type RotateSecrets = { vars: Array<string>, 
+/**
+ * Groups of the app profile's `[rotate]` to rotate as well (`--group sessions`).
+ */
+groups: Array<string>, 
+/**
+ * Every secret the app profile names that some `.env` holds (`--all`), less the
+ * keys of stored data and the third parties' secrets no value was pasted for (the
+ * plan names what it leaves out).
+ */
+all: boolean, };
 
 /**
  * The request that undoes one step of a rotation: a host's `.env` back from its backup

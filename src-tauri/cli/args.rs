@@ -147,8 +147,19 @@ pub(crate) enum Command {
     Rotate {
         deployment: String,
         /// The .env variables to rotate (SECRET_KEY_BASE, JWT_SECRET…).
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["group", "all", "paste"])]
         vars: Vec<String>,
+        /// The variables of a group of the app profile's [rotate] (repeatable).
+        #[arg(long = "group", value_name = "NAME")]
+        group: Vec<String>,
+        /// Every secret of the app profile that a .env holds (the plan names what it
+        /// leaves out: keys of stored data, third parties' secrets not pasted).
+        #[arg(long)]
+        all: bool,
+        /// A third party's secret, rotated where it is issued: its new value is asked for
+        /// without echo (from stdin when it is not a terminal: one line per --paste).
+        #[arg(long = "paste", value_name = "VAR")]
+        paste: Vec<String>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -328,6 +328,41 @@ pub(crate) fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorReport
     Ok(Sensitive::new(value))
 }
 
+/// The new values of third parties' secrets (`rotate --paste VAR`): each asked for
+/// without echo, or, when stdin is not a terminal, one line of stdin per variable in the
+/// order given.
+pub(crate) fn read_pasted(
+    vars: &[String],
+) -> Result<breakglass::engine::actions::rotate::values::Pasted, ErrorReport> {
+    use std::io::{BufRead, IsTerminal};
+    let mut out = std::collections::BTreeMap::new();
+    let terminal = std::io::stdin().is_terminal();
+    let mut stdin = std::io::stdin().lock();
+    for var in vars {
+        if out.contains_key(var) {
+            continue;
+        }
+        let mut value = if terminal {
+            rpassword::prompt_password(format!("new value of {var} (not shown): "))
+                .map_err(|source| Error::Stdin { source })?
+        } else {
+            let mut line = String::new();
+            stdin
+                .read_line(&mut line)
+                .map_err(|source| Error::Stdin { source })?;
+            line
+        };
+        while value.ends_with('\n') || value.ends_with('\r') {
+            value.pop();
+        }
+        if value.is_empty() {
+            return Err(Error::EmptySecret.into());
+        }
+        out.insert(var.clone(), Sensitive::new(value));
+    }
+    Ok(breakglass::engine::actions::rotate::values::Pasted(out))
+}
+
 /// First contact: show the key the server presents and ask for an explicit yes.
 pub(crate) async fn ask_trust(engine: &Engine, deployment: &str, host: &str) -> Result<String, ErrorReport> {
     use std::io::{BufRead, IsTerminal, Write};

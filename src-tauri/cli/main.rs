@@ -300,10 +300,17 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
         Command::Rotate {
             deployment,
             vars,
+            group,
+            all,
+            paste,
             run,
         } => {
-            let spec =
-                ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets { vars: vars.clone() });
+            let spec = ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets {
+                vars: vars.clone(),
+                groups: group.clone(),
+                all: *all,
+                pasted: commands::read_pasted(paste)?,
+            });
             act(&cli, deployment, spec, run).await?;
         }
         Command::Isolate {

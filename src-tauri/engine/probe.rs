@@ -123,6 +123,15 @@ impl Prober {
     /// `probe-password`). With the answer, the session cookies a successful login set
     /// (as one `Cookie` header value).
     pub async fn login(&self) -> Option<(Answer, Option<Sensitive<String>>)> {
+        self.login_with_jwt().await.map(|(a, c, _)| (a, c))
+    }
+
+    /// The canary logs in, and with a successful login's cookies also the JWT its answer
+    /// carries in the profile's `jwt_field` (none without one).
+    #[allow(clippy::type_complexity)]
+    pub async fn login_with_jwt(
+        &self,
+    ) -> Option<(Answer, Option<Sensitive<String>>, Option<Sensitive<String>>)> {
         let path = self.probes.login_path.as_ref()?;
         let password = self.password.as_ref()?;
         let mut body = serde_json::Map::new();
@@ -137,7 +146,25 @@ impl Prober {
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body.expose().clone());
-        Some(self.answer(req.send().await).await)
+        let (answer, cookies, body) = self.answer_with_body(req.send().await).await;
+        let jwt = match (&answer, &self.probes.jwt_field) {
+            (Answer::Accepted(_), Some(field)) => serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get(field)?.as_str().map(|s| Sensitive::new(s.to_owned()))),
+            _ => None,
+        };
+        Some((answer, cookies, jwt))
+    }
+
+    /// A JWT (of an earlier login) presented to the JWT path.
+    pub async fn jwt(&self, jwt: &Sensitive<String>) -> Option<Answer> {
+        let path = self.probes.jwt_path.as_ref()?;
+        let value = Sensitive::new(format!("{}{}", self.probes.jwt_prefix, jwt.expose()));
+        let req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(self.probes.token_header.as_str(), value.expose().as_str());
+        Some(self.answer(req.send().await).await.0)
     }
 
     /// A session (the cookies of an earlier login) presented to the session path.
@@ -154,10 +181,26 @@ impl Prober {
         &self,
         res: std::result::Result<reqwest::Response, reqwest::Error>,
     ) -> (Answer, Option<Sensitive<String>>) {
+        let (answer, cookies, _) = self.answer_with_body(res).await;
+        (answer, cookies)
+    }
+
+    /// The answer, its cookies, and its body (at most [`MAX_BODY`] bytes; zeroed when
+    /// dropped: a login's answer may carry a credential).
+    async fn answer_with_body(
+        &self,
+        res: std::result::Result<reqwest::Response, reqwest::Error>,
+    ) -> (Answer, Option<Sensitive<String>>, zeroize::Zeroizing<Vec<u8>>) {
         let mut res = match res {
             Ok(r) => r,
             // reqwest's error names the URL, never a header or a body.
-            Err(e) => return (Answer::Inconclusive(format!("no answer: {e}")), None),
+            Err(e) => {
+                return (
+                    Answer::Inconclusive(format!("no answer: {e}")),
+                    None,
+                    zeroize::Zeroizing::new(Vec::new()),
+                );
+            }
         };
         let status = res.status().as_u16();
         let cookies: Vec<String> = res
@@ -169,11 +212,14 @@ impl Prober {
             .map(|pair| pair.trim().to_owned())
             .filter(|pair| pair.contains('='))
             .collect();
-        // Drain a little of the body so the connection can be reused; never more.
-        let mut read = 0usize;
-        while read < MAX_BODY {
+        // Read a little of the body (the connection can then be reused); never more.
+        let mut body = zeroize::Zeroizing::new(Vec::new());
+        while body.len() < MAX_BODY {
             match res.chunk().await {
-                Ok(Some(chunk)) => read += chunk.len(),
+                Ok(Some(chunk)) => {
+                    let room = MAX_BODY - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
                 _ => break,
             }
         }
@@ -188,7 +234,7 @@ impl Prober {
             ))
         };
         let cookies = (!cookies.is_empty()).then(|| Sensitive::new(cookies.join("; ")));
-        (answer, cookies)
+        (answer, cookies, body)
     }
 }
 

@@ -25,7 +25,7 @@ mod isolate;
 pub mod lock;
 mod lock_accounts;
 mod revoke_tokens;
-mod rotate;
+pub mod rotate;
 pub mod runner;
 pub(crate) mod sql;
 mod undo;
@@ -199,6 +199,9 @@ pub struct ProbeBefore {
     pub session: Option<crate::engine::probe::Answer>,
     /// The cookies of the canary's login before the run (for the session probe).
     pub cookies: Option<crate::engine::secret::Sensitive<String>>,
+    /// A JWT the canary's login got before the run, and the app's answer to it then.
+    pub jwt: Option<crate::engine::secret::Sensitive<String>>,
+    pub jwt_answer: Option<crate::engine::probe::Answer>,
 }
 
 /// The action registry: one line per action — its name, its variant of [`ActionSpec`]

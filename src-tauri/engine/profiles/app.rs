@@ -43,6 +43,9 @@ pub struct AppProfile {
     /// Why an action does not apply, by area (`tokens`, `users`, `sessions`).
     #[serde(default)]
     pub unavailable: BTreeMap<String, String>,
+    /// How its secrets are rotated (`[rotate]`, see `profiles::rotation`).
+    #[serde(default)]
+    pub rotate: super::rotation::RotateRules,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -126,6 +129,14 @@ pub struct Probes {
     pub password_field: String,
     /// `GET` this path with the cookies a login set: an expired session is refused.
     pub session_path: Option<String>,
+    /// The top-level field of a login's JSON answer that holds a JWT (`jwt`,
+    /// `access_token`): after its signing secret is rotated, a JWT from before must be
+    /// refused.
+    pub jwt_field: Option<String>,
+    /// `GET` this path with that JWT in `token_header`, after `jwt_prefix`.
+    pub jwt_path: Option<String>,
+    #[serde(default = "default_jwt_prefix")]
+    pub jwt_prefix: String,
     /// The statuses that mean "refused" (default 401, 403, 423).
     #[serde(default = "default_refused")]
     pub refused: Vec<u16>,
@@ -133,6 +144,9 @@ pub struct Probes {
 
 fn default_token_header() -> String {
     "Authorization".to_owned()
+}
+fn default_jwt_prefix() -> String {
+    "Bearer ".to_owned()
 }
 fn default_username_field() -> String {
     "username".to_owned()
@@ -150,6 +164,7 @@ impl Probes {
             ("token_path", &self.token_path),
             ("login_path", &self.login_path),
             ("session_path", &self.session_path),
+            ("jwt_path", &self.jwt_path),
         ] {
             if let Some(p) = path
                 && (!p.starts_with('/')
@@ -170,8 +185,24 @@ impl Probes {
                 self.token_header
             ));
         }
-        if self.token_prefix.chars().any(|c| c.is_control()) {
-            return Err("probes.token_prefix: control characters are not allowed".into());
+        if self.token_prefix.chars().any(|c| c.is_control())
+            || self.jwt_prefix.chars().any(|c| c.is_control())
+        {
+            return Err("probes.token_prefix, jwt_prefix: control characters are not allowed".into());
+        }
+        if self.jwt_path.is_some() != self.jwt_field.is_some()
+            || (self.jwt_path.is_some() && self.login_path.is_none())
+        {
+            return Err(
+                "probes.jwt_path and probes.jwt_field go together, with probes.login_path (the JWT comes from a login)".into(),
+            );
+        }
+        if let Some(f) = &self.jwt_field
+            && (f.is_empty() || f.len() > 64 || f.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            return Err(format!(
+                "probes.jwt_field: expected a JSON field name like jwt, found {f:?}"
+            ));
         }
         if self.session_path.is_some() && self.login_path.is_none() {
             return Err("probes.session_path needs probes.login_path (a session comes from a login)".into());
@@ -275,6 +306,7 @@ impl AppProfile {
         if let Some(probes) = &p.probes {
             probes.validate().map_err(invalid)?;
         }
+        p.rotate.validate().map_err(invalid)?;
         idents.push(("schema", p.schema.as_str()));
         for (what, id) in idents {
             if !is_identifier(id) || (what == "schema" && id.contains('.')) {

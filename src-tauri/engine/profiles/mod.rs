@@ -12,6 +12,7 @@ mod deployment;
 pub mod discover;
 mod error;
 pub mod proxy;
+pub mod rotation;
 pub mod ssh_config;
 
 pub use deployment::*;

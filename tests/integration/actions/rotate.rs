@@ -157,6 +157,7 @@ impl Drop for Setup {
 fn spec() -> ActionSpec {
     ActionSpec::RotateSecrets(RotateSecrets {
         vars: vec!["JWT_SECRET".into()],
+        ..Default::default()
     })
 }
 
@@ -492,6 +493,7 @@ async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refuse
     let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let spec = ActionSpec::RotateSecrets(RotateSecrets {
         vars: vec!["POSTGRES_PASSWORD".into()],
+        ..Default::default()
     });
     let plan = s.v.engine.plan_action(&s.v.name, &spec).await.unwrap();
     assert!(plan.steps[0].starts_with("database: the role"), "{plan:#?}");
@@ -586,6 +588,7 @@ async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
         .collect();
     let spec = ActionSpec::RotateSecrets(RotateSecrets {
         vars: vec!["POSTGRES_PASSWORD".into()],
+        ..Default::default()
     });
     let err =
         s.v.engine
@@ -674,6 +677,7 @@ async fn the_redis_password_is_added_before_the_roll_and_the_old_removed_after()
     let v = s.v.name.clone();
     let spec = ActionSpec::RotateSecrets(RotateSecrets {
         vars: vec!["REDIS_PASSWORD".into()],
+        ..Default::default()
     });
     let plan = s.v.engine.plan_action(&v, &spec).await.unwrap();
     assert!(
@@ -843,6 +847,7 @@ async fn redis_down_mid_roll_undoes_the_hosts_and_says_what_it_could_not_undo() 
     });
     let spec = ActionSpec::RotateSecrets(RotateSecrets {
         vars: vec!["REDIS_PASSWORD".into()],
+        ..Default::default()
     });
     let err =
         s.v.engine

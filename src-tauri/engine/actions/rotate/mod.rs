@@ -28,19 +28,35 @@ use sha2::{Digest, Sha256};
 
 mod db;
 mod redis;
+pub mod values;
 
 use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::recreate::{self, Parked};
 use crate::engine::envfile::{self, EnvFile, replace::replace};
+use crate::engine::probe::{Answer, Evidence};
+use crate::engine::profiles::rotation::RotateRules;
 use crate::engine::secret::Sensitive;
 use crate::engine::ssh::output::shell_quote;
 use crate::engine::{Error, Result};
 
 /// The request: new values for these variables, everywhere they are used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RotateSecrets {
     pub vars: Vec<String>,
+    /// Groups of the app profile's `[rotate]` to rotate as well (`--group sessions`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Every secret the app profile names that some `.env` holds (`--all`), less the
+    /// keys of stored data and the third parties' secrets no value was pasted for (the
+    /// plan names what it leaves out).
+    #[serde(default)]
+    pub all: bool,
+    /// New values the user pasted (third parties' secrets), by variable. Never
+    /// serialized: not journaled, not in the bindings.
+    #[serde(skip)]
+    #[cfg_attr(test, ts(skip))]
+    pub pasted: values::Pasted,
 }
 
 /// The request that undoes one step of a rotation: a host's `.env` back from its backup
@@ -118,16 +134,39 @@ impl From<&ParkedRef> for Parked {
 /// How long a recreated container has to become healthy.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
-/// What rotating a variable ends, for the plan.
-fn effect(var: &str) -> Option<&'static str> {
+/// What rotating a variable ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// Every JWT signed with the old value.
+    Jwts,
+    /// Every cookie session.
+    Sessions,
+}
+
+/// What rotating `var` ends: the app profile's `[rotate]` says, else the name does.
+fn ends(rules: &RotateRules, var: &str) -> Option<Ends> {
+    if rules.ends_jwts.iter().any(|v| v == var) {
+        return Some(Ends::Jwts);
+    }
+    if rules.ends_sessions.iter().any(|v| v == var) {
+        return Some(Ends::Sessions);
+    }
     let v = var.to_ascii_uppercase();
     if v.contains("JWT") {
-        Some("every JWT signed with the old value stops working: API clients log in again")
+        Some(Ends::Jwts)
     } else if v.contains("SECRET_KEY_BASE") || v.contains("SESSION") || v.contains("COOKIE") {
-        Some("every cookie session ends: every user logs in again")
+        Some(Ends::Sessions)
     } else {
         None
     }
+}
+
+/// The plan's words for it.
+fn effect(rules: &RotateRules, var: &str) -> Option<&'static str> {
+    ends(rules, var).map(|e| match e {
+        Ends::Jwts => "every JWT signed with the old value stops working: API clients log in again",
+        Ends::Sessions => "every cookie session ends: every user logs in again",
+    })
 }
 
 /// Why a variable is not rotated by this action (yet), if it is not.
@@ -152,24 +191,12 @@ fn refused(ctx: &Ctx<'_>, var: &str) -> Option<String> {
             redis_var.as_deref().unwrap_or_default()
         ));
     }
-    if var.to_ascii_uppercase().contains("ENCRYPTION_KEY") {
+    if ctx.app.rotate.is_encryption_key(var) || var.to_ascii_uppercase().contains("ENCRYPTION_KEY") {
         return Some(format!(
             "{var} encrypts stored data: a new value makes what it encrypted unreadable unless the data is re-encrypted first; rotate it with the app's re-encryption procedure"
         ));
     }
     None
-}
-
-/// A new value: 32 bytes from the operating system's CSPRNG, as 64 hex digits.
-fn new_value() -> Result<Sensitive<String>> {
-    use rand::TryRngCore;
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut *bytes)
-        .map_err(|e| Error::ActionUnavailable {
-            reason: format!("the operating system's random generator failed: {e}"),
-        })?;
-    Ok(Sensitive::new(hex::encode(*bytes)))
 }
 
 /// A keyed digest of a value (the key lives for one plan or verify): two values can be
@@ -285,6 +312,92 @@ fn touched(env: &EnvFile, vars: &[String], db_user: Option<&str>, redis_var: Opt
     here
 }
 
+impl RotateSecrets {
+    /// The variables to rotate: those named, pasted, in the named groups, and with
+    /// `--all` every secret the app profile names that a `.env` holds (with what was
+    /// left out of `--all`, and why). Every variable named explicitly must be rotatable.
+    fn resolve(&self, ctx: &Ctx<'_>, envs: &[&EnvFile]) -> Result<(Vec<String>, Vec<String>)> {
+        let bad = |message: String| Error::BadArgument { message };
+        let rules = &ctx.app.rotate;
+        let mut asked: Vec<String> = self.vars.clone();
+        asked.extend(self.pasted.0.keys().cloned());
+        for g in &self.groups {
+            let Some(members) = rules.groups.get(g) else {
+                let known: Vec<&str> = rules.groups.keys().map(String::as_str).collect();
+                return Err(bad(format!(
+                    "the app profile {:?} has no rotation group {:?} (it has: {})",
+                    ctx.app.name,
+                    crate::engine::ssh::output::display_safe(g.as_bytes()),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            };
+            asked.extend(members.iter().cloned());
+        }
+        for v in &asked {
+            if !envfile::is_var_name(v) {
+                return Err(bad(format!(
+                    "{:?} is not a variable name",
+                    crate::engine::ssh::output::display_safe(v.as_bytes())
+                )));
+            }
+            if let Some(reason) = refused(ctx, v) {
+                return Err(Error::ActionUnavailable { reason });
+            }
+        }
+        let mut left_out = Vec::new();
+        if self.all {
+            let mut candidates: Vec<String> = ctx.app.secrets.iter().chain(rules.named()).cloned().collect();
+            if ctx
+                .profile
+                .database
+                .as_ref()
+                .is_some_and(|d| d.credentials == crate::engine::profiles::DbCredentials::Env)
+            {
+                candidates.push("POSTGRES_PASSWORD".into());
+            }
+            if let Some(r) = ctx.profile.redis.as_ref().and_then(|r| r.password_env.clone()) {
+                candidates.push(r);
+            }
+            candidates.sort();
+            candidates.dedup();
+            for v in candidates {
+                if asked.contains(&v) || !envs.iter().any(|e| e.get(&v).is_some()) {
+                    continue;
+                }
+                if let Some(reason) = refused(ctx, &v) {
+                    left_out.push(format!("{v} ({reason})"));
+                } else if rules.is_pasted(&v) {
+                    left_out.push(format!(
+                        "{v} (a third party's secret: rotate it where it is issued, then paste the new value with --paste {v})"
+                    ));
+                } else {
+                    asked.push(v);
+                }
+            }
+        }
+        asked.sort();
+        asked.dedup();
+        if asked.is_empty() {
+            return Err(bad(if self.all {
+                "--all found no secret of the app profile that can be rotated in any host's .env".into()
+            } else {
+                "name the variables to rotate, a --group, or --all".into()
+            }));
+        }
+        if asked.len() > 32 {
+            return Err(bad(format!(
+                "{} variables: rotate at most 32 at once",
+                asked.len()
+            )));
+        }
+        Ok((asked, left_out))
+    }
+}
+
 /// The new values of one run, shared by its steps (never journaled, never shown).
 type Values = Arc<BTreeMap<String, Sensitive<String>>>;
 
@@ -292,26 +405,47 @@ impl Action for RotateSecrets {
     fn plan<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<Planned>> {
         Box::pin(async move {
             let bad = |message: String| Error::BadArgument { message };
-            if self.vars.is_empty() || self.vars.len() > 32 {
-                return Err(bad("name 1 to 32 variables to rotate".into()));
+            // Every host's .env as it is now (each write checks it is still this file).
+            let mut files = Vec::new();
+            for h in &ctx.profile.hosts {
+                let host = h.name.get_ref().clone();
+                let Some(path) = h.env_file.as_ref().map(|p| p.get_ref().clone()) else {
+                    continue;
+                };
+                let (text, sha) = read_raw(ctx, &host, &path).await?;
+                let env = EnvFile::parse(text.expose()).map_err(|source| Error::EnvFile {
+                    host: host.clone(),
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
+                files.push((host, path, sha, env));
             }
-            let mut vars = self.vars.clone();
-            vars.sort();
-            vars.dedup();
-            for v in &vars {
-                if !envfile::is_var_name(v) {
-                    return Err(bad(format!(
-                        "{:?} is not a variable name",
-                        crate::engine::ssh::output::display_safe(v.as_bytes())
-                    )));
-                }
-                if let Some(reason) = refused(ctx, v) {
-                    return Err(Error::ActionUnavailable { reason });
-                }
-            }
+            let envs: Vec<&EnvFile> = files.iter().map(|f| &f.3).collect();
+            let (vars, left_out) = self.resolve(ctx, &envs)?;
+            let rules = &ctx.app.rotate;
             let mut values = BTreeMap::new();
             for v in &vars {
-                values.insert(v.clone(), new_value()?);
+                let value = match self.pasted.0.get(v) {
+                    Some(p) => {
+                        values::check_pasted(v, p)?;
+                        if envs.iter().any(|e| e.get(v) == Some(p)) {
+                            return Err(bad(format!(
+                                "the value pasted for {v} is the one a .env holds now: rotate it where it is issued first, then paste the new one"
+                            )));
+                        }
+                        p.clone()
+                    }
+                    None if rules.is_pasted(v) => {
+                        return Err(Error::ActionUnavailable {
+                            reason: format!(
+                                "{v} is a third party's secret (app profile {:?}): it is never generated; rotate it where it is issued, then paste the new value (--paste {v})",
+                                ctx.app.name
+                            ),
+                        });
+                    }
+                    None => values::generate(rules.form(v))?,
+                };
+                values.insert(v.clone(), value);
             }
             let values: Values = Arc::new(values);
             // The database's password: its role and current password, from via_host's
@@ -366,18 +500,15 @@ impl Action for RotateSecrets {
             let (mut sample, mut warnings) = (Vec::new(), Vec::new());
             let mut found: BTreeMap<String, usize> = BTreeMap::new();
             let (mut hosts, mut containers) = (0usize, 0usize);
-            for h in &ctx.profile.hosts {
-                let host = h.name.get_ref().clone();
-                let Some(path) = h.env_file.as_ref().map(|p| p.get_ref().clone()) else {
-                    continue;
-                };
-                let (text, sha) = read_raw(ctx, &host, &path).await?;
-                let env = EnvFile::parse(text.expose()).map_err(|source| Error::EnvFile {
-                    host: host.clone(),
-                    path: path.clone(),
-                    source: Box::new(source),
-                })?;
-                let here = touched(&env, &vars, db_user.as_deref(), redis_var.as_deref());
+            let mut before: BTreeMap<&str, Vec<[u8; 32]>> = BTreeMap::new();
+            for (host, path, sha, env) in &files {
+                let (host, path, sha) = (host.clone(), path.clone(), sha.clone());
+                let here = touched(env, &vars, db_user.as_deref(), redis_var.as_deref());
+                for v in &vars {
+                    if let Some(x) = env.get(v) {
+                        before.entry(v).or_default().push(fingerprint(&key, x.expose()));
+                    }
+                }
                 if here.is_empty() {
                     continue;
                 }
@@ -437,9 +568,25 @@ impl Action for RotateSecrets {
                 )));
             }
             for v in &vars {
-                if let Some(e) = effect(v) {
+                if let Some(e) = effect(rules, v) {
                     warnings.push(format!("{v}: {e}"));
                 }
+                if before
+                    .get(v.as_str())
+                    .is_some_and(|f| f.iter().any(|x| *x != f[0]))
+                {
+                    warnings.push(format!(
+                        "{v} was not the same on every host before this rotation (the hosts disagreed, e.g. a cookie signed on one was refused by another); afterwards one value is on every host"
+                    ));
+                }
+                if self.pasted.0.contains_key(v) {
+                    warnings.push(format!(
+                        "{v}: the value you pasted (it is not shown again); the old one must be revoked where it was issued"
+                    ));
+                }
+            }
+            for l in left_out {
+                warnings.push(format!("left out: {l}"));
             }
             if let Some((via, user, old, new)) = &db_rotation {
                 steps.insert(
@@ -512,8 +659,21 @@ impl Action for RotateSecrets {
                 action: "rotate-secrets".into(),
                 deployment: ctx.deployment().to_owned(),
                 summary: format!(
-                    "new random values for {} in {hosts} host(s)' .env, then {containers} container(s) recreated host by host, each healthy before the next host",
-                    vars.join(", ")
+                    "new values for {} in {hosts} host(s)' .env ({}), then {containers} container(s) recreated host by host, each healthy before the next host",
+                    vars.join(", "),
+                    if self.pasted.0.is_empty() {
+                        "random".to_owned()
+                    } else {
+                        format!(
+                            "pasted: {}; the others random",
+                            self.pasted
+                                .0
+                                .keys()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
                 ),
                 count: i64::try_from(hosts + containers).unwrap_or(i64::MAX),
                 sample,
@@ -532,9 +692,7 @@ impl Action for RotateSecrets {
             // Every .env holds one value per variable, the same on every host, and every
             // consumer runs it: compared by keyed digest.
             let key: [u8; 32] = rand::random();
-            let mut seen: BTreeMap<String, [u8; 32]> = BTreeMap::new();
-            let mut problems = Vec::new();
-            let mut checked = 0;
+            let mut files = Vec::new();
             for h in &ctx.profile.hosts {
                 let host = h.name.get_ref().clone();
                 let Some(path) = h.env_file.as_ref().map(|p| p.get_ref().clone()) else {
@@ -546,18 +704,26 @@ impl Action for RotateSecrets {
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
-                let db_user = if self.vars.iter().any(|v| v == "POSTGRES_PASSWORD") {
-                    crate::engine::db::DbCredentials::from_env(&env, &path)
+                files.push((host, path, env));
+            }
+            let envs: Vec<&EnvFile> = files.iter().map(|f| &f.2).collect();
+            let (vars, _) = self.resolve(ctx, &envs)?;
+            let mut seen: BTreeMap<String, [u8; 32]> = BTreeMap::new();
+            let mut problems = Vec::new();
+            let mut checked = 0;
+            for (host, path, env) in &files {
+                let db_user = if vars.iter().any(|v| v == "POSTGRES_PASSWORD") {
+                    crate::engine::db::DbCredentials::from_env(env, path)
                         .ok()
                         .map(|c| c.user)
                 } else {
                     None
                 };
                 let redis_var = ctx.profile.redis.as_ref().and_then(|r| r.password_env.clone());
-                let here = touched(&env, &self.vars, db_user.as_deref(), redis_var.as_deref());
+                let here = touched(env, &vars, db_user.as_deref(), redis_var.as_deref());
                 // The same value on every host: the rotated variables (a DATABASE_URL
                 // may name another address on each host).
-                for v in here.iter().filter(|v| self.vars.contains(v)) {
+                for v in here.iter().filter(|v| vars.contains(v)) {
                     let f = env
                         .get(v)
                         .map(|x| fingerprint(&key, x.expose()))
@@ -574,8 +740,8 @@ impl Action for RotateSecrets {
                 if here.is_empty() {
                     continue;
                 }
-                let docker = ctx.engine.docker(ctx.deployment(), &host).await?;
-                for (name, running, up) in consumers(ctx, &host, &here).await? {
+                let docker = ctx.engine.docker(ctx.deployment(), host).await?;
+                for (name, running, up) in consumers(ctx, host, &here).await? {
                     checked += 1;
                     for (k, v) in &running {
                         if env.get(k).map(|f| fingerprint(&key, f.expose()))
@@ -592,18 +758,104 @@ impl Action for RotateSecrets {
                     }
                 }
             }
-            Ok(if problems.is_empty() {
+            let mut verdict = if problems.is_empty() {
                 Verdict::new(
                     true,
                     format!(
                         "every .env holds the new {} (the same on every host) and the {checked} container(s) using them run it and are healthy; the old values are in no .env and no container",
-                        self.vars.join(", ")
+                        vars.join(", ")
                     ),
                 )
                 .by(Vantage::Docker)
             } else {
                 Verdict::new(false, problems.join("; ")).by(Vantage::Docker)
-            })
+            };
+            // The app itself: what the canary held before must now be refused, and a new
+            // login must work (the app runs with the new values).
+            let rules = &ctx.app.rotate;
+            let ended: Vec<Ends> = vars.iter().filter_map(|v| ends(rules, v)).collect();
+            if ended.is_empty() {
+                return Ok(verdict);
+            }
+            let p = match ctx.prober().await {
+                Ok(p) => p,
+                Err(why) => return Ok(verdict.with_evidence(Evidence::None(why))),
+            };
+            let (cookies, session_before, jwt, jwt_before) = ctx.with_before(|b| {
+                (
+                    b.cookies.clone(),
+                    b.session.clone(),
+                    b.jwt.clone(),
+                    b.jwt_answer.clone(),
+                )
+            });
+            if ended.contains(&Ends::Sessions) {
+                verdict = verdict.with_evidence(match cookies {
+                    Some(c) => Evidence::judge(
+                        "a session cookie the canary got before the rotation",
+                        session_before.as_ref(),
+                        p.session(&c).await,
+                    ),
+                    None => Evidence::None(
+                        "the canary could not open a session before the rotation (no login probe, or no cookie set)".into(),
+                    ),
+                });
+            }
+            if ended.contains(&Ends::Jwts) {
+                verdict = verdict.with_evidence(match jwt {
+                    Some(j) => Evidence::judge(
+                        "a JWT the canary got before the rotation",
+                        jwt_before.as_ref(),
+                        p.jwt(&j).await,
+                    ),
+                    None => Evidence::None(
+                        "the canary got no JWT before the rotation (no login probe, or the app profile's [probes] has no jwt_field)".into(),
+                    ),
+                });
+            }
+            match p.login().await {
+                Some((Answer::Accepted(_), _)) => {
+                    verdict.detail = format!("{}; a new login works", verdict.detail);
+                }
+                Some((answer, _)) => {
+                    verdict.ok = false;
+                    verdict.detail = format!(
+                        "{}; the canary's login after the rotation: {answer}: the app may not run with the new values",
+                        verdict.detail
+                    );
+                }
+                None => {}
+            }
+            Ok(verdict)
+        })
+    }
+
+    fn probe_before<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let rules = &ctx.app.rotate;
+            let asked: Vec<&String> = self.vars.iter().chain(self.pasted.0.keys()).collect();
+            let may_end =
+                self.all || !self.groups.is_empty() || asked.iter().any(|v| ends(rules, v).is_some());
+            if !may_end {
+                return;
+            }
+            let Ok(p) = ctx.prober().await else { return };
+            if let Some((Answer::Accepted(_), cookies, jwt)) = p.login_with_jwt().await {
+                let session = match &cookies {
+                    Some(c) => p.session(c).await,
+                    None => None,
+                };
+                let jwt_answer = match &jwt {
+                    Some(j) => p.jwt(j).await,
+                    None => None,
+                };
+                ctx.with_before(|b| {
+                    b.cookies = cookies;
+                    b.session = session;
+                    b.jwt = jwt;
+                    b.jwt_answer = jwt_answer;
+                });
+            }
         })
     }
 }
@@ -1026,14 +1278,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_are_64_hex_digits_and_differ() {
-        let (a, b) = (new_value().unwrap(), new_value().unwrap());
-        assert_eq!(a.expose().len(), 64);
-        assert!(a.expose().chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a.expose(), b.expose());
-    }
-
-    #[test]
     fn fingerprints_compare_without_the_value() {
         let k = [7u8; 32];
         assert_eq!(fingerprint(&k, "a"), fingerprint(&k, "a"));
@@ -1043,8 +1287,12 @@ mod tests {
 
     #[test]
     fn effects_are_named() {
-        assert!(effect("JWT_SECRET").is_some_and(|e| e.contains("JWT")));
-        assert!(effect("SECRET_KEY_BASE").is_some_and(|e| e.contains("session")));
-        assert!(effect("WEBHOOK_SIGNING_SALT").is_none());
+        let none = RotateRules::default();
+        assert!(effect(&none, "JWT_SECRET").is_some_and(|e| e.contains("JWT")));
+        assert!(effect(&none, "SECRET_KEY_BASE").is_some_and(|e| e.contains("session")));
+        assert!(effect(&none, "WEBHOOK_SIGNING_SALT").is_none());
+        // The app profile says what a name does not.
+        let rules: RotateRules = toml::from_str(r#"ends_sessions = ["ROUNDTABLE_REFRESH"]"#).unwrap();
+        assert!(effect(&rules, "ROUNDTABLE_REFRESH").is_some_and(|e| e.contains("session")));
     }
 }
