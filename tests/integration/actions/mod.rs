@@ -15,6 +15,7 @@ mod profiles;
 mod revoke_tokens;
 mod rotate;
 mod rotate_app;
+mod rotate_faults;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

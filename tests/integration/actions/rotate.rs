@@ -19,16 +19,16 @@ fn old_jwt(tag: &str) -> String {
     format!("old-jwt-{tag}-{}", std::process::id())
 }
 
-struct Setup {
-    v: crate::testbed::Variant,
+pub(super) struct Setup {
+    pub(super) v: crate::testbed::Variant,
     /// JWT_SECRET before the rotation.
-    old: String,
+    pub(super) old: String,
     /// Per host: the .env copy, its bytes, the container.
-    hosts: Vec<(String, std::path::PathBuf, Vec<u8>, String)>,
+    pub(super) hosts: Vec<(String, std::path::PathBuf, Vec<u8>, String)>,
     _dir: tempfile::TempDir,
 }
 
-fn inspect(host: &str, name: &str) -> serde_json::Value {
+pub(super) fn inspect(host: &str, name: &str) -> serde_json::Value {
     let out = docker(host, &["inspect", name]);
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()[0].clone()
 }
@@ -43,12 +43,12 @@ fn env_value(i: &serde_json::Value, key: &str) -> Option<String> {
 
 /// Three `.env` copies (one per host, with comments and another variable around the
 /// secret) and one container per host using JWT_SECRET; `health` per host.
-async fn setup(tag: &str, health: [&str; 3]) -> Setup {
+pub(super) async fn setup(tag: &str, health: [&str; 3]) -> Setup {
     setup_with(tag, health, &[], &[]).await
 }
 
 /// [`setup`], with `extra` assignments in every `.env` copy and container.
-async fn setup_with(
+pub(super) async fn setup_with(
     tag: &str,
     health: [&str; 3],
     extra: &[(String, String)],
@@ -154,7 +154,7 @@ impl Drop for Setup {
     }
 }
 
-fn spec() -> ActionSpec {
+pub(super) fn spec() -> ActionSpec {
     ActionSpec::RotateSecrets(RotateSecrets {
         vars: vec!["JWT_SECRET".into()],
         ..Default::default()
@@ -368,7 +368,7 @@ async fn a_cancel_between_hosts_undoes_the_first() {
     assert_back(&s, &before);
 }
 
-fn assert_back(s: &Setup, before: &[String]) {
+pub(super) fn assert_back(s: &Setup, before: &[String]) {
     for ((host, file, original, name), old_id) in s.hosts.iter().zip(before) {
         assert_eq!(
             &std::fs::read(file).unwrap(),
@@ -398,7 +398,7 @@ fn assert_back(s: &Setup, before: &[String]) {
     }
 }
 
-fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEvent>>>) {
+pub(super) fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEvent>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     (Arc::new(move |e| s2.lock().unwrap().push(e)), seen)
@@ -406,13 +406,13 @@ fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEven
 
 /// A login role of a test's own on the testbed's PostgreSQL (dropped at the end), its
 /// first password, and psql logging in as it over TCP (scram-sha-256).
-struct TestRole {
-    name: String,
-    password: String,
+pub(super) struct TestRole {
+    pub(super) name: String,
+    pub(super) password: String,
 }
 
 impl TestRole {
-    fn new(tag: &str, log_statements: bool) -> Self {
+    pub(super) fn new(tag: &str, log_statements: bool) -> Self {
         let pid = std::process::id();
         let (name, password) = (format!("rot_{tag}_{pid}"), format!("old-{tag}-password-{pid}"));
         let log = if log_statements {
@@ -439,7 +439,7 @@ impl TestRole {
     }
 
     /// POSTGRES_USER, POSTGRES_PASSWORD and DATABASE_URL for a `.env`.
-    fn env(&self) -> Vec<(String, String)> {
+    pub(super) fn env(&self) -> Vec<(String, String)> {
         vec![
             ("POSTGRES_USER".to_owned(), self.name.clone()),
             ("POSTGRES_PASSWORD".to_owned(), self.password.clone()),
@@ -447,7 +447,7 @@ impl TestRole {
         ]
     }
 
-    fn login(&self, password: &str) -> std::process::Output {
+    pub(super) fn login(&self, password: &str) -> std::process::Output {
         let tb = testbed();
         std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")))
             .args([
