@@ -148,7 +148,7 @@ async fn host_2s_sshd_killed_mid_roll_leaves_every_host_on_the_old_values() {
             .unwrap_err();
     assert!(err.to_string().contains("app2"), "{err}");
     assert_back(&s, &before);
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     let undone = undone(&seen);
     assert_eq!(undone.len(), 2, "{undone:?}");
     assert!(
