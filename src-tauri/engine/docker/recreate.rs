@@ -257,7 +257,8 @@ pub async fn wait_healthy(docker: &RemoteDocker, name: &str, within: Duration) -
         if started.elapsed() >= within {
             return Err(format!("not healthy after {} s", within.as_secs()));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // An inspect is one API call on an open channel (no shell): cheap to repeat.
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

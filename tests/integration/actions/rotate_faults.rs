@@ -315,3 +315,49 @@ async fn postgresql_refusing_the_verifier_changes_nothing() {
         assert_eq!(inspect(host, name)["Id"].as_str().unwrap(), id, "{host}");
     }
 }
+
+/// Someone edits host 2's `.env` between the plan and its write: the write refuses
+/// (compare-and-swap on the host: nothing written, their edit kept), app1 is undone.
+#[tokio::test]
+async fn a_file_changed_since_the_plan_is_not_overwritten() {
+    let s = setup("cas", ["true"; 3]).await;
+    let before = ids(&s);
+    let app2 = s.hosts[1].1.clone();
+    let (record, seen) = recording();
+    let events: breakglass::engine::actions::Events = Arc::new(move |e| {
+        if let ActionEvent::Step {
+            status: StepStatus::Started,
+            description,
+            ..
+        } = &e
+            && description.starts_with("app2: write")
+        {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&app2).unwrap();
+            std::io::Write::write_all(&mut f, b"\nEDITED=by-someone-else\n").unwrap();
+        }
+        record(e);
+    });
+    let err =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec(), Some(&s.v.name)),
+                events,
+                Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("changed since it was read"), "{err}");
+    let edited = std::fs::read(&s.hosts[1].1).unwrap();
+    let mut want = s.hosts[1].2.clone();
+    want.extend_from_slice(b"\nEDITED=by-someone-else\n");
+    assert_eq!(edited, want, "their edit is kept, nothing of ours written");
+    // app1 and app3 as before (app2's file has the edit; its container is the old one).
+    for (i, ((host, file, original, name), id)) in s.hosts.iter().zip(&before).enumerate() {
+        if i != 1 {
+            assert_eq!(&std::fs::read(file).unwrap(), original, "{host}");
+        }
+        assert_eq!(inspect(host, name)["Id"].as_str().unwrap(), id, "{host}");
+    }
+    assert_eq!(undone(&seen.lock().unwrap().clone()).len(), 2);
+}

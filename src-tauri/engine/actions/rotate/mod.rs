@@ -398,6 +398,10 @@ impl RotateSecrets {
     }
 }
 
+/// What each host's `.env` holds once this run wrote it, by host: the containers are
+/// recreated from it without reading the file again (one command less per host).
+type Written = Arc<Mutex<BTreeMap<String, Sensitive<String>>>>;
+
 /// The new values of one run, shared by its steps (never journaled, never shown).
 type Values = Arc<BTreeMap<String, Sensitive<String>>>;
 
@@ -418,7 +422,7 @@ impl Action for RotateSecrets {
                     path: path.clone(),
                     source: Box::new(source),
                 })?;
-                files.push((host, path, sha, env));
+                files.push((host, path, sha, env, text));
             }
             let envs: Vec<&EnvFile> = files.iter().map(|f| &f.3).collect();
             let (vars, left_out) = self.resolve(ctx, &envs)?;
@@ -501,7 +505,8 @@ impl Action for RotateSecrets {
             let mut found: BTreeMap<String, usize> = BTreeMap::new();
             let (mut hosts, mut containers) = (0usize, 0usize);
             let mut before: BTreeMap<&str, Vec<[u8; 32]>> = BTreeMap::new();
-            for (host, path, sha, env) in &files {
+            let written: Written = Arc::default();
+            for (host, path, sha, env, text) in &files {
                 let (host, path, sha) = (host.clone(), path.clone(), sha.clone());
                 let here = touched(env, &vars, db_user.as_deref(), redis_var.as_deref());
                 for v in &vars {
@@ -533,9 +538,11 @@ impl Action for RotateSecrets {
                     host: host.clone(),
                     path: path.clone(),
                     sha,
+                    text: text.clone(),
                     vars: here.clone(),
                     values: values.clone(),
                     redis_var: redis_var.clone(),
+                    written: written.clone(),
                     done: Mutex::default(),
                 }));
                 for (name, running, _) in consumers(ctx, &host, &here).await? {
@@ -555,6 +562,7 @@ impl Action for RotateSecrets {
                         container: name,
                         vars: here.clone(),
                         path: path.clone(),
+                        written: written.clone(),
                         parked: parked.clone(),
                         done: Mutex::default(),
                     }));
@@ -864,11 +872,15 @@ impl Action for RotateSecrets {
 struct WriteEnv {
     host: String,
     path: String,
+    /// The file as the plan read it: its SHA-256 and text. The write replaces it only if
+    /// the host's file still has that SHA-256 (compare-and-swap on the host).
     sha: String,
+    text: Sensitive<String>,
     vars: Vec<String>,
     values: Values,
     /// The variable of Redis's password, which REDIS_URL's password follows.
     redis_var: Option<String>,
+    written: Written,
     done: Mutex<Option<EnvBack>>,
 }
 
@@ -879,16 +891,7 @@ impl Step for WriteEnv {
 
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
         Box::pin(async move {
-            let (text, sha) = read_raw(ctx, &self.host, &self.path).await?;
-            if sha != self.sha {
-                return Err(Error::ActionUnavailable {
-                    reason: format!(
-                        "{}: {} changed since the plan: nothing written",
-                        self.host, self.path
-                    ),
-                });
-            }
-            let mut new = text;
+            let mut new = self.text.clone();
             for v in &self.vars {
                 let derived;
                 let source = match v.as_str() {
@@ -935,6 +938,9 @@ impl Step for WriteEnv {
                 backup: replaced.backup.clone(),
                 rotated_sha256: hex::encode(Sha256::digest(new.expose().as_bytes())),
             };
+            if let Ok(mut w) = self.written.lock() {
+                w.insert(self.host.clone(), new.clone());
+            }
             if let Ok(mut d) = self.done.lock() {
                 *d = Some(back);
             }
@@ -972,6 +978,7 @@ struct Recreate {
     container: String,
     vars: Vec<String>,
     path: String,
+    written: Written,
     parked: Arc<Mutex<Vec<(String, Parked)>>>,
     done: Mutex<Option<ParkedRef>>,
 }
@@ -988,8 +995,12 @@ impl Step for Recreate {
 
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
         Box::pin(async move {
-            // The values from the .env as it is now (just written): the file is the truth.
-            let (text, _) = read_raw(ctx, &self.host, &self.path).await?;
+            // The values from the .env as this run wrote it (else as it is now).
+            let known = self.written.lock().ok().and_then(|w| w.get(&self.host).cloned());
+            let text = match known {
+                Some(t) => t,
+                None => read_raw(ctx, &self.host, &self.path).await?.0,
+            };
             let env = EnvFile::parse(text.expose()).map_err(|source| Error::EnvFile {
                 host: self.host.clone(),
                 path: self.path.clone(),
