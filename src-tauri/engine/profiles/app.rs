@@ -385,11 +385,22 @@ mod tests {
             .filter_map(|b| b.split("```").next())
             .filter(|b| b.starts_with("name = "))
             .collect();
-        assert!(!blocks.is_empty());
-        for b in blocks {
-            let p = AppProfile::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
-            assert_eq!(p.tokens.unwrap().table, "auth.personal_tokens");
-        }
+        let names: Vec<String> = blocks
+            .iter()
+            .map(|b| {
+                let p = AppProfile::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+                match p.name.as_str() {
+                    "ourapp" => assert_eq!(p.tokens.unwrap().table, "auth.personal_tokens"),
+                    "rails-jwt-example" => {
+                        assert!(p.rotate.is_pasted("GOOGLE_CLIENT_SECRET"));
+                        assert_eq!(p.rotate.form("SECRET_KEY_BASE").to_string(), "hex-64");
+                    }
+                    _ => {}
+                }
+                p.name
+            })
+            .collect();
+        assert!(names.contains(&"ourapp".to_owned()) && names.contains(&"rails-jwt-example".to_owned()));
     }
 
     #[test]
