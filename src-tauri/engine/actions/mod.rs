@@ -75,6 +75,13 @@ pub trait Step: Send + Sync {
     fn undo(&self) -> Option<ActionSpec> {
         None
     }
+    /// The request that undoes whatever this step may have done before it failed (a
+    /// connection lost half way): journaled with the failure and run first when the run
+    /// is undone, now or later from the journal. It must plan as nothing to do when the
+    /// step changed nothing. `None`: a failed step of this kind leaves nothing behind.
+    fn undo_after_failure(&self) -> Option<ActionSpec> {
+        None
+    }
     /// Undoes this step now, during a run that failed or was cancelled after it. By
     /// default: the [`Step::undo`] request, planned live and its steps run.
     fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {

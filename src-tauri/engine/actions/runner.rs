@@ -6,8 +6,10 @@
 //! Journal entries of one run (`run_id`), in order:
 //! `action.planned` (plan, request, the console process) → for each step
 //! `action.step.started` → `action.step.done` (with the request that undoes it) |
-//! `action.step.failed` | `action.step.aborted` → on a failure or cancel, for each done
-//! step in reverse `action.undo.started` → `action.undo.done` | `action.undo.failed` →
+//! `action.step.failed` (with the request that undoes what it may have left behind, for
+//! steps that can leave something: `Step::undo_after_failure`) | `action.step.aborted` →
+//! on a failure or cancel, for each done step in reverse (the failed one first)
+//! `action.undo.started` → `action.undo.done` | `action.undo.failed` →
 //! `action.verified` → `action.finished`. A run with `action.planned` and no
 //! `action.finished` whose process is gone was interrupted: [`interrupted`] finds it.
 
@@ -317,16 +319,29 @@ impl Run {
                         description,
                         changed: d.changed,
                         undo,
+                        failed: false,
                     });
                 }
                 Some(Err(e)) => {
+                    // What it may have done before it failed is undone first.
+                    let undo = step.undo_after_failure();
                     self.note(
                         deployment,
                         "action.step.failed",
-                        serde_json::json!({ "step": n, "description": description, "error": e.to_string(), "code": e.code() }),
+                        serde_json::json!({ "step": n, "description": description, "error": e.to_string(), "code": e.code(), "undo": undo }),
                     )
                     .await?;
                     self.step_event(n, &description, StepStatus::Failed, e.to_string());
+                    if undo.is_some() {
+                        done.push(DoneStep {
+                            index: i,
+                            step: n,
+                            description,
+                            changed: 0,
+                            undo,
+                            failed: true,
+                        });
+                    }
                     return Ok((done, Some(Stop::Failed(n, e))));
                 }
                 None => {
@@ -364,6 +379,24 @@ impl Run {
                 .await?;
                 continue;
             };
+            // A failed step: only what it left behind, if anything (planned first, so a
+            // step that changed nothing is not reported as undone).
+            let mut partial = None;
+            if d.failed {
+                match spec.action().plan(ctx).await {
+                    Ok(p) if p.plan.nothing_to_do() => {
+                        self.note(
+                            deployment,
+                            "action.undo.done",
+                            serde_json::json!({ "step": d.step, "outcome": format!("the failed step left nothing to undo ({})", p.plan.summary) }),
+                        )
+                        .await?;
+                        continue;
+                    }
+                    Ok(p) => partial = Some(Ok(p)),
+                    Err(e) => partial = Some(Err(e)),
+                }
+            }
             self.note(
                 deployment,
                 "action.undo.started",
@@ -371,9 +404,11 @@ impl Run {
             )
             .await?;
             self.step_event(d.step, &d.description, StepStatus::Undoing, String::new());
-            let revert = match planned.steps.get(d.index) {
-                Some(step) => step.revert(ctx).await,
-                None => Err(Error::Journal {
+            let revert = match (partial, planned.steps.get(d.index)) {
+                (Some(Ok(p)), _) => run_planned(ctx, &p).await,
+                (Some(Err(e)), _) => Err(e),
+                (None, Some(step)) => step.revert(ctx).await,
+                (None, None) => Err(Error::Journal {
                     message: format!("step {} is not in the plan", d.step),
                 }),
             };
@@ -410,6 +445,8 @@ struct DoneStep {
     description: String,
     changed: i64,
     undo: Option<ActionSpec>,
+    /// A step that failed, kept for what it may have left behind.
+    failed: bool,
 }
 
 /// A step's undo: its request planned live and its steps run (under the run's lock and
@@ -419,6 +456,11 @@ pub(crate) async fn run_undo(ctx: &Ctx<'_>, spec: &ActionSpec) -> Result<String>
     if planned.plan.nothing_to_do() {
         return Ok(format!("nothing to undo ({})", planned.plan.summary));
     }
+    run_planned(ctx, &planned).await
+}
+
+/// Runs an undo's planned steps in order; their details joined.
+async fn run_planned(ctx: &Ctx<'_>, planned: &Planned) -> Result<String> {
     let mut details = Vec::new();
     for s in &planned.steps {
         details.push(s.run(ctx).await?.detail);
@@ -551,7 +593,14 @@ pub fn describe_run(planned: &Entry, of_run: &[&Entry]) -> Interrupted {
                     .get("undo")
                     .and_then(|u| serde_json::from_value(u.clone()).ok());
             }
-            "action.step.failed" => st.state = "failed".into(),
+            "action.step.failed" => {
+                st.state = "failed".into();
+                // What a failed step may have left behind (see `Step::undo_after_failure`).
+                st.undo = e
+                    .body
+                    .get("undo")
+                    .and_then(|u| serde_json::from_value(u.clone()).ok());
+            }
             "action.step.aborted" => st.state = "aborted (outcome unknown)".into(),
             "action.undo.done" => {
                 st.state = "undone".into();

@@ -59,6 +59,12 @@ pub fn replace_env(env: &mut [String], changes: &[(String, Sensitive<String>)]) 
     n
 }
 
+/// The name the old container of `name` is parked under while its successor proves
+/// healthy (random, so that a parked container is never mistaken for another run's).
+pub fn parked_name(name: &str) -> String {
+    format!("{name}-bg-old-{}", hex::encode(rand::random::<[u8; 3]>()))
+}
+
 /// The container `name` again, with `changes` in its environment.
 pub async fn recreate(
     docker: &RemoteDocker,
@@ -66,7 +72,20 @@ pub async fn recreate(
     changes: &[(String, Sensitive<String>)],
     healthy_within: Duration,
 ) -> Result<Parked, RecreateError> {
+    recreate_as(docker, name, &parked_name(name), changes, healthy_within).await
+}
+
+/// [`recreate`], the old container parked as `parked_as` (chosen by the caller, who can
+/// then undo a recreation it lost the connection in the middle of).
+pub async fn recreate_as(
+    docker: &RemoteDocker,
+    name: &str,
+    parked_as: &str,
+    changes: &[(String, Sensitive<String>)],
+    healthy_within: Duration,
+) -> Result<Parked, RecreateError> {
     check_name("container", name)?;
+    check_name("container", parked_as)?;
     let c = docker.client();
     let api = docker.error_for(name);
     let old = c
@@ -149,7 +168,7 @@ pub async fn recreate(
         }),
     };
     let was_running = old.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-    let parked_as = format!("{name}-bg-old-{}", hex::encode(rand::random::<[u8; 3]>()));
+    let parked_as = parked_as.to_owned();
 
     // Park the old one: stopped (its ports and name free), kept.
     c.stop_container(name, Some(StopContainerOptionsBuilder::default().t(10).build()))
@@ -268,12 +287,23 @@ pub async fn rollback(docker: &RemoteDocker, p: &Parked) -> Result<(), DockerErr
     let c = docker.client();
     let api = docker.error_for(&p.name);
     let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-    // The new one, by ID when it was made (the name may already be the old one's again).
-    let target = if p.new_id.is_empty() {
+    // The new one, by ID when it was made (the name may already be the old one's again);
+    // when its ID was never learned (the connection was lost after it was created),
+    // whatever holds the name and is not the old container.
+    let target = if !p.new_id.is_empty() {
+        Some(p.new_id.clone())
+    } else if p.old_id.is_empty() {
         None
     } else {
-        Some(p.new_id.as_str())
+        match c
+            .inspect_container(&p.name, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(i) => i.id.filter(|id| *id != p.old_id),
+            Err(_) => None,
+        }
     };
+    let target = target.as_deref();
     if let Some(id) = target {
         match c.remove_container(id, Some(remove)).await {
             Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}

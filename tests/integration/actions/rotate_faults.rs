@@ -4,7 +4,7 @@
 //! verifier. Each ends with every host on the old values, its container the old one and
 //! running, no half-written `.env`, and a journal that says what happened.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use breakglass::engine::actions::{ActionEvent, Cancel, StepStatus};
 
@@ -22,12 +22,16 @@ struct OwnSshd {
 
 impl OwnSshd {
     fn start(dir: &std::path::Path) -> OwnSshd {
-        let tb = testbed();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        Self::start_on(dir, port)
+    }
+
+    fn start_on(dir: &std::path::Path, port: u16) -> OwnSshd {
+        let tb = testbed();
         let config = format!("{}/hosts/app2/sshd_config", tb.dir.display());
         let child = std::process::Command::new("/usr/sbin/sshd")
             .args(["-D", "-f", &config, "-o"])
@@ -360,4 +364,138 @@ async fn a_file_changed_since_the_plan_is_not_overwritten() {
         assert_eq!(inspect(host, name)["Id"].as_str().unwrap(), id, "{host}");
     }
     assert_eq!(undone(&seen.lock().unwrap().clone()).len(), 2);
+}
+
+/// Host 2's connection is lost in the middle of its container's recreation (its sshd and
+/// every connection killed the moment Docker renames the old container out of the way):
+/// the run cannot undo host 2 and says so; app1 is undone. Once host 2 answers again,
+/// `undo RUN` from the journal puts its old container back (the failed step's own
+/// undo, journaled with the failure) and its .env, and every host is as before.
+#[tokio::test]
+async fn a_connection_lost_mid_recreate_is_undone_from_the_journal_once_the_host_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sshd = Arc::new(Mutex::new(Some(OwnSshd::start(dir.path()))));
+    let port = sshd.lock().unwrap().as_ref().unwrap().port;
+    let s = setup_with(
+        "midrec",
+        ["true"; 3],
+        &[],
+        &[("port = 22202".to_owned(), format!("port = {port}"))],
+    )
+    .await;
+    let before = ids(&s);
+    let app2_name = s.hosts[1].3.clone();
+    // Docker's events on app2: when our container is renamed (parked), kill host 2's sshd.
+    let tb = testbed();
+    let mut events_proc = std::process::Command::new("docker")
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/hosts/app2/docker.sock", tb.dir.display()),
+        )
+        .args([
+            "events",
+            "--filter",
+            "event=rename",
+            "--format",
+            "{{.Actor.Attributes.oldName}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = events_proc.stdout.take().unwrap();
+    let killer = {
+        let sshd = sshd.clone();
+        let want = format!("/{app2_name}");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if line.trim() == want {
+                    if let Some(d) = sshd.lock().unwrap().as_ref() {
+                        d.kill();
+                    }
+                    return true;
+                }
+            }
+            false
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (events, seen) = recording();
+    let err =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec(), Some(&s.v.name)),
+                events,
+                Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+    let _ = events_proc.kill();
+    let _ = events_proc.wait();
+    assert!(killer.join().unwrap(), "the old container on app2 was parked");
+    assert!(err.to_string().contains("app2"), "{err}");
+    let seen = seen.lock().unwrap().clone();
+    let outcome = seen
+        .iter()
+        .find_map(|e| match e {
+            ActionEvent::Finished { outcome } => Some(outcome.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        outcome.starts_with("failed at step 4") && outcome.contains("could NOT undo step(s) 4, 3"),
+        "{outcome}"
+    );
+    // app1 undone during the run; app2's old container is still parked.
+    let parked = docker_ps_names(&s.hosts[1].0, &app2_name);
+    assert!(
+        parked
+            .iter()
+            .any(|n| n.starts_with(&format!("{app2_name}-bg-old-"))),
+        "{parked:?}"
+    );
+    // Host 2 answers again: undo the run from the journal.
+    *sshd.lock().unwrap() = None;
+    *sshd.lock().unwrap() = Some(OwnSshd::start_on(dir.path(), port));
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    let run_id = journal
+        .iter()
+        .rev()
+        .find(|e| e.kind == "action.planned" && e.body["action"] == "rotate-secrets")
+        .unwrap()
+        .run_id
+        .clone();
+    let undo = breakglass::engine::actions::ActionSpec::Undo(breakglass::engine::actions::Undo { run_id });
+    let report =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&undo, Some(&s.v.name)),
+                Arc::new(|_| {}),
+                Cancel::default(),
+            )
+            .await
+            .unwrap();
+    assert!(report.verified, "{report:#?}");
+    assert_back(&s, &before);
+}
+
+/// The names of app containers on `host` that contain `name`.
+fn docker_ps_names(host: &str, name: &str) -> Vec<String> {
+    let out = crate::testbed::docker(
+        host,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={name}"),
+            "--format",
+            "{{.Names}}",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -249,13 +249,18 @@ fn container_env(env: &[String], vars: &[String]) -> BTreeMap<String, Sensitive<
         .collect()
 }
 
+/// A container that uses some of the rotated variables.
+struct Consumer {
+    name: String,
+    id: String,
+    /// The values it runs, of the rotated variables.
+    env: BTreeMap<String, Sensitive<String>>,
+    running: bool,
+}
+
 /// The containers of the profile's services on `host` that have any of `vars` in their
 /// environment, with the values they run, and whether they are running.
-async fn consumers(
-    ctx: &Ctx<'_>,
-    host: &str,
-    vars: &[String],
-) -> Result<Vec<(String, BTreeMap<String, Sensitive<String>>, bool)>> {
+async fn consumers(ctx: &Ctx<'_>, host: &str, vars: &[String]) -> Result<Vec<Consumer>> {
     let names: Vec<String> = ctx
         .profile
         .services
@@ -281,7 +286,12 @@ async fn consumers(
             .map_err(docker.error_for(&c.name))?;
         let env = container_env(&i.config.and_then(|c| c.env).unwrap_or_default(), vars);
         if !env.is_empty() {
-            out.push((c.name.clone(), env, c.state == "running"));
+            out.push(Consumer {
+                name: c.name.clone(),
+                id: i.id.unwrap_or_default(),
+                env,
+                running: c.state == "running",
+            });
         }
     }
     Ok(out)
@@ -545,7 +555,13 @@ impl Action for RotateSecrets {
                     written: written.clone(),
                     done: Mutex::default(),
                 }));
-                for (name, running, _) in consumers(ctx, &host, &here).await? {
+                for Consumer {
+                    name,
+                    id,
+                    env: running,
+                    running: up,
+                } in consumers(ctx, &host, &here).await?
+                {
                     // Does it run what the file says now? (keyed digests, never values)
                     for (k, v) in &running {
                         let file = env.get(k).map(|f| fingerprint(&key, f.expose()));
@@ -559,6 +575,9 @@ impl Action for RotateSecrets {
                     sample.push(format!("{host}: recreate {name}"));
                     steps.push(Box::new(Recreate {
                         host: host.clone(),
+                        parked_as: recreate::parked_name(&name),
+                        old_id: id,
+                        was_running: up,
                         container: name,
                         vars: here.clone(),
                         path: path.clone(),
@@ -749,7 +768,13 @@ impl Action for RotateSecrets {
                     continue;
                 }
                 let docker = ctx.engine.docker(ctx.deployment(), host).await?;
-                for (name, running, up) in consumers(ctx, host, &here).await? {
+                for Consumer {
+                    name,
+                    env: running,
+                    running: up,
+                    ..
+                } in consumers(ctx, host, &here).await?
+                {
                     checked += 1;
                     for (k, v) in &running {
                         if env.get(k).map(|f| fingerprint(&key, f.expose()))
@@ -976,6 +1001,11 @@ impl Step for WriteEnv {
 struct Recreate {
     host: String,
     container: String,
+    /// Chosen at plan time: what a lost connection leaves behind can then be found.
+    parked_as: String,
+    /// The container as the plan saw it.
+    old_id: String,
+    was_running: bool,
     vars: Vec<String>,
     path: String,
     written: Written,
@@ -1012,11 +1042,17 @@ impl Step for Recreate {
                 .filter_map(|v| env.get(v).map(|x| (v.clone(), x.clone())))
                 .collect();
             let docker = ctx.engine.docker(ctx.deployment(), &self.host).await?;
-            let parked = recreate::recreate(&docker, &self.container, &changes, HEALTHY_WITHIN)
-                .await
-                .map_err(|e| Error::ActionUnavailable {
-                    reason: format!("{}: {e}", self.host),
-                })?;
+            let parked = recreate::recreate_as(
+                &docker,
+                &self.container,
+                &self.parked_as,
+                &changes,
+                HEALTHY_WITHIN,
+            )
+            .await
+            .map_err(|e| Error::ActionUnavailable {
+                reason: format!("{}: {e}", self.host),
+            })?;
             if let Ok(mut d) = self.done.lock() {
                 *d = Some(ParkedRef::from(&parked));
             }
@@ -1038,6 +1074,24 @@ impl Step for Recreate {
             host: self.host.clone(),
             env: None,
             container: self.done.lock().ok().and_then(|d| d.clone()),
+            db_password_from_env: false,
+        }))
+    }
+
+    /// The connection lost half way (the old container parked, its successor perhaps
+    /// created): the old one back, whatever holds its name removed. Plans as nothing when
+    /// nothing is parked (the step failed before, or put the old one back itself).
+    fn undo_after_failure(&self) -> Option<ActionSpec> {
+        Some(ActionSpec::RotateUndo(RotateUndo {
+            host: self.host.clone(),
+            env: None,
+            container: Some(ParkedRef {
+                name: self.container.clone(),
+                parked_as: self.parked_as.clone(),
+                old_id: self.old_id.clone(),
+                new_id: String::new(),
+                was_running: self.was_running,
+            }),
             db_password_from_env: false,
         }))
     }
