@@ -306,6 +306,10 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
                 ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets { vars: vars.clone() });
             act(&cli, deployment, spec, run).await?;
         }
+        Command::RotateSshKey { deployment, run } => {
+            let spec = ActionSpec::RotateSshKey(breakglass::engine::actions::RotateSshKey {});
+            act(&cli, deployment, spec, run).await?;
+        }
         Command::Isolate {
             deployment,
             host,
