@@ -97,6 +97,9 @@ pub struct KeyFileBack {
     /// The `.pub` file rewritten beside it, if there was one.
     #[serde(default)]
     pub pub_file: Option<String>,
+    /// What that `.pub` file held (a public key and its comment), to put back.
+    #[serde(default)]
+    pub pub_text: Option<String>,
 }
 
 /// An `authorized_keys` file bigger than this is not one.
@@ -780,6 +783,10 @@ async fn survey(ctx: &Ctx<'_>, host: &str, old_id: &str) -> Result<(HostPlan, Ve
             looked.push(format!("{c} (none)"));
             continue;
         };
+        if looked.contains(&f.path) {
+            // Named twice (or through a symlink): one file, changed once.
+            continue;
+        }
         looked.push(f.path.clone());
         let lines = lines_of(&f.text, old_id);
         if lines.is_empty() {
@@ -1277,7 +1284,9 @@ impl Step for WriteKeyFile {
             // The .pub beside it, when it is the old key's.
             let pub_file = self.local.pub_file();
             let mut pub_written = None;
+            let mut pub_text = None;
             if let Ok(old_pub) = std::fs::read_to_string(&pub_file)
+                && old_pub.len() <= 16 * 1024
                 && parse_line(&old_pub).is_some_and(|(_, k)| k == self.old)
             {
                 let line = format!("{} {}\n", self.new.id, self.new.comment);
@@ -1285,6 +1294,7 @@ impl Step for WriteKeyFile {
                 let real = std::fs::canonicalize(&pub_file).unwrap_or(pub_file.clone());
                 if replace_local(&real, line.as_bytes(), mode, || Ok(())).is_ok() {
                     pub_written = Some(real.display().to_string());
+                    pub_text = Some(old_pub);
                 }
             }
             let back = KeyFileBack {
@@ -1293,6 +1303,7 @@ impl Step for WriteKeyFile {
                 old_key: self.old.clone(),
                 new_key: self.new.id.clone(),
                 pub_file: pub_written,
+                pub_text,
             };
             if let Ok(mut d) = self.done.lock() {
                 *d = Some(back.clone());
@@ -1366,8 +1377,17 @@ async fn restore_key_file(ctx: &Ctx<'_>, back: &KeyFileBack, pass: Option<&Sensi
     if let Some(p) = &back.pub_file {
         let p = PathBuf::from(p);
         let mode = mode_of(&p).unwrap_or(0o644);
-        let old_line = format!("{}\n", back.old_key);
-        let _ = replace_local(&p, old_line.as_bytes(), mode, || Ok(()));
+        let old = back
+            .pub_text
+            .clone()
+            .filter(|t| parse_line(t).is_some_and(|(_, k)| k == back.old_key))
+            .unwrap_or_else(|| format!("{}\n", back.old_key));
+        // Only over the new key's .pub.
+        let holds_new = || match std::fs::read_to_string(&p) {
+            Ok(t) if parse_line(&t).is_some_and(|(_, k)| k == back.new_key) => Ok(()),
+            _ => Err(String::new()),
+        };
+        let _ = replace_local(&p, old.as_bytes(), mode, holds_new);
     }
     ctx.engine.reconnect_all(ctx.deployment());
     Ok(())
