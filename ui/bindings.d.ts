@@ -394,7 +394,11 @@ new_key: string,
 /**
  * The `.pub` file rewritten beside it, if there was one.
  */
-pub_file: string | null, };
+pub_file: string | null, 
+/**
+ * What that `.pub` file held (a public key and its comment), to put back.
+ */
+pub_text: string | null, };
 
 /**
  * One `authorized_keys` file, and how to put it back.
