@@ -427,7 +427,13 @@ remove_key: string | null,
 /**
  * Undo of a removal: these lines (as they were) are added back.
  */
-add_lines: Array<string>, };
+add_lines: Array<string>, 
+/**
+ * Undo of a removal: the old private key, kept on the console's machine. Gone
+ * (deleted after a rotation for a leak), the old lines are not put back: they would
+ * open the host again to whoever else holds that key, and to no one here.
+ */
+kept: string | null, };
 
 /**
  * A deployment the console knows: where its profile is and what it said when added.

@@ -530,6 +530,19 @@ async fn the_consoles_key_is_rotated_on_every_host_and_the_old_one_refused() {
         .find(|e| e.kind == "action.planned" && e.body["action"] == "rotate-ssh-key")
         .map(|e| e.run_id.clone())
         .unwrap();
+    // Not once the old private key is deleted (as after a rotation for a leak): its
+    // public key would only let in whoever else holds it. Nothing changes.
+    let aside = s.client.path().join("kept-aside");
+    std::fs::rename(&kept[0], &aside).unwrap();
+    let keys_now: Vec<String> = s.hosts.iter().map(Sshd::keys).collect();
+    let refused = cli(&s.v, &["undo", &name, &run_id, "--confirm", &name]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("is gone") && why.contains("rotate again"), "{why}");
+    assert_eq!(s.hosts.iter().map(Sshd::keys).collect::<Vec<_>>(), keys_now);
+    assert_eq!(public_of(&s.key, s.passphrase).as_deref(), Some(new_id.as_str()));
+    std::fs::rename(&aside, &kept[0]).unwrap();
+
     let undo = cli(&s.v, &["--json", "undo", &name, &run_id, "--confirm", &name]);
     let undo_out = String::from_utf8_lossy(&undo.stdout).into_owned();
     assert!(

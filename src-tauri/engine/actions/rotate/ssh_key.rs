@@ -80,6 +80,11 @@ pub struct KeysBack {
     /// Undo of a removal: these lines (as they were) are added back.
     #[serde(default)]
     pub add_lines: Vec<String>,
+    /// Undo of a removal: the old private key, kept on the console's machine. Gone
+    /// (deleted after a rotation for a leak), the old lines are not put back: they would
+    /// open the host again to whoever else holds that key, and to no one here.
+    #[serde(default)]
+    pub kept: Option<String>,
 }
 
 /// The console's key file, and the old one kept beside it.
@@ -963,6 +968,7 @@ impl Action for RotateSshKey {
                         old: old_id.clone(),
                         new: new.id.clone(),
                         local: local.target.clone(),
+                        key_back: key_back.clone(),
                         done: Mutex::default(),
                     }));
                 }
@@ -1171,6 +1177,7 @@ impl Step for AddKey {
                     before_sha256: f.sha.clone(),
                     remove_key: Some(self.new.id.clone()),
                     add_lines: Vec::new(),
+                    kept: None,
                 });
             }
             Ok(StepDone {
@@ -1401,6 +1408,8 @@ struct RemoveKey {
     old: String,
     new: String,
     local: PathBuf,
+    /// The key file step's record (where the old key is kept).
+    key_back: Arc<Mutex<Option<KeyFileBack>>>,
     done: Mutex<Option<KeysBack>>,
 }
 
@@ -1442,6 +1451,11 @@ impl Step for RemoveKey {
                     before_sha256: f.sha.clone(),
                     remove_key: None,
                     add_lines: removed.clone(),
+                    kept: self
+                        .key_back
+                        .lock()
+                        .ok()
+                        .and_then(|d| d.as_ref().map(|b| b.kept.clone())),
                 });
             }
             Ok(StepDone {
@@ -1546,6 +1560,14 @@ impl Action for RotateSshKeyUndo {
                 // What the file needs now; an earlier undo step of the same run may
                 // change it before this one runs, which decides again.
                 if undone_text(&f.text, k) != f.text {
+                    if let Some(kept) = &k.kept
+                        && !k.add_lines.is_empty()
+                        && !Path::new(kept).exists()
+                    {
+                        return Err(unavailable(format!(
+                            "the old key's private half ({kept}) is gone: its public key is not put back on {host}, where it would let in whoever else holds it and not this console; rotate again instead"
+                        )));
+                    }
                     let step = KeysUndo {
                         host: host.clone(),
                         back: k.clone(),
