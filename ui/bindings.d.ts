@@ -23,7 +23,7 @@ by: Vantage | null, } | { "event": "finished", outcome: string, };
  * What to do. Serializable, so the window sends the same value the CLI builds:
  * `{"action": "<name>", ...the request's fields}`.
  */
-export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "rotate-secrets" } & RotateSecrets | { "action": "rotate-undo" } & RotateUndo | { "action": "undo" } & Undo;
+export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "rotate-secrets" } & RotateSecrets | { "action": "rotate-undo" } & RotateUndo | { "action": "rotate-ssh-key" } & RotateSshKey | { "action": "rotate-ssh-key-undo" } & RotateSshKeyUndo | { "action": "undo" } & Undo;
 
 export type AuditReview = { deployment: string, since: string, failed_by_ip: Array<FailedByIp>, success_after_failures: Array<SuccessAfterFailures>, admin_actions: Array<Event>, new_tokens: Array<Event>, timeline: Array<Bucket>, };
 
@@ -372,6 +372,70 @@ export type IsolateMode = "stop" | "pause" | "disconnect";
 export type JournalView = { entries: Array<Entry>, verification: Verification, };
 
 /**
+ * The console's key file, and the old one kept beside it.
+ */
+export type KeyFileBack = { 
+/**
+ * The key file written (a symlink's target).
+ */
+path: string, 
+/**
+ * The old key file, kept (mode 600).
+ */
+kept: string, 
+/**
+ * The old key, `type base64`.
+ */
+old_key: string, 
+/**
+ * The new key, `type base64`.
+ */
+new_key: string, 
+/**
+ * The `.pub` file rewritten beside it, if there was one.
+ */
+pub_file: string | null, 
+/**
+ * What that `.pub` file held (a public key and its comment), to put back.
+ */
+pub_text: string | null, };
+
+/**
+ * One `authorized_keys` file, and how to put it back.
+ */
+export type KeysBack = { 
+/**
+ * The file written (a symlink's target).
+ */
+path: string, 
+/**
+ * The mode-600 copy of what it held before.
+ */
+backup: string, 
+/**
+ * SHA-256 of what the step wrote: the backup goes back only over that.
+ */
+wrote_sha256: string, 
+/**
+ * SHA-256 of what the backup must hold.
+ */
+before_sha256: string, 
+/**
+ * Undo of an addition: the lines of this key (`type base64`) are removed.
+ */
+remove_key: string | null, 
+/**
+ * Undo of a removal: these lines (as they were) are added back.
+ */
+add_lines: Array<string>, 
+/**
+ * Undo of a removal: the old private key, kept on the console's machine. Gone
+ * (deleted after a rotation for a leak), the old lines are not put back: they would
+ * open the host again to whoever else holds that key, and to no one here.
+ */
+kept: string | null, };
+
+/**
  * A deployment the console knows: where its profile is and what it said when added.
  */
 export type KnownDeployment = { profile_path: string, added_at: string, updated_at: string, name: string, app_profile: string, description: string | null, public_url: string | null, hosts: Array<HostSummary>, services: Array<string>, };
@@ -539,6 +603,18 @@ groups: Array<string>,
 all: boolean, };
 
 /**
+ * The request: a new SSH key for the console on every host of the deployment.
+ */
+export type RotateSshKey = Record<symbol, never>;
+
+/**
+ * The request that undoes one step of an SSH key rotation: an `authorized_keys` file
+ * back as it was (or the lines edited back, when it changed since), or the old key
+ * file back. Paths and public keys only. Neither: nothing to undo.
+ */
+export type RotateSshKeyUndo = { host: string | null, keys: KeysBack | null, key_file: KeyFileBack | null, };
+
+/**
  * The request that undoes one step of a rotation: a host's `.env` back from its backup
  * (if it still holds what the rotation wrote), or a container back (the new one
  * removed, the parked old one renamed and started). Paths and names only.
@@ -634,7 +710,7 @@ export type UnlockAccounts = { scope: LockScope, };
  * verify that asked only them says so; the app, asked as a client with the canary
  * account, is another witness.
  */
-export type Vantage = "app" | "database" | "redis" | "docker";
+export type Vantage = "app" | "database" | "redis" | "docker" | "hosts";
 
 /**
  * What one check found.

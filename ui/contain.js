@@ -18,6 +18,7 @@ const VANTAGE = {
   database: "verified in the database only",
   redis: "verified in Redis only",
   docker: "verified by the Docker Engine",
+  hosts: "verified by logging in to each host",
 };
 
 let deployment = null;

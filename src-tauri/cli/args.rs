@@ -163,6 +163,15 @@ pub(crate) enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Rotate the console's own SSH key (profile `auth = key-file`): a new Ed25519 key
+    /// added to every host's authorized_keys, logged in with, written to the key file
+    /// (the old one kept beside it), then the old key removed from every host and
+    /// proven refused; undone in reverse on a failure or a cancel.
+    RotateSshKey {
+        deployment: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Isolate a container: --mode stop | pause | disconnect.
     Isolate {
         deployment: String,

@@ -313,6 +313,10 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             });
             act(&cli, deployment, spec, run).await?;
         }
+        Command::RotateSshKey { deployment, run } => {
+            let spec = ActionSpec::RotateSshKey(breakglass::engine::actions::RotateSshKey {});
+            act(&cli, deployment, spec, run).await?;
+        }
         Command::Isolate {
             deployment,
             host,

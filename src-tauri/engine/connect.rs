@@ -257,6 +257,33 @@ pub async fn connect_fresh(
     open(state, keychain, profile, host, pin, None).await
 }
 
+/// How the console authenticates to `host`: the profile's `auth` (the host's own, or
+/// `[ssh]`'s), or the IdentityFile of its ssh_config alias.
+pub fn auth_of(profile: &DeploymentProfile, host: &str) -> Result<Auth> {
+    Ok(endpoint(profile, host, None)?.1)
+}
+
+/// A new connection to `host` (not cached) that proves who we are with `cred` instead of
+/// what the profile says: a key about to replace the console's own, or one that must be
+/// refused. A jump host is reached through its held connection.
+pub async fn connect_with(
+    conns: &Connections,
+    state: &State,
+    keychain: &Keychain,
+    profile: &DeploymentProfile,
+    host: &str,
+    cred: Credential,
+) -> Result<Session> {
+    check_jumps(profile, host)?;
+    let pin = pin_for(state, profile, host).await?;
+    let (ep, _, jump) = endpoint(profile, host, pin)?;
+    let Some(jump) = jump else {
+        return Ok(Session::connect(&ep, cred, options(profile)).await?);
+    };
+    let via = held_session(conns, state, keychain, profile, &jump).await?;
+    Ok(Session::connect_via(&ep, cred, options(profile), via).await?)
+}
+
 /// Connects to `host` with `pin`: directly, or through its jump host (`held`'s
 /// connection when given, else a fresh one).
 async fn open(

@@ -216,6 +216,24 @@ impl Engine {
         connect::connect_fresh(&self.state, &self.keychain, &profile, host).await
     }
 
+    /// A new connection (not shared) that authenticates with `cred` rather than the
+    /// profile's credential (see [`connect::connect_with`]).
+    pub async fn connect_with(
+        &self,
+        deployment: &str,
+        host: &str,
+        cred: ssh::Credential,
+    ) -> Result<ssh::Session> {
+        let profile = self.profile(deployment).await?;
+        connect::connect_with(&self.conns, &self.state, &self.keychain, &profile, host, cred).await
+    }
+
+    /// Forgets the held connections of a deployment: the next use connects afresh, with
+    /// the credential the profile names as it is then (a rotated key file).
+    pub fn reconnect_all(&self, deployment: &str) {
+        self.conns.drop_deployment(deployment);
+    }
+
     /// What a host presents on a fresh connection, for a first-contact decision: the
     /// key it is already pinned to, or the unknown key a person must compare out of band
     /// before [`Engine::trust_host`]. A changed key is an error (never a choice).

@@ -45,6 +45,7 @@ pub use expire_sessions::ExpireSessions;
 pub use isolate::{Isolate, IsolateMode, Restore};
 pub use lock_accounts::{LockAccounts, LockScope, UnlockAccounts};
 pub use revoke_tokens::{RevokeTokens, TokenScope};
+pub use rotate::ssh_key::{KeyFileBack, KeysBack, RotateSshKey, RotateSshKeyUndo};
 pub use rotate::{EnvBack, ParkedRef, RotateSecrets, RotateUndo};
 pub use runner::Interrupted;
 pub use sql::{audited, q as quote_ident};
@@ -143,6 +144,8 @@ pub enum Vantage {
     Redis,
     /// The Docker Engine of the host (the container's own state).
     Docker,
+    /// Each host's sshd, on fresh logins (and the files it reads).
+    Hosts,
 }
 
 impl Vantage {
@@ -153,6 +156,7 @@ impl Vantage {
             Vantage::Database => "verified in the database only",
             Vantage::Redis => "verified in Redis only",
             Vantage::Docker => "verified by the Docker Engine",
+            Vantage::Hosts => "verified by logging in to each host",
         }
     }
 }
@@ -249,6 +253,8 @@ registry! {
     "restore" => Restore(Restore),
     "rotate-secrets" => RotateSecrets(RotateSecrets),
     "rotate-undo" => RotateUndo(RotateUndo),
+    "rotate-ssh-key" => RotateSshKey(RotateSshKey),
+    "rotate-ssh-key-undo" => RotateSshKeyUndo(RotateSshKeyUndo),
     "undo" => Undo(Undo),
 }
 

@@ -41,6 +41,9 @@ pub enum Credential {
     },
     Agent,
     Password(Sensitive<String>),
+    /// A private key held in memory (the console's new key before it is written to its
+    /// file, or an old one being proven refused). Zeroed when the last holder drops it.
+    Key(Arc<russh::keys::PrivateKey>),
 }
 
 /// Where to connect and what key to expect.
@@ -438,6 +441,22 @@ async fn authenticate(
             };
             let res = handle
                 .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .await
+                .map_err(proto)?;
+            if res.success() {
+                Ok(())
+            } else {
+                Err(rejected("public key"))
+            }
+        }
+        Credential::Key(key) => {
+            let hash = if key.algorithm().is_rsa() {
+                handle.best_supported_rsa_hash().await.map_err(proto)?.flatten()
+            } else {
+                None
+            };
+            let res = handle
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
                 .await
                 .map_err(proto)?;
             if res.success() {

@@ -16,6 +16,7 @@ mod revoke_tokens;
 mod rotate;
 mod rotate_app;
 mod rotate_faults;
+mod rotate_ssh_key;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

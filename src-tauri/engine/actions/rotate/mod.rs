@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 mod db;
 mod redis;
 pub mod values;
+pub mod ssh_key;
 
 use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::recreate::{self, Parked};
