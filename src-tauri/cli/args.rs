@@ -147,8 +147,12 @@ pub(crate) enum Command {
     Rotate {
         deployment: String,
         /// The .env variables to rotate (SECRET_KEY_BASE, JWT_SECRET…).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "docker_secret")]
         vars: Vec<String>,
+        /// Instead: a Docker Swarm secret (by name), replaced by a new versioned one
+        /// (`key_v1` → `key_v2`) that every service mounting it rolls onto.
+        #[arg(long, value_name = "NAME", conflicts_with = "vars")]
+        docker_secret: Option<String>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -301,9 +301,18 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             deployment,
             vars,
             run,
+            docker_secret,
         } => {
             let spec =
                 ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets { vars: vars.clone() });
+            let spec = match docker_secret {
+                Some(secret) => {
+                    ActionSpec::RotateDockerSecret(breakglass::engine::actions::RotateDockerSecret {
+                        secret: secret.clone(),
+                    })
+                }
+                None => spec,
+            };
             act(&cli, deployment, spec, run).await?;
         }
         Command::Isolate {

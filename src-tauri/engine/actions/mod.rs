@@ -45,6 +45,7 @@ pub use expire_sessions::ExpireSessions;
 pub use isolate::{Isolate, IsolateMode, Restore};
 pub use lock_accounts::{LockAccounts, LockScope, UnlockAccounts};
 pub use revoke_tokens::{RevokeTokens, TokenScope};
+pub use rotate::swarm::{RotateDockerSecret, RotateDockerSecretUndo, SecretRef, ServiceSwap};
 pub use rotate::{EnvBack, ParkedRef, RotateSecrets, RotateUndo};
 pub use runner::Interrupted;
 pub use sql::{audited, q as quote_ident};
@@ -239,6 +240,8 @@ registry! {
     "restore" => Restore(Restore),
     "rotate-secrets" => RotateSecrets(RotateSecrets),
     "rotate-undo" => RotateUndo(RotateUndo),
+    "rotate-docker-secret" => RotateDockerSecret(RotateDockerSecret),
+    "rotate-docker-secret-undo" => RotateDockerSecretUndo(RotateDockerSecretUndo),
     "undo" => Undo(Undo),
 }
 

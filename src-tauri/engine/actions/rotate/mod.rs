@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 mod db;
 mod redis;
+pub(crate) mod swarm;
 
 use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::recreate::{self, Parked};
