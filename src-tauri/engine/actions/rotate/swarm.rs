@@ -23,16 +23,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bollard::models::{
-    EndpointPortConfigPublishModeEnum, SecretSpec, Service, ServiceSpec, ServiceSpecRollbackConfig,
-    ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig, ServiceSpecUpdateConfigFailureActionEnum,
-    ServiceSpecUpdateConfigOrderEnum, ServiceUpdateStatusStateEnum, TaskSpecContainerSpecSecrets, TaskState,
+    EndpointPortConfigPublishModeEnum, SecretSpec, ServiceSpec, TaskSpecContainerSpecSecrets, TaskState,
 };
 use bollard::query_parameters::{
     InspectServiceOptions, ListSecretsOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
-    UpdateServiceOptionsBuilder,
 };
 use futures_util::future::BoxFuture;
+use hyper::Method;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::RemoteDocker;
@@ -195,54 +194,6 @@ fn mounts_name(spec: &ServiceSpec, name: &str) -> bool {
         .is_some_and(|all| all.iter().any(|s| s.secret_name.as_deref() == Some(name)))
 }
 
-/// Every reference to secret `from` replaced by `to`, at the same target, owner and
-/// mode. Returns how many.
-fn swap(spec: &mut ServiceSpec, from: &str, to: &SecretRef) -> usize {
-    let mut n = 0;
-    let all = spec
-        .task_template
-        .as_mut()
-        .and_then(|t| t.container_spec.as_mut())
-        .and_then(|c| c.secrets.as_mut());
-    for s in all.into_iter().flatten() {
-        if s.secret_id.as_deref() == Some(from) {
-            s.secret_id = Some(to.id.clone());
-            s.secret_name = Some(to.name.clone());
-            n += 1;
-        }
-    }
-    n
-}
-
-/// The update settings a secret roll needs: start-first (the new task runs before the
-/// old one stops) and, on a failure, Docker's own rollback (start-first too). The
-/// service's other settings are kept; a service with none gets one task at a time.
-fn borrow_settings(spec: &mut ServiceSpec) {
-    let mut u = spec.update_config.clone().unwrap_or(ServiceSpecUpdateConfig {
-        parallelism: Some(1),
-        ..Default::default()
-    });
-    u.order = Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST);
-    u.failure_action = Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK);
-    spec.update_config = Some(u);
-    let mut r = spec.rollback_config.clone().unwrap_or(ServiceSpecRollbackConfig {
-        parallelism: Some(1),
-        ..Default::default()
-    });
-    r.order = Some(ServiceSpecRollbackConfigOrderEnum::START_FIRST);
-    spec.rollback_config = Some(r);
-}
-
-type Settings = (Option<ServiceSpecUpdateConfig>, Option<ServiceSpecRollbackConfig>);
-
-fn settings_of(spec: &ServiceSpec) -> Settings {
-    (spec.update_config.clone(), spec.rollback_config.clone())
-}
-
-fn settings_json(spec: &ServiceSpec) -> String {
-    serde_json::to_string(&settings_of(spec)).unwrap_or_default()
-}
-
 /// Where a secret is mounted in the task's container.
 fn target_of(s: &TaskSpecContainerSpecSecrets) -> String {
     let name = s
@@ -268,15 +219,6 @@ fn mount_line(s: &TaskSpecContainerSpecSecrets) -> String {
         display_safe(f.gid.unwrap_or_default().as_bytes()),
         f.mode.unwrap_or(0o444)
     )
-}
-
-async fn inspect_service(docker: &RemoteDocker, id: &str) -> Result<Service> {
-    check("service", id)?;
-    docker
-        .client()
-        .inspect_service(id, None::<InspectServiceOptions>)
-        .await
-        .map_err(api(docker))
 }
 
 /// A secret by name or ID (`None`: there is none).
@@ -327,66 +269,176 @@ async fn tasks_on(docker: &RemoteDocker, service_id: &str, secret_id: &str) -> R
 async fn converged(
     docker: &RemoteDocker,
     service_id: &str,
-    spec: &ServiceSpec,
+    replicas: Option<u64>,
     secret_id: &str,
 ) -> Result<(bool, u64, u64)> {
     let (desired, on) = tasks_on(docker, service_id, secret_id).await?;
-    let want = replicas(spec).unwrap_or(desired);
+    let want = replicas.unwrap_or(desired);
     Ok((on == desired && desired >= want, on, want))
 }
 
-/// Updates a service to `spec` (at the version read) and waits until Docker says the
-/// update completed and every task it wants runs with `secret_id`. `Ok(Err(why))`: the
-/// update failed (Docker rolled it back, paused it, or it did not converge in time).
+/// A service as the engine spells it: its version, its spec (JSON, every field kept: it
+/// goes back to the engine), and its update's state, start and message.
+struct Raw {
+    version: u64,
+    spec: Value,
+    state: Option<String>,
+    started: Option<String>,
+    message: String,
+}
+
+async fn raw_service(docker: &RemoteDocker, id: &str) -> Result<Raw> {
+    check("service", id)?;
+    let v = docker
+        .raw_json(Method::GET, &format!("/services/{id}"), None)
+        .await?;
+    let status = &v["UpdateStatus"];
+    Ok(Raw {
+        version: v["Version"]["Index"].as_u64().unwrap_or(0),
+        spec: v["Spec"].clone(),
+        state: status["State"].as_str().map(str::to_owned),
+        started: status["StartedAt"].as_str().map(str::to_owned),
+        message: display_safe(status["Message"].as_str().unwrap_or_default().as_bytes()),
+    })
+}
+
+/// [`raw_service`], or `None` when there is no such service.
+async fn raw_service_if_any(docker: &RemoteDocker, id: &str) -> Result<Option<Raw>> {
+    match raw_service(docker, id).await {
+        Ok(r) => Ok(Some(r)),
+        Err(Error::Docker(e)) if matches!(&*e, crate::engine::docker::DockerError::Api { source, .. } if is_404(source)) => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How many tasks a service wants (`None` for a global service: one per eligible node).
+fn replicas_json(spec: &Value) -> Option<u64> {
+    let r = spec.pointer("/Mode/Replicated")?;
+    Some(r["Replicas"].as_u64().unwrap_or(1))
+}
+
+/// Whether a service's spec (JSON) mounts secret `id`.
+fn mounts_json(spec: &Value, id: &str) -> bool {
+    spec.pointer("/TaskTemplate/ContainerSpec/Secrets")
+        .and_then(Value::as_array)
+        .is_some_and(|all| all.iter().any(|s| s["SecretID"].as_str() == Some(id)))
+}
+
+/// Every reference to secret `from` replaced by `to`, at the same target, owner and
+/// mode (the `File` is left as it is). Returns how many.
+fn swap(spec: &mut Value, from: &str, to: &SecretRef) -> usize {
+    let mut n = 0;
+    let all = spec
+        .pointer_mut("/TaskTemplate/ContainerSpec/Secrets")
+        .and_then(Value::as_array_mut);
+    for s in all.into_iter().flatten().filter_map(Value::as_object_mut) {
+        if s.get("SecretID").and_then(Value::as_str) == Some(from) {
+            s.insert("SecretID".into(), Value::from(to.id.clone()));
+            s.insert("SecretName".into(), Value::from(to.name.clone()));
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The update settings a secret roll needs: start-first (the new task runs before the
+/// old one stops) and, on a failure, Docker's own rollback (start-first too). The
+/// service's other settings are kept; a service with none gets one task at a time.
+fn borrow_settings(spec: &mut Value) {
+    let Some(o) = spec.as_object_mut() else {
+        return;
+    };
+    for (key, set) in [
+        (
+            "UpdateConfig",
+            &[("Order", "start-first"), ("FailureAction", "rollback")][..],
+        ),
+        ("RollbackConfig", &[("Order", "start-first")][..]),
+    ] {
+        let c = o.entry(key).or_insert(Value::Null);
+        if !c.is_object() {
+            *c = json!({ "Parallelism": 1 });
+        }
+        if let Some(c) = c.as_object_mut() {
+            for (k, v) in set {
+                c.insert((*k).into(), Value::from(*v));
+            }
+        }
+    }
+}
+
+/// The service's own update and rollback settings, `[UpdateConfig, RollbackConfig]`.
+fn settings_of(spec: &Value) -> Value {
+    json!([spec["UpdateConfig"].clone(), spec["RollbackConfig"].clone()])
+}
+
+/// `spec` with the settings `settings` (from [`settings_of`]) put back; `false` if they
+/// are there already or `settings` is not theirs.
+fn put_settings(spec: &mut Value, settings: &str) -> bool {
+    let Ok(want) = serde_json::from_str::<Value>(settings) else {
+        return false;
+    };
+    let (Some([u, r]), Some(o)) = (want.as_array().map(Vec::as_slice), spec.as_object_mut()) else {
+        return false;
+    };
+    let mut changed = false;
+    for (key, v) in [("UpdateConfig", u), ("RollbackConfig", r)] {
+        let now = o.get(key).cloned().unwrap_or(Value::Null);
+        if now != *v {
+            changed = true;
+            if v.is_null() {
+                o.remove(key);
+            } else {
+                o.insert(key.into(), v.clone());
+            }
+        }
+    }
+    changed
+}
+
+/// Sends `spec` as the service's new spec, at the version read.
+async fn update(docker: &RemoteDocker, id: &str, version: u64, spec: &Value) -> Result<()> {
+    check("service", id)?;
+    docker
+        .raw_json(
+            Method::POST,
+            &format!("/services/{id}/update?version={version}"),
+            Some(spec),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Updates a service to `spec` and waits until Docker says the update completed and
+/// every task it wants runs with `secret_id`. `Ok(Err(why))`: the update failed (Docker
+/// rolled it back, paused it, or it did not converge in time).
 async fn update_and_wait(
     docker: &RemoteDocker,
-    svc: &Service,
-    spec: ServiceSpec,
+    id: &str,
+    before: &Raw,
+    spec: &Value,
     secret_id: &str,
 ) -> Result<std::result::Result<u64, String>> {
-    let id = svc.id.clone().unwrap_or_default();
-    check("service", &id)?;
-    let version = svc.version.as_ref().and_then(|v| v.index).unwrap_or(0);
-    let version =
-        i32::try_from(version).map_err(|_| unavailable(format!("service version {version} out of range")))?;
-    let before = svc
-        .update_status
-        .as_ref()
-        .and_then(|u| u.started_at.as_ref())
-        .map(|d| d.to_string());
-    let tasks = replicas(&spec).unwrap_or(1);
-    docker
-        .client()
-        .update_service(
-            &id,
-            spec,
-            UpdateServiceOptionsBuilder::default().version(version).build(),
-            None,
-        )
-        .await
-        .map_err(api(docker))?;
-    let within = converge_within(tasks);
+    let want = replicas_json(spec);
+    update(docker, id, before.version, spec).await?;
+    let within = converge_within(want.unwrap_or(1));
     let start = Instant::now();
     loop {
         tokio::time::sleep(POLL).await;
-        let now = inspect_service(docker, &id).await?;
-        let spec = now.spec.clone().unwrap_or_default();
-        let status = now.update_status.clone().unwrap_or_default();
-        let ours = status
-            .started_at
-            .as_ref()
-            .is_some_and(|d| Some(d.to_string()) != before);
-        let message = display_safe(status.message.unwrap_or_default().as_bytes());
-        let (done, on, want) = converged(docker, &id, &spec, secret_id).await?;
-        match (ours, status.state) {
-            (true, Some(ServiceUpdateStatusStateEnum::COMPLETED)) if done => return Ok(Ok(on)),
-            (true, Some(ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED)) => {
+        let now = raw_service(docker, id).await?;
+        // This update's status, not the one of an earlier update.
+        let ours = now.started.is_some() && now.started != before.started;
+        let (done, on, want) = converged(docker, id, replicas_json(&now.spec), secret_id).await?;
+        let message = &now.message;
+        match (ours, now.state.as_deref()) {
+            (true, Some("completed")) if done => return Ok(Ok(on)),
+            (true, Some("rollback_completed")) => {
                 return Ok(Err(format!("Docker rolled the update back ({message})")));
             }
-            (true, Some(ServiceUpdateStatusStateEnum::PAUSED)) => {
-                return Ok(Err(format!("Docker paused the update ({message})")));
-            }
-            (true, Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED)) => {
+            (true, Some("paused")) => return Ok(Err(format!("Docker paused the update ({message})"))),
+            (true, Some("rollback_paused")) => {
                 return Ok(Err(format!(
                     "Docker paused the rollback of the update ({message})"
                 )));
@@ -396,13 +448,10 @@ async fn update_and_wait(
             _ => {}
         }
         if start.elapsed() > within {
-            let state = status
-                .state
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "none".into());
             return Ok(Err(format!(
-                "not converged within {} s (update state {state}; {on} of {want} task(s) running with the secret)",
-                within.as_secs()
+                "not converged within {} s (update state {}; {on} of {want} task(s) running with the secret)",
+                within.as_secs(),
+                now.state.as_deref().unwrap_or("none")
             )));
         }
     }
@@ -411,28 +460,11 @@ async fn update_and_wait(
 /// Puts back a service's own update and rollback settings (`settings`, JSON) if they
 /// differ: a change of settings alone restarts no task.
 async fn restore_settings(docker: &RemoteDocker, service_id: &str, settings: &str) -> Result<bool> {
-    let Ok(want) = serde_json::from_str::<Settings>(settings) else {
-        return Ok(false);
-    };
-    let svc = inspect_service(docker, service_id).await?;
-    let mut spec = svc.spec.clone().unwrap_or_default();
-    if settings_of(&spec) == want {
+    let mut svc = raw_service(docker, service_id).await?;
+    if !put_settings(&mut svc.spec, settings) {
         return Ok(false);
     }
-    (spec.update_config, spec.rollback_config) = want;
-    let version = svc.version.as_ref().and_then(|v| v.index).unwrap_or(0);
-    let version =
-        i32::try_from(version).map_err(|_| unavailable(format!("service version {version} out of range")))?;
-    docker
-        .client()
-        .update_service(
-            service_id,
-            spec,
-            UpdateServiceOptionsBuilder::default().version(version).build(),
-            None,
-        )
-        .await
-        .map_err(api(docker))?;
+    update(docker, service_id, svc.version, &svc.spec).await?;
     Ok(true)
 }
 
@@ -445,26 +477,28 @@ async fn roll(
     from: &SecretRef,
     to: &SecretRef,
 ) -> Result<std::result::Result<u64, String>> {
-    let svc = inspect_service(docker, &swap_.service_id).await?;
-    let mut spec = svc.spec.clone().unwrap_or_default();
+    let id = &swap_.service_id;
+    let svc = raw_service(docker, id).await?;
+    let mut spec = svc.spec.clone();
     if swap(&mut spec, &from.id, to) == 0 {
         return Err(unavailable(format!(
             "service {} does not mount {} any more",
-            swap_.service, from.name
+            display_safe(swap_.service.as_bytes()),
+            from.name
         )));
     }
     borrow_settings(&mut spec);
-    match update_and_wait(docker, &svc, spec, &to.id).await? {
+    match update_and_wait(docker, id, &svc, &spec, &to.id).await? {
         Ok(n) => {
-            restore_settings(docker, &swap_.service_id, &swap_.settings).await?;
+            restore_settings(docker, id, &swap_.settings).await?;
             Ok(Ok(n))
         }
         Err(why) => {
             // Back onto `from`: Docker's rollback did it, or the console does it now.
-            let now = inspect_service(docker, &swap_.service_id).await?;
-            let mut spec = now.spec.clone().unwrap_or_default();
+            let now = raw_service(docker, id).await?;
+            let mut spec = now.spec.clone();
             let back = if swap(&mut spec, &to.id, from) == 0 {
-                let (done, on, want) = converged(docker, &swap_.service_id, &spec, &from.id).await?;
+                let (done, on, want) = converged(docker, id, replicas_json(&now.spec), &from.id).await?;
                 if done {
                     format!("it runs {} again ({on} of {want} task(s))", from.name)
                 } else {
@@ -475,12 +509,12 @@ async fn roll(
                 }
             } else {
                 borrow_settings(&mut spec);
-                match update_and_wait(docker, &now, spec, &from.id).await? {
+                match update_and_wait(docker, id, &now, &spec, &from.id).await? {
                     Ok(n) => format!("the console put it back onto {} ({n} task(s))", from.name),
                     Err(e) => format!("it could NOT be put back onto {}: {e}", from.name),
                 }
             };
-            let settings = match restore_settings(docker, &swap_.service_id, &swap_.settings).await {
+            let settings = match restore_settings(docker, id, &swap_.settings).await {
                 Ok(_) => String::new(),
                 Err(e) => format!("; its update settings could not be put back: {e}"),
             };
@@ -696,9 +730,10 @@ impl Action for RotateDockerSecret {
                         "service {name} has no task to run: it mounts the new secret from its next start"
                     ));
                 }
-                let mut borrowed = c.spec.clone();
+                let raw = raw_service(&docker, &c.id).await?;
+                let mut borrowed = raw.spec.clone();
                 borrow_settings(&mut borrowed);
-                if settings_of(&borrowed) != settings_of(&c.spec) {
+                if settings_of(&borrowed) != settings_of(&raw.spec) {
                     warnings.push(format!(
                         "service {name}: its update settings are set to start-first with Docker's rollback for the roll, and put back afterwards"
                     ));
@@ -713,7 +748,7 @@ impl Action for RotateDockerSecret {
                             name: new_name.clone(),
                             id: String::new(),
                         },
-                        settings: settings_json(&c.spec),
+                        settings: settings_of(&raw.spec).to_string(),
                     },
                     created: created.clone(),
                     done: Mutex::default(),
@@ -793,49 +828,35 @@ impl Action for RotateDockerSecret {
             let mut tasks = 0;
             for name in &services {
                 check("service", name)?;
-                let svc = match docker
-                    .client()
-                    .inspect_service(name, None::<InspectServiceOptions>)
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) if is_404(&e) => {
-                        problems.push(format!("service {name} is gone"));
-                        continue;
-                    }
-                    Err(e) => return Err(api(&docker)(e)),
+                let Some(svc) = raw_service_if_any(&docker, name).await? else {
+                    problems.push(format!("service {name} is gone"));
+                    continue;
                 };
-                let spec = svc.spec.clone().unwrap_or_default();
-                if mounts_name(&spec, &self.secret) {
+                let old_still = svc
+                    .spec
+                    .pointer("/TaskTemplate/ContainerSpec/Secrets")
+                    .and_then(Value::as_array)
+                    .is_some_and(|all| all.iter().any(|m| m["SecretName"].as_str() == Some(&self.secret)));
+                if old_still {
                     problems.push(format!("service {name} still mounts {}", self.secret));
                 }
-                if new_id.is_empty() || mounts(&spec, &new_id).next().is_none() {
+                if new_id.is_empty() || !mounts_json(&svc.spec, &new_id) {
                     problems.push(format!("service {name} does not mount {new_name}"));
                     continue;
                 }
-                let (done, on, want) =
-                    converged(&docker, svc.id.as_deref().unwrap_or(name), &spec, &new_id).await?;
+                let (done, on, want) = converged(&docker, name, replicas_json(&svc.spec), &new_id).await?;
                 tasks += on;
                 if !done {
                     problems.push(format!(
                         "service {name}: {on} of {want} task(s) running with {new_name}"
                     ));
                 }
-                let state = svc.update_status.and_then(|u| u.state);
-                if matches!(
-                    state,
-                    Some(
-                        ServiceUpdateStatusStateEnum::UPDATING
-                            | ServiceUpdateStatusStateEnum::PAUSED
-                            | ServiceUpdateStatusStateEnum::ROLLBACK_STARTED
-                            | ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED
-                            | ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED
-                    )
-                ) {
-                    problems.push(format!(
-                        "service {name}: update state {}",
-                        state.map(|s| s.to_string()).unwrap_or_default()
-                    ));
+                if let Some(
+                    state @ ("updating" | "paused" | "rollback_started" | "rollback_paused"
+                    | "rollback_completed"),
+                ) = svc.state.as_deref()
+                {
+                    problems.push(format!("service {name}: update state {state}"));
                 }
             }
             // A service that mounts the old secret and was not in the plan (made since).
@@ -976,10 +997,10 @@ impl Step for RollService {
                 .ok()
                 .and_then(|c| c.clone())
                 .ok_or_else(|| unavailable("the new secret was not created".into()))?;
-            let svc = inspect_service(&docker, &self.planned.service_id).await?;
+            let svc = raw_service(&docker, &self.planned.service_id).await?;
             let mut swap_ = self.planned.clone();
             swap_.new.id = new_id;
-            swap_.settings = settings_json(&svc.spec.clone().unwrap_or_default());
+            swap_.settings = settings_of(&svc.spec).to_string();
             let name = display_safe(swap_.service.as_bytes());
             match roll(&docker, &swap_, &swap_.old, &swap_.new).await? {
                 Ok(n) => {
@@ -1065,20 +1086,11 @@ impl Action for RotateDockerSecretUndo {
             if let Some(s) = &self.service {
                 check("service", &s.service_id)?;
                 let name = display_safe(s.service.as_bytes());
-                match docker
-                    .client()
-                    .inspect_service(&s.service_id, None::<InspectServiceOptions>)
-                    .await
-                {
-                    Err(e) if is_404(&e) => {
-                        sample.push(format!("service {name} is gone: nothing to move back"))
-                    }
-                    Err(e) => return Err(api(&docker)(e)),
-                    Ok(svc) => {
-                        let spec = svc.spec.unwrap_or_default();
-                        let on_new = !s.new.id.is_empty() && mounts(&spec, &s.new.id).next().is_some();
-                        let settings_back = serde_json::from_str::<Settings>(&s.settings)
-                            .is_ok_and(|want| want != settings_of(&spec));
+                match raw_service_if_any(&docker, &s.service_id).await? {
+                    None => sample.push(format!("service {name} is gone: nothing to move back")),
+                    Some(svc) => {
+                        let on_new = !s.new.id.is_empty() && mounts_json(&svc.spec, &s.new.id);
+                        let settings_back = put_settings(&mut svc.spec.clone(), &s.settings);
                         if on_new {
                             check("secret", &s.old.id)?;
                             if find_secret(&docker, &s.old.id).await?.is_none() {
@@ -1155,7 +1167,7 @@ impl Action for RotateDockerSecretUndo {
                             problems.push(format!("service {name} does not mount {}", s.old.name));
                         } else {
                             let (done, on, want) =
-                                converged(&docker, &s.service_id, &spec, &s.old.id).await?;
+                                converged(&docker, &s.service_id, replicas(&spec), &s.old.id).await?;
                             if !done {
                                 problems.push(format!(
                                     "service {name}: {on} of {want} task(s) running with {}",
@@ -1205,9 +1217,8 @@ impl Step for ServiceBack {
         Box::pin(async move {
             let docker = manager_on(ctx, &self.host).await?;
             let name = display_safe(self.swap.service.as_bytes());
-            let svc = inspect_service(&docker, &self.swap.service_id).await?;
-            let spec = svc.spec.clone().unwrap_or_default();
-            if self.swap.new.id.is_empty() || mounts(&spec, &self.swap.new.id).next().is_none() {
+            let svc = raw_service(&docker, &self.swap.service_id).await?;
+            if self.swap.new.id.is_empty() || !mounts_json(&svc.spec, &self.swap.new.id) {
                 restore_settings(&docker, &self.swap.service_id, &self.swap.settings).await?;
                 return Ok(StepDone {
                     detail: format!("service {name}: its own update settings back"),
@@ -1277,19 +1288,6 @@ mod tests {
         assert_eq!(names("x_v99999999999", 1), ["x_v99999999999_v2"]);
     }
 
-    fn spec_with(secrets: Vec<TaskSpecContainerSpecSecrets>) -> ServiceSpec {
-        ServiceSpec {
-            task_template: Some(bollard::models::TaskSpec {
-                container_spec: Some(bollard::models::TaskSpecContainerSpec {
-                    secrets: Some(secrets),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
     fn secret(id: &str, name: &str, target: &str) -> TaskSpecContainerSpecSecrets {
         TaskSpecContainerSpecSecrets {
             file: Some(bollard::models::TaskSpecContainerSpecFile {
@@ -1303,66 +1301,68 @@ mod tests {
         }
     }
 
+    fn mount(id: &str, name: &str, target: &str) -> Value {
+        json!({"File": {"Name": target, "UID": "1000", "GID": "1000", "Mode": 256}, "SecretID": id, "SecretName": name})
+    }
+
     #[test]
-    fn a_swap_keeps_target_owner_and_mode_and_other_secrets() {
-        let mut spec = spec_with(vec![
-            secret("old", "k_v1", "key"),
-            secret("other", "db", "db_password"),
-            secret("old", "k_v1", "key_again"),
-        ]);
+    fn a_swap_keeps_target_owner_mode_other_secrets_and_unknown_fields() {
+        // As the engine spells it: `Healthcheck` (which bollard's models would drop) and
+        // a field no model knows are kept as they are.
+        let mut spec = json!({
+            "Name": "shop_api",
+            "TaskTemplate": {"ContainerSpec": {
+                "Image": "app:1",
+                "Healthcheck": {"Test": ["CMD-SHELL", "true"]},
+                "SomethingNewer": {"x": 1},
+                "Secrets": [mount("old", "k_v1", "key"), mount("other", "db", "db_password"), mount("old", "k_v1", "key_again"), "not an object"]
+            }},
+        });
+        let mut want = spec.clone();
         let to = SecretRef {
             name: "k_v2".into(),
             id: "new".into(),
         };
         assert_eq!(swap(&mut spec, "old", &to), 2);
-        let all = spec
-            .task_template
-            .unwrap()
-            .container_spec
-            .unwrap()
-            .secrets
-            .unwrap();
-        assert_eq!(all[0], secret("new", "k_v2", "key"));
-        assert_eq!(all[1], secret("other", "db", "db_password"));
-        assert_eq!(all[2], secret("new", "k_v2", "key_again"));
+        want["TaskTemplate"]["ContainerSpec"]["Secrets"][0] = mount("new", "k_v2", "key");
+        want["TaskTemplate"]["ContainerSpec"]["Secrets"][2] = mount("new", "k_v2", "key_again");
+        assert_eq!(spec, want);
+        assert!(mounts_json(&spec, "new") && !mounts_json(&spec, "old"));
+        // Nothing to swap in a spec of another shape.
+        assert_eq!(swap(&mut json!({"TaskTemplate": 3}), "old", &to), 0);
+        assert_eq!(swap(&mut json!(null), "old", &to), 0);
     }
 
     #[test]
-    fn borrowed_settings_are_start_first_with_rollback_and_keep_the_rest() {
-        let mut spec = ServiceSpec {
-            update_config: Some(ServiceSpecUpdateConfig {
-                parallelism: Some(3),
-                delay: Some(7),
-                order: Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST),
-                failure_action: Some(ServiceSpecUpdateConfigFailureActionEnum::PAUSE),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let before = settings_json(&spec);
+    fn borrowed_settings_are_start_first_with_rollback_and_go_back_exactly() {
+        let mut spec = json!({
+            "Name": "s",
+            "UpdateConfig": {"Parallelism": 3, "Delay": 7, "FailureAction": "pause", "Monitor": 5000000000u64, "MaxFailureRatio": 0, "Order": "stop-first"},
+        });
+        let original = spec.clone();
+        let before = settings_of(&spec).to_string();
         borrow_settings(&mut spec);
-        let u = spec.update_config.clone().unwrap();
-        assert_eq!(u.parallelism, Some(3));
-        assert_eq!(u.delay, Some(7));
-        assert_eq!(u.order, Some(ServiceSpecUpdateConfigOrderEnum::START_FIRST));
         assert_eq!(
-            u.failure_action,
-            Some(ServiceSpecUpdateConfigFailureActionEnum::ROLLBACK)
+            spec["UpdateConfig"],
+            json!({"Parallelism": 3, "Delay": 7, "FailureAction": "rollback", "Monitor": 5000000000u64, "MaxFailureRatio": 0, "Order": "start-first"})
         );
-        let r = spec.rollback_config.clone().unwrap();
-        assert_eq!(r.order, Some(ServiceSpecRollbackConfigOrderEnum::START_FIRST));
-        assert_eq!(r.parallelism, Some(1));
-        // What was there before is kept exactly, for the way back.
-        let back: Settings = serde_json::from_str(&before).unwrap();
         assert_eq!(
-            back.0.unwrap().order,
-            Some(ServiceSpecUpdateConfigOrderEnum::STOP_FIRST)
+            spec["RollbackConfig"],
+            json!({"Parallelism": 1, "Order": "start-first"})
         );
-        assert!(back.1.is_none());
+        assert!(put_settings(&mut spec, &before));
+        assert_eq!(spec, original, "the settings as they were, the absent one absent");
+        assert!(!put_settings(&mut spec, &before), "nothing left to put back");
+        assert!(!put_settings(&mut spec, "not json"));
         // A service with no settings gets one task at a time, not all at once.
-        let mut bare = ServiceSpec::default();
+        let mut bare = json!({"Name": "s"});
         borrow_settings(&mut bare);
-        assert_eq!(bare.update_config.unwrap().parallelism, Some(1));
+        assert_eq!(bare["UpdateConfig"]["Parallelism"], 1);
+        assert_eq!(
+            replicas_json(&json!({"Mode": {"Replicated": {"Replicas": 2}}})),
+            Some(2)
+        );
+        assert_eq!(replicas_json(&json!({"Mode": {"Global": {}}})), None);
     }
 
     #[test]
