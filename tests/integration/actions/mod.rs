@@ -14,6 +14,7 @@ mod lock_accounts;
 mod profiles;
 mod revoke_tokens;
 mod rotate;
+mod rotate_swarm;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
