@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bollard::models::{
-    EndpointPortConfigPublishModeEnum, SecretSpec, ServiceSpec, TaskSpecContainerSpecSecrets, TaskState,
+    EndpointPortConfigPublishModeEnum, ServiceSpec, TaskSpecContainerSpecSecrets, TaskState,
 };
 use bollard::query_parameters::{
     InspectServiceOptions, ListSecretsOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
@@ -916,28 +916,29 @@ impl Step for CreateSecret {
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
         Box::pin(async move {
             let docker = manager_on(ctx, &self.host).await?;
+            // The value, base64, in the request's body only. Not through bollard's
+            // `create_secret`: bollard writes every request body it serializes to the
+            // `log` crate at debug level, which a logger installed later would print.
             let data = zeroize::Zeroizing::new(
                 base64::engine::general_purpose::STANDARD.encode(self.value.expose()),
             );
-            let spec = SecretSpec {
-                name: Some(self.name.clone()),
-                labels: Some(self.labels.clone()),
-                data: Some(String::clone(&data)),
-                ..Default::default()
-            };
-            let made = docker.client().create_secret(spec).await.map_err(|e| match e {
-                // Docker's message names the secret, never its data; anything else is
-                // said without the request.
-                bollard::errors::Error::DockerResponseServerError { status_code, message } => {
-                    unavailable(format!(
-                        "Docker refused to create the secret {} ({status_code}: {})",
-                        self.name,
-                        display_safe(message.as_bytes())
-                    ))
-                }
-                e => api(&docker)(e),
-            })?;
-            let id = made.id;
+            let body = json!({ "Name": self.name, "Labels": self.labels, "Data": data.as_str() });
+            let made = docker
+                .raw_json(Method::POST, "/secrets/create", Some(&body))
+                .await
+                .map_err(|e| match e {
+                    // The engine's message names the secret, never its data.
+                    crate::engine::docker::DockerError::Api {
+                        source: bollard::errors::Error::DockerResponseServerError { status_code, message },
+                        ..
+                    } => unavailable(format!(
+                        "Docker refused to create the secret {} ({status_code}: {message})",
+                        self.name
+                    )),
+                    e => Error::from(e),
+                });
+            drop(body);
+            let id = made?["ID"].as_str().unwrap_or_default().to_owned();
             check("secret", &id)?;
             if let Ok(mut c) = self.created.lock() {
                 *c = Some(id.clone());
