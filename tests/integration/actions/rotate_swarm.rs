@@ -55,12 +55,14 @@ fn json(args: &[&str]) -> Value {
 /// then every secret of the test's prefix, the rotation's new ones included).
 struct Guard {
     prefix: String,
-    service: String,
+    services: Vec<String>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = swarm(&["service", "rm", &self.service], None);
+        for s in &self.services {
+            let _ = swarm(&["service", "rm", s], None);
+        }
         // A removed service's tasks let go of their secrets a moment later.
         for _ in 0..20 {
             let out = swarm(&["secret", "ls", "--format", "{{.Name}}"], None);
@@ -89,13 +91,104 @@ struct Setup {
     replicas: usize,
 }
 
+fn inspect_of(service: &str) -> Value {
+    json(&["service", "inspect", service])[0].clone()
+}
+
+/// A service's running task containers (on this single node, with the docker CLI).
+fn containers_of(service: &str) -> Vec<String> {
+    ok(
+        &[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={service}"),
+        ],
+        None,
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// What each running task of a service reads at its secret's target.
+fn values_of(service: &str) -> Vec<String> {
+    containers_of(service)
+        .iter()
+        .map(|c| ok(&["exec", c, "/bin/busybox", "cat", "/run/secrets/api_key"], None))
+        .collect()
+}
+
+/// Waits until a service's tasks all run (one per replica) and no update is under way.
+fn wait_running_of(service: &str, replicas: usize) {
+    for _ in 0..90 {
+        let states = ok(
+            &[
+                "service",
+                "ps",
+                service,
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.CurrentState}}",
+            ],
+            None,
+        );
+        let lines: Vec<&str> = states.lines().collect();
+        let state = inspect_of(service)["UpdateStatus"]["State"].clone();
+        if lines.len() == replicas
+            && lines.iter().all(|l| l.starts_with("Running"))
+            && containers_of(service).len() == replicas
+            && !matches!(state.as_str(), Some("updating" | "rollback_started"))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    panic!("service {service} did not start");
+}
+
+/// A service mounting `secret` at `api_key` (mode 0400), with `replicas` tasks running
+/// `command` and a health check reading the secret.
+fn create_service(service: &str, secret: &str, replicas: usize, command: &str) {
+    ok(
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            service,
+            "--replicas",
+            &replicas.to_string(),
+            "--secret",
+            &format!("source={secret},target=api_key,mode=0400"),
+            "--health-cmd",
+            "test -s /run/secrets/api_key",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "0s",
+            "--entrypoint",
+            "/bin/busybox",
+            "sandbox-app:latest",
+            "sh",
+            "-c",
+            command,
+        ],
+        None,
+    );
+}
+
 impl Setup {
     fn service(&self) -> &str {
-        &self.g.service
+        &self.g.services[0]
     }
 
     fn inspect(&self) -> Value {
-        json(&["service", "inspect", self.service()])[0].clone()
+        inspect_of(self.service())
     }
 
     fn settings(&self) -> (Value, Value) {
@@ -106,58 +199,16 @@ impl Setup {
         )
     }
 
-    /// The running task containers (on this single node, with the docker CLI).
     fn containers(&self) -> Vec<String> {
-        ok(
-            &[
-                "ps",
-                "-q",
-                "--no-trunc",
-                "--filter",
-                &format!("label=com.docker.swarm.service.name={}", self.service()),
-            ],
-            None,
-        )
-        .lines()
-        .map(str::to_owned)
-        .collect()
+        containers_of(self.service())
     }
 
-    /// What each running task reads at its secret's target.
     fn values_in_tasks(&self) -> Vec<String> {
-        self.containers()
-            .iter()
-            .map(|c| ok(&["exec", c, "/bin/busybox", "cat", "/run/secrets/api_key"], None))
-            .collect()
+        values_of(self.service())
     }
 
-    /// Waits until the service's tasks all run (one per replica) and no update is under way.
     fn wait_running(&self) {
-        for _ in 0..90 {
-            let states = ok(
-                &[
-                    "service",
-                    "ps",
-                    self.service(),
-                    "--filter",
-                    "desired-state=running",
-                    "--format",
-                    "{{.CurrentState}}",
-                ],
-                None,
-            );
-            let lines: Vec<&str> = states.lines().collect();
-            let state = self.inspect()["UpdateStatus"]["State"].clone();
-            if lines.len() == self.replicas
-                && lines.iter().all(|l| l.starts_with("Running"))
-                && self.containers().len() == self.replicas
-                && !matches!(state.as_str(), Some("updating" | "rollback_started"))
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        panic!("service {} did not start", self.service());
+        wait_running_of(self.service(), self.replicas)
     }
 
     fn secret_id(&self, name: &str) -> Option<String> {
@@ -183,44 +234,17 @@ async fn setup(tag: &str, replicas: usize, command: &str) -> Setup {
     let prefix = format!("rsw{tag}{pid}");
     let g = Guard {
         prefix: prefix.clone(),
-        service: format!("{prefix}_api"),
+        services: vec![format!("{prefix}_api")],
     };
     let secret = format!("{prefix}_key_v1");
     let old = format!("old-{tag}-swarm-secret-{pid}-{}", rand_tail());
     ok(&["secret", "create", &secret, "-"], Some(&old));
-    ok(
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            &g.service,
-            "--replicas",
-            &replicas.to_string(),
-            "--secret",
-            &format!("source={secret},target=api_key,mode=0400"),
-            "--health-cmd",
-            "test -s /run/secrets/api_key",
-            "--health-interval",
-            "1s",
-            "--health-retries",
-            "2",
-            "--health-start-period",
-            "0s",
-            "--entrypoint",
-            "/bin/busybox",
-            "sandbox-app:latest",
-            "sh",
-            "-c",
-            command,
-        ],
-        None,
-    );
+    create_service(&g.services[0], &secret, replicas, command);
     let app3 = testbed().host("app3")["docker_socket"]
         .as_str()
         .unwrap()
         .to_owned();
-    let service = g.service.clone();
+    let service = g.services[0].clone();
     let secret_name = secret.clone();
     let v = variant(&format!("rsw{tag}"), move |t| {
         let t = t.replacen(
@@ -420,16 +444,41 @@ async fn a_swarm_secret_is_rotated_and_every_task_runs_the_new_value() {
     assert_nowhere(&s, &seen, &secrets).await;
 }
 
-/// The new tasks exit at once (their command accepts only the old value): Docker rolls
-/// the service back by itself, the old task never stopped, the step fails, and the new
-/// secret is removed by the rotation's undo.
+/// Two services mount the secret. The first (by name) rolls; the second's new tasks exit
+/// at once (their command accepts only the old value): Docker rolls it back by itself,
+/// its old task never stopped, the step fails, and the rotation is undone in reverse —
+/// the first service back onto the old secret, then the new secret removed.
 #[tokio::test]
 async fn a_service_whose_new_tasks_fail_is_rolled_back_and_the_rotation_undone() {
-    let s = setup("bad", 1, "grep -q ^old- /run/secrets/api_key && exec sleep 600").await;
+    let mut s = setup("bad", 1, "grep -q ^old- /run/secrets/api_key && exec sleep 600").await;
+    // Another service of the test's own, before it in name order: it rolls first.
+    let first = format!("{}_aaa", s.g.prefix);
+    s.g.services.push(first.clone());
+    create_service(&first, &s.secret, 1, "exec sleep 600");
+    wait_running_of(&first, 1);
+    let first_spec = inspect_of(&first)["Spec"].clone();
     let old_id = s.secret_id(&s.secret).unwrap();
     let settings = s.settings();
+    let spec_before = s.inspect()["Spec"].clone();
     let before = s.containers();
     let new_name = s.secret.replace("_key_v1", "_key_v2");
+
+    let plan = s.v.engine.plan_action(&s.v.name, &spec(&s.secret)).await.unwrap();
+    assert_eq!(plan.count, 4, "{plan:#?}");
+    assert!(
+        plan.steps[1].contains(&first) && plan.steps[2].contains(s.service()),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with("2 services mount")),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.sample
+            .iter()
+            .any(|l| l.contains(&first) && l.contains("not in the profile")),
+        "{plan:#?}"
+    );
 
     let (events, seen) = recording();
     let err =
@@ -452,31 +501,50 @@ async fn a_service_whose_new_tasks_fail_is_rolled_back_and_the_rotation_undone()
     assert_eq!(s.containers(), before, "the old task was never stopped");
     assert_eq!(s.values_in_tasks(), vec![s.old.clone()]);
     assert_eq!(s.settings(), settings);
+    assert_eq!(s.inspect()["Spec"], spec_before);
+    // The first service is back too: its spec as before, its task reading the old value.
+    wait_running_of(&first, 1);
+    assert_eq!(inspect_of(&first)["Spec"], first_spec);
+    assert_eq!(values_of(&first), vec![s.old.clone()]);
     // The new secret is gone, the old one kept.
     assert_eq!(s.secret_id(&new_name), None);
     assert_eq!(s.secret_id(&s.secret), Some(old_id));
-    // The journal and the events say what failed and what was undone.
+    // The journal and the events say what failed and what was undone, in reverse.
     let seen_now = seen.lock().unwrap().clone();
     let failed = with_status(&seen_now, StepStatus::Failed);
     assert!(
-        failed.len() == 1 && failed[0].starts_with("roll service"),
+        failed.len() == 1 && failed[0].starts_with("roll service") && failed[0].contains(s.service()),
         "{failed:?}"
     );
     let undone = with_status(&seen_now, StepStatus::Undone);
     assert!(
-        undone.len() == 1 && undone[0].starts_with("create the Docker secret"),
+        undone.len() == 2
+            && undone[0].starts_with("roll service")
+            && undone[0].contains(&first)
+            && undone[1].starts_with("create the Docker secret"),
         "{undone:?}"
     );
     let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
     let kinds: Vec<&str> = journal.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"action.step.failed"), "{kinds:?}");
-    let undo = journal
+    let undos: Vec<&Value> = journal
         .iter()
-        .find(|e| e.kind == "action.undo.started")
-        .expect("the undo is journaled");
-    assert_eq!(undo.body["undo"]["action"], "rotate-docker-secret-undo");
-    assert_eq!(undo.body["undo"]["created"]["name"], new_name.as_str());
-    assert!(kinds.contains(&"action.undo.done"), "{kinds:?}");
+        .filter(|e| e.kind == "action.undo.started")
+        .map(|e| &e.body["undo"])
+        .collect();
+    assert_eq!(undos.len(), 2, "{undos:?}");
+    assert_eq!(undos[0]["action"], "rotate-docker-secret-undo");
+    assert_eq!(undos[0]["service"]["service"], first.as_str());
+    assert_eq!(
+        undos[0]["service"]["old"]["id"],
+        s.secret_id(&s.secret).unwrap().as_str()
+    );
+    assert_eq!(undos[1]["created"]["name"], new_name.as_str());
+    assert_eq!(
+        journal.iter().filter(|e| e.kind == "action.undo.done").count(),
+        2,
+        "{kinds:?}"
+    );
     assert_nowhere(&s, &seen, &[("the old value".to_owned(), s.old.clone())]).await;
 }
 

@@ -645,6 +645,7 @@ impl Action for RotateDockerSecret {
                     self.secret, self.secret
                 )));
             }
+            let n = services.len();
             let mut warnings = Vec::new();
             if !skipped.is_empty() {
                 warnings.push(format!(
@@ -754,6 +755,12 @@ impl Action for RotateDockerSecret {
                     done: Mutex::default(),
                 }));
             }
+            if n > 1 {
+                warnings.push(format!(
+                    "{n} services mount {}: they roll one after the other, so for a while those rolled hold the new value and the others the old; if they check the value against each other (a shared key), their requests to each other fail until the last has rolled",
+                    self.secret
+                ));
+            }
             for s in profile_services {
                 if s.docker_secrets.iter().any(|d| d.get_ref() == &self.secret) {
                     warnings.push(format!(
@@ -773,7 +780,6 @@ impl Action for RotateDockerSecret {
                 host: host.clone(),
                 old: old.clone(),
             }));
-            let n = services.len();
             let plan = Plan {
                 action: "rotate-docker-secret".into(),
                 deployment: ctx.deployment().to_owned(),
