@@ -124,6 +124,7 @@ async fn manager(ctx: &Ctx<'_>) -> Result<(String, RemoteDocker)> {
         let host = h.name.get_ref().clone();
         match manager_on(ctx, &host).await {
             Ok(d) => return Ok((host, d)),
+            Err(Error::ActionUnavailable { reason }) => seen.push(reason),
             Err(e) => seen.push(format!("{host}: {e}")),
         }
     }
