@@ -23,7 +23,7 @@ by: Vantage | null, } | { "event": "finished", outcome: string, };
  * What to do. Serializable, so the window sends the same value the CLI builds:
  * `{"action": "<name>", ...the request's fields}`.
  */
-export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "rotate-secrets" } & RotateSecrets | { "action": "rotate-undo" } & RotateUndo | { "action": "rotate-ssh-key" } & RotateSshKey | { "action": "rotate-ssh-key-undo" } & RotateSshKeyUndo | { "action": "undo" } & Undo;
+export type ActionSpec = { "action": "revoke-tokens" } & RevokeTokens | { "action": "lock-accounts" } & LockAccounts | { "action": "unlock-accounts" } & UnlockAccounts | { "action": "expire-sessions" } & ExpireSessions | { "action": "isolate" } & Isolate | { "action": "restore" } & Restore | { "action": "rotate-secrets" } & RotateSecrets | { "action": "rotate-undo" } & RotateUndo | { "action": "rotate-ssh-key" } & RotateSshKey | { "action": "rotate-ssh-key-undo" } & RotateSshKeyUndo | { "action": "rotate-docker-secret" } & RotateDockerSecret | { "action": "rotate-docker-secret-undo" } & RotateDockerSecretUndo | { "action": "undo" } & Undo;
 
 export type AuditReview = { deployment: string, since: string, failed_by_ip: Array<FailedByIp>, success_after_failures: Array<SuccessAfterFailures>, admin_actions: Array<Event>, new_tokens: Array<Event>, timeline: Array<Bucket>, };
 
@@ -588,6 +588,30 @@ failed: Array<string>, };
 export type RevokeTokens = { scope: TokenScope, };
 
 /**
+ * The request: a new value for this Docker secret (by name), and every service that
+ * mounts it rolled onto it.
+ */
+export type RotateDockerSecret = { secret: string, };
+
+/**
+ * The request that undoes one step of a Swarm secret rotation: a service back onto the
+ * old secret, or the new secret removed. Names and IDs only.
+ */
+export type RotateDockerSecretUndo = { 
+/**
+ * The profile's host whose engine is the swarm manager.
+ */
+host: string, 
+/**
+ * The secret the rotation created: removed (when no service mounts it).
+ */
+created: SecretRef | null, 
+/**
+ * A service the rotation moved: back onto the old secret.
+ */
+service: ServiceSwap | null, };
+
+/**
  * The request: new values for these variables, everywhere they are used.
  */
 export type RotateSecrets = { vars: Array<string>, 
@@ -664,6 +688,8 @@ export type SecretEntry = { name: string,
  */
 purpose: string, set: boolean, };
 
+export type SecretRef = { name: string, id: string, };
+
 /**
  * A compose service as found on the hosts.
  */
@@ -676,6 +702,13 @@ swarm_service: string | null, docker_secrets: Array<string>,
  * The `.env` variables its containers have (by name).
  */
 env: Array<string>, health_path: string | null, };
+
+export type ServiceSwap = { service: string, service_id: string, old: SecretRef, new: SecretRef, 
+/**
+ * The service's own update and rollback settings before the rotation, as Docker
+ * spells them (`[UpdateConfig, RollbackConfig]`, JSON): put back after the roll.
+ */
+settings: string, };
 
 /**
  * How much a failure of a check matters.

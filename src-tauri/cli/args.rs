@@ -147,7 +147,7 @@ pub(crate) enum Command {
     Rotate {
         deployment: String,
         /// The .env variables to rotate (SECRET_KEY_BASE, JWT_SECRET…).
-        #[arg(required_unless_present_any = ["group", "all", "paste"])]
+        #[arg(required_unless_present_any = ["group", "all", "paste", "docker_secret"])]
         vars: Vec<String>,
         /// The variables of a group of the app profile's [rotate] (repeatable).
         #[arg(long = "group", value_name = "NAME")]
@@ -160,6 +160,10 @@ pub(crate) enum Command {
         /// without echo (from stdin when it is not a terminal: one line per --paste).
         #[arg(long = "paste", value_name = "VAR")]
         paste: Vec<String>,
+        /// Instead: a Docker Swarm secret (by name), replaced by a new versioned one
+        /// (`key_v1` → `key_v2`) that every service mounting it rolls onto.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["vars", "group", "all", "paste"])]
+        docker_secret: Option<String>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -304,13 +304,21 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
             all,
             paste,
             run,
+            docker_secret,
         } => {
-            let spec = ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets {
-                vars: vars.clone(),
-                groups: group.clone(),
-                all: *all,
-                pasted: commands::read_pasted(paste)?,
-            });
+            let spec = match docker_secret {
+                Some(secret) => {
+                    ActionSpec::RotateDockerSecret(breakglass::engine::actions::RotateDockerSecret {
+                        secret: secret.clone(),
+                    })
+                }
+                None => ActionSpec::RotateSecrets(breakglass::engine::actions::RotateSecrets {
+                    vars: vars.clone(),
+                    groups: group.clone(),
+                    all: *all,
+                    pasted: commands::read_pasted(paste)?,
+                }),
+            };
             act(&cli, deployment, spec, run).await?;
         }
         Command::RotateSshKey { deployment, run } => {

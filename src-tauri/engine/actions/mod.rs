@@ -46,6 +46,7 @@ pub use isolate::{Isolate, IsolateMode, Restore};
 pub use lock_accounts::{LockAccounts, LockScope, UnlockAccounts};
 pub use revoke_tokens::{RevokeTokens, TokenScope};
 pub use rotate::ssh_key::{KeyFileBack, KeysBack, RotateSshKey, RotateSshKeyUndo};
+pub use rotate::swarm::{RotateDockerSecret, RotateDockerSecretUndo, SecretRef, ServiceSwap};
 pub use rotate::{EnvBack, ParkedRef, RotateSecrets, RotateUndo};
 pub use runner::Interrupted;
 pub use sql::{audited, q as quote_ident};
@@ -255,6 +256,8 @@ registry! {
     "rotate-undo" => RotateUndo(RotateUndo),
     "rotate-ssh-key" => RotateSshKey(RotateSshKey),
     "rotate-ssh-key-undo" => RotateSshKeyUndo(RotateSshKeyUndo),
+    "rotate-docker-secret" => RotateDockerSecret(RotateDockerSecret),
+    "rotate-docker-secret-undo" => RotateDockerSecretUndo(RotateDockerSecretUndo),
     "undo" => Undo(Undo),
 }
 

@@ -86,6 +86,19 @@ async fn read(ctx: &Ctx<'_>, run_id: &str) -> Result<(Vec<ActionSpec>, Option<St
             ),
         });
     }
+    // Likewise a Swarm secret rotation whose old secret was removed.
+    if run.action == "rotate-docker-secret"
+        && run
+            .steps
+            .iter()
+            .any(|s| s.state == "done" && s.description.starts_with(super::rotate::swarm::REMOVE_OLD_STEP))
+    {
+        return Err(Error::ActionUnavailable {
+            reason: format!(
+                "run {run_id} is a Swarm secret rotation that finished (its old secret was removed): the services cannot go back onto a secret that no longer exists; rotate again instead"
+            ),
+        });
+    }
     let unfinished = !of_run.iter().any(|e| e.kind == "action.finished");
     let undos = run.steps.iter().rev().filter_map(|s| s.undo.clone()).collect();
     Ok((undos, unfinished.then(|| run.action.clone())))

@@ -76,6 +76,9 @@ pub struct RemoteDocker {
     host: String,
     socket: String,
     docker: Docker,
+    /// The same transport, for requests whose JSON must not go through bollard's models
+    /// (see [`RemoteDocker::raw_json`]).
+    raw: Arc<transport::SshSocketTransport>,
 }
 
 /// A container as the console lists it.
@@ -197,6 +200,10 @@ impl RemoteDocker {
             socket: socket.to_owned(),
             source,
         };
+        let raw = Arc::new(transport::SshSocketTransport::new(
+            session.clone(),
+            socket.to_owned(),
+        ));
         let transport = transport::SshSocketTransport::new(session.clone(), socket.to_owned()).into_fn();
         let docker = Docker::connect_with_custom_transport(
             transport,
@@ -210,7 +217,59 @@ impl RemoteDocker {
             host: host.clone(),
             socket: socket.to_owned(),
             docker,
+            raw,
         })
+    }
+
+    /// A request at the negotiated API version whose body and answer are JSON exactly as
+    /// the engine spells it. For what goes back to the engine unchanged, like a service's
+    /// spec: bollard's models drop what they name otherwise (they call a task's health
+    /// check `HealthCheck`, the engine `Healthcheck`), and an update sent from them would
+    /// silently remove it. `path` must be made of checked names.
+    pub async fn raw_json(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, DockerError> {
+        let api = self.api();
+        let io = |e: &dyn std::fmt::Display| {
+            api(bollard::errors::Error::IOError {
+                err: std::io::Error::other(e.to_string()),
+            })
+        };
+        let v = self.docker.client_version();
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| io(&e))?,
+            None => Vec::new(),
+        };
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("/v{}.{}{path}", v.major_version, v.minor_version))
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(bollard::body_full(bytes.into()))
+            .map_err(|e| io(&e))?;
+        let response = self.raw.send(request).await.map_err(&api)?;
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map_err(|e| io(&e))?
+            .to_bytes();
+        if !status.is_success() {
+            // The engine's own message, as bollard reports one.
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(api(bollard::errors::Error::DockerResponseServerError {
+                status_code: status.as_u16(),
+                message: display_safe(message.as_bytes()),
+            }));
+        }
+        if body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| io(&e))
     }
 
     /// An API error of this host's engine, naming host and socket.

@@ -44,7 +44,10 @@ impl SshSocketTransport {
         }
     }
 
-    async fn send(&self, request: BollardRequest) -> Result<Response<Incoming>, bollard::errors::Error> {
+    pub(super) async fn send(
+        &self,
+        request: BollardRequest,
+    ) -> Result<Response<Incoming>, bollard::errors::Error> {
         let channel = self
             .session
             .open_unix_socket(&self.socket)

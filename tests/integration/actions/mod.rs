@@ -17,6 +17,7 @@ mod rotate;
 mod rotate_app;
 mod rotate_faults;
 mod rotate_ssh_key;
+mod rotate_swarm;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

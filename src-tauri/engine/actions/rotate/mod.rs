@@ -28,8 +28,9 @@ use sha2::{Digest, Sha256};
 
 mod db;
 mod redis;
-pub mod values;
 pub mod ssh_key;
+pub(crate) mod swarm;
+pub mod values;
 
 use super::{Action, ActionSpec, Ctx, Plan, Planned, Step, StepDone, Vantage, Verdict};
 use crate::engine::docker::recreate::{self, Parked};
