@@ -197,6 +197,11 @@ pub struct Host {
     /// address and port. Both host keys are pinned and checked.
     #[serde(default)]
     pub jump: Option<Spanned<String>>,
+    /// The app on this host as the proxy reaches it (`http://10.0.0.5:3000`): after a
+    /// rotation recreates this host's containers, the service's `health_path` must answer
+    /// 200 here too before the next host is touched.
+    #[serde(default)]
+    pub app_url: Option<Spanned<String>>,
 }
 
 /// An app profile's name: `[a-z0-9][a-z0-9_-]*`, at most 64 bytes. It names a file
@@ -655,6 +660,20 @@ impl DeploymentProfile {
             ));
         }
 
+        for host in &self.hosts {
+            if let Some(url) = &host.app_url
+                && !reqwest::Url::parse(url.get_ref())
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            {
+                return Err(invalid(
+                    url.span(),
+                    format!(
+                        "hosts.app_url: expected an http:// or https:// URL, found {:?}",
+                        url.get_ref()
+                    ),
+                ));
+            }
+        }
         let mut names = HashSet::new();
         for host in &self.hosts {
             check_name(host.name.get_ref())

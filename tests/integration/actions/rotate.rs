@@ -430,7 +430,7 @@ impl TestRole {
         TestRole { name, password }
     }
 
-    fn url(&self, password: &str) -> String {
+    pub(super) fn url(&self, password: &str) -> String {
         format!(
             "postgres://{}:{password}@127.0.0.1:{}/sandbox",
             self.name,
@@ -567,6 +567,78 @@ async fn the_database_password_is_rotated_with_a_verifier_and_the_old_one_refuse
     tb.assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
 }
 
+/// The console keeps the database's password in the keychain (`credentials =
+/// "keychain"`; the `.env` copies hold POSTGRES_USER and DATABASE_URL, no
+/// POSTGRES_PASSWORD): the role gets the new password, the keychain right after, the
+/// DATABASE_URLs follow; the old password is refused, the keychain's accepted.
+#[tokio::test]
+async fn a_database_password_kept_in_the_keychain_is_rotated_there_too() {
+    use breakglass::engine::keychain::DB_PASSWORD;
+    use breakglass::engine::secret::Sensitive;
+    let role = TestRole::new("kc", false);
+    let extra: Vec<(String, String)> = role
+        .env()
+        .into_iter()
+        .filter(|(k, _)| k != "POSTGRES_PASSWORD")
+        .collect();
+    let s = setup_with(
+        "kcdb",
+        ["true"; 3],
+        &extra,
+        &[(
+            "credentials = \"env\"".to_owned(),
+            "credentials = \"keychain\"".to_owned(),
+        )],
+    )
+    .await;
+    let kc = s.v.engine.keychain();
+    kc.set(&s.v.name, DB_PASSWORD, Sensitive::new(role.password.clone()))
+        .await
+        .unwrap();
+    let spec = ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["POSTGRES_PASSWORD".into()],
+        ..Default::default()
+    });
+    let plan = s.v.engine.plan_action(&s.v.name, &spec).await.unwrap();
+    assert!(plan.steps[0].starts_with("database: the role"), "{plan:#?}");
+    assert!(plan.steps[1].starts_with("keychain: "), "{plan:#?}");
+    let report =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec, Some(&s.v.name)),
+                Arc::new(|_| {}),
+                Cancel::default(),
+            )
+            .await
+            .unwrap();
+    assert!(report.verified, "{report:#?}");
+    let new = kc.get(&s.v.name, DB_PASSWORD).await.unwrap().expose().clone();
+    assert_ne!(new, role.password);
+    assert!(
+        !role.login(&role.password).status.success(),
+        "the old password is refused"
+    );
+    assert!(role.login(&new).status.success(), "the keychain's is accepted");
+    for (host, file, ..) in &s.hosts {
+        let env = EnvFile::parse(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(
+            env.get("DATABASE_URL").unwrap().expose(),
+            &role.url(&new),
+            "{host}"
+        );
+        assert!(env.get("POSTGRES_PASSWORD").is_none());
+    }
+    let secrets = vec![
+        ("old".to_owned(), role.password.clone()),
+        ("new".to_owned(), new.clone()),
+    ];
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
+    testbed().assert_no_secret_in(&secrets, format!("{report:?}").as_bytes(), "the report");
+    testbed().assert_none_in_dir(&secrets, s.v.dir.path());
+}
+
 /// A host that fails after the role changed: the role gets its old password back.
 #[tokio::test]
 async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
@@ -679,7 +751,20 @@ async fn the_redis_password_is_added_before_the_roll_and_the_old_removed_after()
         vars: vec!["REDIS_PASSWORD".into()],
         ..Default::default()
     });
+    // A client of the test's own, connected and authenticated: the plan counts it.
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut client, format!("AUTH {old_pw}\r\n").as_bytes()).unwrap();
+    let mut ok = [0u8; 5];
+    std::io::Read::read_exact(&mut client, &mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
     let plan = s.v.engine.plan_action(&v, &spec).await.unwrap();
+    drop(client);
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with(
+            "redis: 1 client(s) connected as the default user now (1 from 127.0.0.1)"
+        )),
+        "{plan:#?}"
+    );
     assert!(
         plan.steps[0].starts_with("redis: accept the new password"),
         "{plan:#?}"

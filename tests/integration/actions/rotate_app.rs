@@ -62,6 +62,11 @@ fn healthy(host: &str, name: &str) -> bool {
 }
 
 async fn setup(tag: &str) -> AppSetup {
+    setup_gated(tag, None).await
+}
+
+/// [`setup`], each host's `app_url` its server (app2's `app2_url` instead, when given).
+async fn setup_gated(tag: &str, app2_url: Option<String>) -> AppSetup {
     let tb = testbed();
     let pid = std::process::id();
     let dir = tempfile::tempdir().unwrap();
@@ -103,9 +108,13 @@ async fn setup(tag: &str) -> AppSetup {
             ],
         );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let app_url = match (&app2_url, *host) {
+            (Some(url), "app2") => url.clone(),
+            _ => format!("http://127.0.0.1:{port}"),
+        };
         edits.push((
             format!("env_file = \"{sandbox_env}\""),
-            format!("env_file = \"{}\"", file.display()),
+            format!("env_file = \"{}\"\napp_url = \"{app_url}\"", file.display()),
         ));
         hosts.push((host.to_string(), file, name, port));
     }
@@ -310,6 +319,18 @@ async fn a_rotation_by_group_with_a_pasted_value_is_proven_by_the_app() {
             .any(|w| w.contains("every cookie session ends"))
     );
     assert!(plan.warnings.iter().any(|w| w.contains("the value you pasted")));
+    // Each host's app is asked as the proxy reaches it before the next host.
+    for (host, _, name, port) in &s.hosts {
+        let want = format!("{host}: recreate {name} with the new");
+        let gate = format!("and http://127.0.0.1:{port}/health answers 200");
+        assert!(
+            plan.steps
+                .iter()
+                .any(|x| x.starts_with(&want) && x.ends_with(&gate)),
+            "{:?}",
+            plan.steps
+        );
+    }
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let events = {
         let seen = seen.clone();
@@ -459,4 +480,52 @@ async fn the_cli_takes_a_pasted_value_on_stdin_and_never_prints_it() {
     // Nothing to rotate named: a usage error.
     let out = run(&["rotate", &s.v.name], "");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// app2's `app_url` does not answer (nothing listens there): its new container is healthy
+/// for Docker, but the proxy's view fails the step; the old container comes back by
+/// itself, app1 is undone, app3 never touched, every `.env` as before.
+#[tokio::test]
+async fn a_host_the_proxy_cannot_reach_after_its_recreation_undoes_the_rotation() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let s = setup_gated("gate", Some(url.clone())).await;
+    let v = &s.v;
+    let texts: Vec<Vec<u8>> = s.hosts.iter().map(|h| std::fs::read(&h.1).unwrap()).collect();
+    let ids: Vec<String> = s
+        .hosts
+        .iter()
+        .map(|(h, _, n, _)| {
+            let out = docker(h, &["inspect", "-f", "{{.Id}}", n]);
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        })
+        .collect();
+    let spec = rotate(&[], &["tokens"], false, &[]);
+    let err = v
+        .engine
+        .run_action(
+            &v.name,
+            confirmed(&spec, Some(&v.name)),
+            Arc::new(|_| {}),
+            Cancel::default(),
+        )
+        .await
+        .unwrap_err();
+    let e = err.to_string();
+    assert!(
+        e.contains("app2")
+            && e.contains(&format!("{url}/health does not answer 200"))
+            && e.contains("the old container is back"),
+        "{e}"
+    );
+    for (((host, file, name, _), text), id) in s.hosts.iter().zip(&texts).zip(&ids) {
+        assert_eq!(&std::fs::read(file).unwrap(), text, "{host}'s .env");
+        let out = docker(host, &["inspect", "-f", "{{.Id}} {{.State.Running}}", name]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("{id} true"),
+            "{host}: the old container, running"
+        );
+    }
 }

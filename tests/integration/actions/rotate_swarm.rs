@@ -540,10 +540,25 @@ async fn a_service_whose_new_tasks_fail_is_rolled_back_and_the_rotation_undone()
         s.secret_id(&s.secret).unwrap().as_str()
     );
     assert_eq!(undos[1]["created"]["name"], new_name.as_str());
+    // Three: the failed step's own leftovers first (nothing: Docker had rolled it back,
+    // so the check is journaled and nothing is undone), then the two undos.
+    let done: Vec<&Value> = journal
+        .iter()
+        .filter(|e| e.kind == "action.undo.done")
+        .map(|e| &e.body)
+        .collect();
+    assert_eq!(done.len(), 3, "{kinds:?}");
+    assert!(
+        done[0]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("the failed step left nothing to undo")),
+        "{done:?}"
+    );
+    // The failed step journaled the request that would undo what it left.
+    let failed = journal.iter().find(|e| e.kind == "action.step.failed").unwrap();
     assert_eq!(
-        journal.iter().filter(|e| e.kind == "action.undo.done").count(),
-        2,
-        "{kinds:?}"
+        failed.body["undo"]["action"], "rotate-docker-secret-undo",
+        "{failed:?}"
     );
     assert_nowhere(&s, &seen, &[("the old value".to_owned(), s.old.clone())]).await;
 }

@@ -170,6 +170,63 @@ impl Step for SetDbPassword {
     }
 }
 
+/// Step (`[database] credentials = "keychain"`): the console's keychain holds the new
+/// password, right after the role got it. Undone in the run with the old one (kept in
+/// memory). A console killed between the two steps holds the old one while the role has
+/// the new: the journal's undo then says what to run as a superuser.
+pub struct StoreDbPassword {
+    pub old: Sensitive<String>,
+    pub new: Sensitive<String>,
+    pub via_host: String,
+}
+
+impl Step for StoreDbPassword {
+    fn description(&self) -> String {
+        format!(
+            "keychain: the console's database password ({}) becomes the new one",
+            crate::engine::keychain::DB_PASSWORD
+        )
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            ctx.engine
+                .keychain()
+                .set(
+                    ctx.deployment(),
+                    crate::engine::keychain::DB_PASSWORD,
+                    self.new.clone(),
+                )
+                .await?;
+            Ok(StepDone {
+                detail: "the keychain holds the new database password".into(),
+                changed: 1,
+            })
+        })
+    }
+
+    /// The journal holds no password: after a killed console the keychain keeps the new
+    /// one, which the role also has unless its own undo ran (that undo needs a password
+    /// PostgreSQL accepts, and says what to do when it has none).
+    fn undo(&self) -> Option<ActionSpec> {
+        Some(RotateUndo::nothing(&self.via_host))
+    }
+
+    fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            ctx.engine
+                .keychain()
+                .set(
+                    ctx.deployment(),
+                    crate::engine::keychain::DB_PASSWORD,
+                    self.old.clone(),
+                )
+                .await?;
+            Ok("the keychain holds the old database password again".into())
+        })
+    }
+}
+
 /// Step: the old password is refused and the new one accepted, each by a fresh
 /// connection. Changes nothing.
 pub struct ProveDb {

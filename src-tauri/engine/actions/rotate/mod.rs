@@ -175,17 +175,10 @@ fn effect(rules: &RotateRules, var: &str) -> Option<&'static str> {
 fn refused(ctx: &Ctx<'_>, var: &str) -> Option<String> {
     let p = ctx.profile;
     let redis_var = p.redis.as_ref().and_then(|r| r.password_env.clone());
-    if let Some(db) = &p.database {
-        if var == "DATABASE_URL" || var == "POSTGRES_USER" {
-            return Some(format!(
-                "{var} is not rotated on its own: rotate POSTGRES_PASSWORD, and the password in DATABASE_URL follows it"
-            ));
-        }
-        if var == "POSTGRES_PASSWORD" && db.credentials != crate::engine::profiles::DbCredentials::Env {
-            return Some(
-                "the console reads the database password from the keychain for this deployment: rotating it there is not done yet".into(),
-            );
-        }
+    if p.database.is_some() && (var == "DATABASE_URL" || var == "POSTGRES_USER") {
+        return Some(format!(
+            "{var} is not rotated on its own: rotate POSTGRES_PASSWORD, and the password in DATABASE_URL follows it"
+        ));
     }
     if p.redis.is_some() && var == "REDIS_URL" && redis_var.is_some() {
         return Some(format!(
@@ -474,8 +467,8 @@ impl Action for RotateSecrets {
                 (true, None) => return Err(bad("POSTGRES_PASSWORD: the profile has no [database]".into())),
                 (true, Some(db)) => {
                     let via = db.via_host.get_ref().clone();
-                    let (path, env) = ctx.engine.read_env(ctx.deployment(), &via).await?;
-                    let creds = crate::engine::db::DbCredentials::from_env(&env, &path)?;
+                    // The .env's, or the keychain's (`credentials = "keychain"`).
+                    let (creds, _, _) = ctx.engine.db_credentials(ctx.deployment(), db).await?;
                     let new = values
                         .get("POSTGRES_PASSWORD")
                         .cloned()
@@ -575,8 +568,26 @@ impl Action for RotateSecrets {
                     }
                     containers += 1;
                     sample.push(format!("{host}: recreate {name}"));
+                    // The app on this host as the proxy reaches it, when the profile says.
+                    let app_health =
+                        ctx.profile
+                            .host(&host)
+                            .and_then(|h| h.app_url.as_ref())
+                            .and_then(|url| {
+                                let path = ctx
+                                    .profile
+                                    .services
+                                    .iter()
+                                    .find(|s| s.containers.iter().any(|c| *c.get_ref() == name))
+                                    .and_then(|s| s.health_path.clone())?;
+                                Some(format!("{}{path}", url.get_ref().trim_end_matches('/')))
+                            });
+                    if let Some(url) = &app_health {
+                        sample.push(format!("{host}: {name} must answer 200 at {url}"));
+                    }
                     steps.push(Box::new(Recreate {
                         host: host.clone(),
+                        app_health,
                         parked_as: recreate::parked_name(&name),
                         old_id: id,
                         was_running: up,
@@ -589,7 +600,16 @@ impl Action for RotateSecrets {
                     }));
                 }
             }
-            let missing: Vec<&String> = vars.iter().filter(|v| !found.contains_key(v.as_str())).collect();
+            let keychain_db = ctx
+                .profile
+                .database
+                .as_ref()
+                .is_some_and(|d| d.credentials == crate::engine::profiles::DbCredentials::Keychain);
+            let missing: Vec<&String> = vars
+                .iter()
+                // The keychain holds the console's copy of the database's password.
+                .filter(|v| !(found.contains_key(v.as_str()) || keychain_db && *v == "POSTGRES_PASSWORD"))
+                .collect();
             if !missing.is_empty() {
                 return Err(bad(format!(
                     "{} is in no host's .env",
@@ -627,6 +647,21 @@ impl Action for RotateSecrets {
                         via_host: via.clone(),
                     }),
                 );
+                if keychain_db {
+                    steps.insert(
+                        1,
+                        Box::new(db::StoreDbPassword {
+                            old: old.clone(),
+                            new: new.clone(),
+                            via_host: via.clone(),
+                        }),
+                    );
+                    if !found.contains_key("POSTGRES_PASSWORD") {
+                        warnings.push(format!(
+                            "no host's .env holds {user}'s password: the console's keychain is the only holder this profile knows; any other client of the role is refused from step 1"
+                        ));
+                    }
+                }
                 steps.push(Box::new(db::ProveDb {
                     user: user.clone(),
                     old: old.clone(),
@@ -674,6 +709,10 @@ impl Action for RotateSecrets {
                 warnings.push(
                     "redis: the old and the new password are both accepted while the hosts roll; the old one is refused once every consumer runs the new".into(),
                 );
+                warnings.push(match redis::clients_now(ctx, old).await {
+                    Ok(line) => line,
+                    Err(e) => format!("redis: who is connected now could not be read ({e})"),
+                });
             }
             if containers > 0 {
                 steps.push(Box::new(Discard {
@@ -791,6 +830,23 @@ impl Action for RotateSecrets {
                     if let Err(why) = recreate::wait_healthy(&docker, &name, Duration::from_secs(1)).await {
                         problems.push(format!("{host}: {name} is not healthy: {why}"));
                     }
+                }
+            }
+            // The console's own copy (`credentials = "keychain"`): PostgreSQL takes it.
+            if vars.iter().any(|v| v == "POSTGRES_PASSWORD")
+                && let Some(db) = ctx
+                    .profile
+                    .database
+                    .as_ref()
+                    .filter(|d| d.credentials == crate::engine::profiles::DbCredentials::Keychain)
+            {
+                match ctx.engine.db_credentials(ctx.deployment(), db).await {
+                    Ok((c, ..)) if db::accepts(ctx, &c.user, &c.password).await? => {}
+                    Ok((c, ..)) => problems.push(format!(
+                        "PostgreSQL refuses the password the keychain holds for {}",
+                        c.user
+                    )),
+                    Err(e) => problems.push(format!("the keychain's database password: {e}")),
                 }
             }
             let mut verdict = if problems.is_empty() {
@@ -1003,6 +1059,9 @@ impl Step for WriteEnv {
 struct Recreate {
     host: String,
     container: String,
+    /// The host's `app_url` and the service's `health_path`: must answer 200 before the
+    /// next host is touched.
+    app_health: Option<String>,
     /// Chosen at plan time: what a lost connection leaves behind can then be found.
     parked_as: String,
     /// The container as the plan saw it.
@@ -1018,10 +1077,14 @@ struct Recreate {
 impl Step for Recreate {
     fn description(&self) -> String {
         format!(
-            "{}: recreate {} with the new {} and wait until it is healthy",
+            "{}: recreate {} with the new {} and wait until it is healthy{}",
             self.host,
             self.container,
-            self.vars.join(", ")
+            self.vars.join(", "),
+            match &self.app_health {
+                Some(url) => format!(" and {url} answers 200"),
+                None => String::new(),
+            }
         )
     }
 
@@ -1055,6 +1118,21 @@ impl Step for Recreate {
             .map_err(|e| Error::ActionUnavailable {
                 reason: format!("{}: {e}", self.host),
             })?;
+            // Healthy for Docker; and for the proxy, where the profile says how to ask.
+            if let Some(url) = &self.app_health
+                && let Err(why) = app_answers(ctx, url).await
+            {
+                let back = match recreate::rollback(&docker, &parked).await {
+                    Ok(()) => "the old container is back".to_owned(),
+                    Err(e) => format!("the old container could NOT be put back ({e})"),
+                };
+                return Err(Error::ActionUnavailable {
+                    reason: format!(
+                        "{}: {} is healthy for Docker but {url} does not answer 200 ({why}); {back}",
+                        self.host, self.container
+                    ),
+                });
+            }
             if let Ok(mut d) = self.done.lock() {
                 *d = Some(ParkedRef::from(&parked));
             }
@@ -1110,6 +1188,32 @@ impl Step for Recreate {
                 None => Ok(String::new()),
             }
         })
+    }
+}
+
+/// How long a recreated container's app has to answer 200 at the host's `app_url`.
+const APP_ANSWERS_WITHIN: Duration = Duration::from_secs(30);
+
+/// Whether `url` answers 200 within [`APP_ANSWERS_WITHIN`] (asked every 250 ms); if not,
+/// what it last answered.
+async fn app_answers(ctx: &Ctx<'_>, url: &str) -> std::result::Result<(), String> {
+    let ca = ctx.profile.public_url_ca.as_ref().map(|c| c.get_ref().clone());
+    let client = crate::engine::http::client_for(
+        concat!("breakglass-rotate/", env!("CARGO_PKG_VERSION")),
+        ca.as_deref(),
+    )?;
+    let started = std::time::Instant::now();
+    loop {
+        let last = match client.get(url).send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::OK => return Ok(()),
+            Ok(r) => format!("it answered {}", r.status().as_u16()),
+            // reqwest's error names the URL, never a header or a body.
+            Err(e) => format!("no answer: {e}"),
+        };
+        if started.elapsed() >= APP_ANSWERS_WITHIN {
+            return Err(format!("after {} s, {last}", APP_ANSWERS_WITHIN.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -52,6 +52,59 @@ async fn acl(ctx: &Ctx<'_>, auth: &Sensitive<String>, rule: &str, pw: &Sensitive
     }
 }
 
+/// Who is connected to Redis as the `default` user now (`CLIENT LIST`), for the plan:
+/// counts by client address, this console's own connection left out. Addresses only (a
+/// client's name is whatever it set, and is not shown).
+pub async fn clients_now(ctx: &Ctx<'_>, password: &Sensitive<String>) -> Result<String> {
+    let mut r = connect(ctx, password).await?.map_err(Error::from)?;
+    let list = match r.call("CLIENT", &[b"LIST"]).await? {
+        Value::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Value::Simple(s) => s,
+        other => {
+            return Err(Error::ActionUnavailable {
+                reason: format!("Redis answered CLIENT LIST with {other:?}"),
+            });
+        }
+    };
+    Ok(describe_clients(&list))
+}
+
+/// `CLIENT LIST`'s lines, as the plan says them.
+fn describe_clients(list: &str) -> String {
+    let mut by_addr: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for line in list.lines() {
+        let field = |k: &str| {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+        };
+        // This console's own connection is the one asking.
+        if field("cmd").is_some_and(|c| c == "client|list" || c == "client") {
+            continue;
+        }
+        if field("user").is_some_and(|u| u != "default") {
+            continue;
+        }
+        let addr = field("addr").unwrap_or("?");
+        let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
+        *by_addr
+            .entry(crate::engine::ssh::output::display_safe(ip.as_bytes()))
+            .or_default() += 1;
+    }
+    let total: usize = by_addr.values().sum();
+    format!(
+        "redis: {total} client(s) connected as the default user now ({}): they stay connected; once the old password is removed, every new connection needs the new one",
+        if by_addr.is_empty() {
+            "none".to_owned()
+        } else {
+            by_addr
+                .iter()
+                .map(|(a, n)| format!("{n} from {a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )
+}
+
 /// `CONFIG SET requirepass`: the default user's only password from now on.
 async fn set_requirepass(r: &mut Redis, pw: &Sensitive<String>) -> Result<()> {
     match r
@@ -197,5 +250,21 @@ impl Step for ProveRedis {
 
     fn undo(&self) -> Option<ActionSpec> {
         Some(RotateUndo::nothing(&self.via_host))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clients_are_counted_by_address_without_the_console_or_other_users() {
+        let list = "id=3 addr=10.0.0.5:40112 laddr=10.0.0.2:6379 fd=8 name=sidekiq age=9 user=default cmd=brpop\n\
+id=4 addr=10.0.0.5:40114 laddr=10.0.0.2:6379 fd=9 name= age=9 user=default cmd=get\n\
+id=5 addr=[::1]:51000 laddr=[::1]:6379 fd=10 name= age=1 user=default cmd=ping\n\
+id=6 addr=10.0.0.9:1 laddr=10.0.0.2:6379 fd=11 name=x age=1 user=reports cmd=get\n\
+id=7 addr=127.0.0.1:5 laddr=127.0.0.1:6379 fd=12 name= age=0 user=default cmd=client|list\n";
+        let d = super::describe_clients(list);
+        assert!(d.starts_with("redis: 3 client(s)"), "{d}");
+        assert!(d.contains("2 from 10.0.0.5") && d.contains("1 from [::1]"), "{d}");
+        assert!(!d.contains("10.0.0.9") && !d.contains("127.0.0.1"), "{d}");
     }
 }

@@ -375,6 +375,17 @@ fn public_of_file(
     public_of_bytes(&read_key_bytes(path)?, passphrase)
 }
 
+/// The public key (its `key_id`) a key file holds now, with the keychain's passphrase
+/// when the file needs one (an encrypted PEM key). `None`: it cannot be read.
+async fn key_now(ctx: &Ctx<'_>, path: &Path) -> Option<String> {
+    if let Ok(k) = public_of_file(path, None) {
+        return Some(key_id(&k));
+    }
+    let local = local_key(ctx, false).await.ok()?;
+    let pass = local.passphrase(ctx).await.ok()?;
+    public_of_file(path, pass.as_ref()).ok().map(|k| key_id(&k))
+}
+
 /// The private key in a file, decrypted with `passphrase` (for proving it refused).
 fn private_of_file(path: &Path, passphrase: Option<&Sensitive<String>>) -> Result<PrivateKey> {
     let bytes = read_key_bytes(path).map_err(|r| unavailable(format!("{}: {r}", path.display())))?;
@@ -1578,9 +1589,7 @@ impl Action for RotateSshKeyUndo {
                 }
             }
             if let Some(back) = &self.key_file {
-                let now = public_of_file(Path::new(&back.path), None)
-                    .ok()
-                    .map(|k| key_id(&k));
+                let now = key_now(ctx, Path::new(&back.path)).await;
                 if now.as_deref() == Some(back.new_key.as_str()) {
                     sample.push(format!(
                         "{} back to the old key {} (from {})",
@@ -1641,9 +1650,7 @@ impl Action for RotateSshKeyUndo {
                 }
             }
             if let Some(back) = &self.key_file {
-                let now = public_of_file(Path::new(&back.path), None)
-                    .ok()
-                    .map(|k| key_id(&k));
+                let now = key_now(ctx, Path::new(&back.path)).await;
                 if now.as_deref() != Some(back.old_key.as_str()) {
                     problems.push(format!("{} does not hold the old key", back.path));
                 }
@@ -1703,15 +1710,32 @@ impl Step for KeysUndo {
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
         Box::pin(async move {
             let k = &self.back;
-            // Never take from a host the key the console logs in with.
-            if let Some(id) = &k.remove_key
-                && let Ok(local) = local_key(ctx, false).await
-                && console_holds(&local.target, id)
-            {
-                return Err(unavailable(format!(
-                    "{}: the console's key file holds the key this would remove from {}: it stays (the old key file must be back first)",
-                    self.host, k.path
-                )));
+            // Never take from a host the key the console logs in with, nor one it may
+            // log in with (a key file that cannot be read is not proof it does not).
+            if let Some(id) = &k.remove_key {
+                let local = local_key(ctx, false).await.map_err(|e| {
+                    unavailable(format!(
+                        "{}: the console's own key file cannot be checked ({e}): no key is removed from {} while it may be the one the console logs in with",
+                        self.host, k.path
+                    ))
+                })?;
+                match key_now(ctx, &local.target).await {
+                    Some(now) if now != *id => {}
+                    Some(_) => {
+                        return Err(unavailable(format!(
+                            "{}: the console's key file holds the key this would remove from {}: it stays (the old key file must be back first)",
+                            self.host, k.path
+                        )));
+                    }
+                    None => {
+                        return Err(unavailable(format!(
+                            "{}: the console's key file {} cannot be read: no key is removed from {} while it may be the one the console logs in with",
+                            self.host,
+                            local.target.display(),
+                            k.path
+                        )));
+                    }
+                }
             }
             let f = read_keys(ctx, &self.host, &k.path)
                 .await?

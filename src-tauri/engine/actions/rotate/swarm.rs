@@ -173,6 +173,41 @@ fn next_names(old: &str) -> impl Iterator<Item = String> + '_ {
     (first..first + 100).map(move |k| format!("{prefix}{k}"))
 }
 
+/// The variable a secret stands for, for the app profile's `[rotate]` rules: its name
+/// without the version, upper-cased (`shop_api_key_v3` → `SHOP_API_KEY`).
+fn var_of(secret: &str) -> String {
+    let digits = secret.len() - secret.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let stem = &secret[..secret.len() - digits];
+    let stem = match stem.strip_suffix('v') {
+        Some(s) if digits > 0 && s.ends_with(['_', '-', '.']) => &s[..s.len() - 1],
+        _ => secret,
+    };
+    stem.replace(['-', '.'], "_").to_ascii_uppercase()
+}
+
+/// Images that keep a credential of their own once initialized: a secret they read is
+/// not rotated by giving them a new file.
+fn is_database_image(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or(image);
+    let name = name.rsplit('/').next().unwrap_or(name);
+    let name = name.split(':').next().unwrap_or(name);
+    [
+        "postgres",
+        "postgresql",
+        "postgis",
+        "timescaledb",
+        "mysql",
+        "mariadb",
+        "mongo",
+        "mongodb",
+        "redis",
+        "valkey",
+        "rabbitmq",
+        "elasticsearch",
+    ]
+    .contains(&name)
+}
+
 /// The secrets of a service's spec that are `id`.
 fn mounts<'a>(
     spec: &'a ServiceSpec,
@@ -428,10 +463,23 @@ async fn update_and_wait(
     let start = Instant::now();
     loop {
         tokio::time::sleep(POLL).await;
-        let now = raw_service(docker, id).await?;
+        // Docker carries on with the update whatever the console hears: an answer lost
+        // on the way is asked again until the deadline.
+        let read = async {
+            let now = raw_service(docker, id).await?;
+            let c = converged(docker, id, replicas_json(&now.spec), secret_id).await?;
+            Ok::<_, Error>((now, c))
+        };
+        let (now, (done, on, want)) = match read.await {
+            Ok(x) => x,
+            Err(e) if start.elapsed() <= within => {
+                let _ = e;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         // This update's status, not the one of an earlier update.
         let ours = now.started.is_some() && now.started != before.started;
-        let (done, on, want) = converged(docker, id, replicas_json(&now.spec), secret_id).await?;
         let message = &now.message;
         match (ours, now.state.as_deref()) {
             (true, Some("completed")) if done => return Ok(Ok(on)),
@@ -477,7 +525,7 @@ async fn roll(
     swap_: &ServiceSwap,
     from: &SecretRef,
     to: &SecretRef,
-) -> Result<std::result::Result<u64, String>> {
+) -> Result<std::result::Result<(u64, String), String>> {
     let id = &swap_.service_id;
     let svc = raw_service(docker, id).await?;
     let mut spec = svc.spec.clone();
@@ -491,8 +539,15 @@ async fn roll(
     borrow_settings(&mut spec);
     match update_and_wait(docker, id, &svc, &spec, &to.id).await? {
         Ok(n) => {
-            restore_settings(docker, id, &swap_.settings).await?;
-            Ok(Ok(n))
+            // The move is done: settings that cannot be put back are said, not a failure
+            // (a failure here would leave the service on `to` with nothing to undo it).
+            let note = match restore_settings(docker, id, &swap_.settings).await {
+                Ok(_) => "its own update settings kept".to_owned(),
+                Err(e) => format!(
+                    "its own update settings could NOT be put back ({e}): it keeps start-first and rollback on failure"
+                ),
+            };
+            Ok(Ok((n, note)))
         }
         Err(why) => {
             // Back onto `from`: Docker's rollback did it, or the console does it now.
@@ -654,7 +709,44 @@ impl Action for RotateDockerSecret {
                     skipped.join(", ")
                 ));
             }
-            let value = Arc::new(super::values::generate(Default::default())?);
+            // The app profile's rules, by the variable the secret stands for.
+            let var = var_of(&self.secret);
+            let rules = &ctx.app.rotate;
+            if rules.is_encryption_key(&var) || var.contains("ENCRYPTION_KEY") {
+                return Err(unavailable(format!(
+                    "{} holds {var}, a key of stored data: a new value makes what it encrypted unreadable, and this rotation deletes the old one at the end; re-encrypt with the app's procedure instead",
+                    self.secret
+                )));
+            }
+            if rules.is_pasted(&var) {
+                return Err(unavailable(format!(
+                    "{} holds {var}, a third party's secret: it is never generated; rotate it where it is issued and create the new Docker secret from that value",
+                    self.secret
+                )));
+            }
+            for c in &services {
+                let image = c
+                    .spec
+                    .task_template
+                    .as_ref()
+                    .and_then(|t| t.container_spec.as_ref())
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
+                if is_database_image(&image) {
+                    return Err(unavailable(format!(
+                        "service {} ({}) mounts {}: a database keeps its own password once initialized, so a new file would leave it expecting the old one while the app gets the new; rotate the database's password with the database (rotate POSTGRES_PASSWORD with a .env, or by hand)",
+                        display_safe(c.name.as_bytes()),
+                        display_safe(image.as_bytes()),
+                        self.secret
+                    )));
+                }
+            }
+            let form = rules.form(&var);
+            warnings.push(format!(
+                "only the services that mount {} learn the new value: a copy of it anywhere else (a .env, a CI variable, a third party) keeps the old one, which the last step deletes",
+                self.secret
+            ));
+            let value = Arc::new(super::values::generate(form)?);
             let created: Arc<Mutex<Option<String>>> = Arc::default();
             let mut labels: HashMap<String, String> = old_spec.labels.clone().unwrap_or_default();
             labels.insert(LABEL_FROM.into(), self.secret.clone());
@@ -668,7 +760,7 @@ impl Action for RotateDockerSecret {
                 created: created.clone(),
             })];
             let mut sample = vec![format!(
-                "{NEW_LINE}{new_name} (replaces {}; 32 random bytes from the OS CSPRNG as 64 hex digits)",
+                "{NEW_LINE}{new_name} (replaces {}; a new {form} value from the OS CSPRNG, the form the app profile sets for {var})",
                 self.secret
             )];
             let profile_services = &ctx.profile.services;
@@ -754,6 +846,7 @@ impl Action for RotateDockerSecret {
                     },
                     created: created.clone(),
                     done: Mutex::default(),
+                    tried: Mutex::default(),
                 }));
             }
             if n > 1 {
@@ -867,20 +960,27 @@ impl Action for RotateDockerSecret {
                 }
             }
             // A service that mounts the old secret and was not in the plan (made since).
-            if let Ok(list) = docker
+            match docker
                 .client()
                 .list_services(None::<bollard::query_parameters::ListServicesOptions>)
                 .await
             {
-                for s in list {
-                    let spec = s.spec.unwrap_or_default();
-                    let name = spec.name.clone().unwrap_or_default();
-                    if mounts_name(&spec, &self.secret) && !services.contains(&name) {
-                        problems.push(format!(
-                            "service {} mounts {}",
-                            display_safe(name.as_bytes()),
-                            self.secret
-                        ));
+                Err(e) => problems.push(format!(
+                    "the swarm's services could not be listed to find any other that mounts {}: {}",
+                    self.secret,
+                    api(&docker)(e)
+                )),
+                Ok(list) => {
+                    for s in list {
+                        let spec = s.spec.unwrap_or_default();
+                        let name = spec.name.clone().unwrap_or_default();
+                        if mounts_name(&spec, &self.secret) && !services.contains(&name) {
+                            problems.push(format!(
+                                "service {} mounts {}",
+                                display_safe(name.as_bytes()),
+                                self.secret
+                            ));
+                        }
                     }
                 }
             }
@@ -985,6 +1085,8 @@ struct RollService {
     created: Arc<Mutex<Option<String>>>,
     /// What the run did (the new secret's ID, the settings as read at the run).
     done: Mutex<Option<ServiceSwap>>,
+    /// The same, set before the update is sent.
+    tried: Mutex<Option<ServiceSwap>>,
 }
 
 impl Step for RollService {
@@ -1010,14 +1112,19 @@ impl Step for RollService {
             swap_.new.id = new_id;
             swap_.settings = settings_of(&svc.spec).to_string();
             let name = display_safe(swap_.service.as_bytes());
+            // Known before the update is sent: if the step fails half way (a lost answer),
+            // its undo moves the service back (see `undo_after_failure`).
+            if let Ok(mut t) = self.tried.lock() {
+                *t = Some(swap_.clone());
+            }
             match roll(&docker, &swap_, &swap_.old, &swap_.new).await? {
-                Ok(n) => {
+                Ok((n, note)) => {
                     if let Ok(mut d) = self.done.lock() {
                         *d = Some(swap_.clone());
                     }
                     Ok(StepDone {
                         detail: format!(
-                            "service {name}: {n} task(s) running with {}, the update completed; its own update settings kept",
+                            "service {name}: {n} task(s) running with {}, the update completed; {note}",
                             swap_.new.name
                         ),
                         changed: 1,
@@ -1026,6 +1133,18 @@ impl Step for RollService {
                 Err(why) => Err(unavailable(format!("service {name}: {why}"))),
             }
         })
+    }
+
+    /// A failure half way (the update sent, its answer or the wait lost, Docker's
+    /// rollback incomplete): the service back onto the old secret. Plans as its settings
+    /// only, or nothing, when it is on the old one already.
+    fn undo_after_failure(&self) -> Option<ActionSpec> {
+        let swap_ = self.tried.lock().ok().and_then(|t| t.clone())?;
+        Some(ActionSpec::RotateDockerSecretUndo(RotateDockerSecretUndo {
+            host: self.host.clone(),
+            created: None,
+            service: Some(swap_),
+        }))
     }
 
     fn undo(&self) -> Option<ActionSpec> {
@@ -1234,9 +1353,9 @@ impl Step for ServiceBack {
                 });
             }
             match roll(&docker, &self.swap, &self.swap.new, &self.swap.old).await? {
-                Ok(n) => Ok(StepDone {
+                Ok((n, note)) => Ok(StepDone {
                     detail: format!(
-                        "service {name}: {n} task(s) running with {} again",
+                        "service {name}: {n} task(s) running with {} again; {note}",
                         self.swap.old.name
                     ),
                     changed: 1,
@@ -1277,6 +1396,29 @@ impl Step for RemoveNew {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_stands_for_a_variable_and_databases_are_known() {
+        assert_eq!(var_of("shop_api_key_v3"), "SHOP_API_KEY");
+        assert_eq!(var_of("jwt-secret-v12"), "JWT_SECRET");
+        assert_eq!(var_of("api_key_encryption_key"), "API_KEY_ENCRYPTION_KEY");
+        assert_eq!(var_of("key2"), "KEY2");
+        for db in [
+            "postgres",
+            "postgres:16-alpine",
+            "docker.io/library/mariadb:11@sha256:ab",
+            "bitnami/redis:7",
+        ] {
+            assert!(is_database_image(db), "{db}");
+        }
+        for app in [
+            "sandbox-app:latest",
+            "ghcr.io/x/postgres-exporter",
+            "myapp-postgresql-client",
+        ] {
+            assert!(!is_database_image(app), "{app}");
+        }
+    }
 
     fn names(old: &str, n: usize) -> Vec<String> {
         next_names(old).take(n).collect()
