@@ -157,6 +157,16 @@ impl Engine {
         {
             wanted.push((keychain::DB_PASSWORD.into(), "database password".into()));
         }
+        if profile
+            .database
+            .as_ref()
+            .is_some_and(|d| !d.alternating_users.is_empty())
+        {
+            wanted.push((
+                keychain::DB_STANDBY_PASSWORD.into(),
+                "password of the idle one of the alternating database roles".into(),
+            ));
+        }
         if let Some(b) = &profile.backups {
             if let Some(user) = &b.restore_user {
                 wanted.push((

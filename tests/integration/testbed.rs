@@ -227,8 +227,25 @@ pub fn unpinned(text: String) -> String {
         .join("\n")
 }
 
-/// psql as a superuser over the testbed's Unix socket, with SQL on stdin.
+/// psql as a superuser over the testbed's Unix socket, with SQL on stdin. Tests run in
+/// parallel: two of them changing the same catalog row at once (a GRANT on the
+/// database) make PostgreSQL answer "tuple concurrently updated"; SQL that does so is
+/// written as one transaction and tried again.
 pub fn psql(db: &str, sql: &str, vars: &[(&str, &str)]) -> String {
+    let mut attempt = 0;
+    loop {
+        match psql_once(db, sql, vars) {
+            Ok(out) => return out,
+            Err(e) if attempt < 10 && e.contains("tuple concurrently updated") => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+            }
+            Err(e) => panic!("psql: {e}"),
+        }
+    }
+}
+
+fn psql_once(db: &str, sql: &str, vars: &[(&str, &str)]) -> Result<String, String> {
     use std::io::Write;
     let tb = testbed();
     let mut cmd = std::process::Command::new(format!("{}/psql", tb.str("/postgres/bin_dir")));
@@ -255,12 +272,10 @@ pub fn psql(db: &str, sql: &str, vars: &[(&str, &str)]) -> String {
         .unwrap();
     child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// A database of its own for a test that changes "everything": the sandbox's schema and

@@ -18,6 +18,8 @@ pub fn ssh_password(host: &str) -> String {
     format!("ssh-password:{host}")
 }
 pub const DB_PASSWORD: &str = "db-password";
+/// The password of the idle one of `[database] alternating_users`.
+pub const DB_STANDBY_PASSWORD: &str = "db-standby-password";
 /// The password of the deployment's canary account (profile `[probe]`).
 pub const PROBE_PASSWORD: &str = "probe-password";
 /// An API token of the deployment's canary account.

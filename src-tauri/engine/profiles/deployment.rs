@@ -253,6 +253,12 @@ pub struct Database {
     /// it is not `address` (a database reached by IP whose certificate names its host).
     #[serde(default)]
     pub server_name: Option<Spanned<String>>,
+    /// Two login roles with the same privileges that the app's `.env` alternates between
+    /// (AWS's "alternating users"): a rotation gives the idle one a new password, moves
+    /// every host onto it while the other still works, then retires the other. The idle
+    /// role's password is in the keychain (`db-standby-password`).
+    #[serde(default)]
+    pub alternating_users: Vec<Spanned<String>>,
 }
 
 fn default_db_address() -> String {
@@ -805,6 +811,24 @@ impl DeploymentProfile {
                     return Err(invalid(
                         ca.span(),
                         format!("database.ca_file: expected an absolute path or ~/…, found {path:?}"),
+                    ));
+                }
+            }
+            if !db.alternating_users.is_empty() {
+                let names: Vec<&String> = db.alternating_users.iter().map(|u| u.get_ref()).collect();
+                let ok_name = |n: &str| {
+                    !n.is_empty() && n.len() <= 63 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                };
+                if names.len() != 2 || names[0] == names[1] || !names.iter().all(|n| ok_name(n)) {
+                    return Err(invalid(
+                        db.alternating_users[0].span(),
+                        "database.alternating_users: expected two different role names (letters, digits, _), like [\"app_blue\", \"app_green\"]".into(),
+                    ));
+                }
+                if db.credentials != DbCredentials::Env {
+                    return Err(invalid(
+                        db.alternating_users[0].span(),
+                        "database.alternating_users: the console reads which role is current from the .env (credentials = \"env\")".into(),
                     ));
                 }
             }

@@ -423,7 +423,7 @@ impl TestRole {
         crate::testbed::psql(
             "postgres",
             &format!(
-                "CREATE ROLE {name} LOGIN PASSWORD '{password}'; GRANT CONNECT ON DATABASE sandbox TO {name}; {log}"
+                "BEGIN; CREATE ROLE {name} LOGIN PASSWORD '{password}'; GRANT CONNECT ON DATABASE sandbox TO {name}; {log} COMMIT;"
             ),
             &[],
         );
@@ -636,6 +636,123 @@ async fn a_database_password_kept_in_the_keychain_is_rotated_there_too() {
     let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
     testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
     testbed().assert_no_secret_in(&secrets, format!("{report:?}").as_bytes(), "the report");
+    testbed().assert_none_in_dir(&secrets, s.v.dir.path());
+}
+
+/// Two alternating roles (`[database] alternating_users`): the idle one gets the new
+/// password, every host moves to it (POSTGRES_USER, POSTGRES_PASSWORD, DATABASE_URL)
+/// while the one in use keeps working — no cut-over, checked mid-roll — then the one in
+/// use is retired: its old password refused, its new one the keychain's standby.
+#[tokio::test]
+async fn alternating_roles_rotate_without_a_cut_over() {
+    use breakglass::engine::keychain::DB_STANDBY_PASSWORD;
+    use breakglass::engine::secret::Sensitive;
+    let (a, b) = (TestRole::new("alta", false), TestRole::new("altb", false));
+    let users = format!("alternating_users = [\"{}\", \"{}\"]", a.name, b.name);
+    let s = setup_with(
+        "alt",
+        ["true"; 3],
+        &a.env(),
+        &[(
+            "credentials = \"env\"".to_owned(),
+            format!("credentials = \"env\"\n{users}"),
+        )],
+    )
+    .await;
+    let kc = s.v.engine.keychain();
+    let spec = ActionSpec::RotateSecrets(RotateSecrets {
+        vars: vec!["POSTGRES_PASSWORD".into()],
+        ..Default::default()
+    });
+    // Without the idle role's password in the keychain: refused, saying what to do.
+    let e = s.v.engine.plan_action(&s.v.name, &spec).await.unwrap_err();
+    assert!(e.to_string().contains(DB_STANDBY_PASSWORD), "{e}");
+    kc.set(&s.v.name, DB_STANDBY_PASSWORD, Sensitive::new(b.password.clone()))
+        .await
+        .unwrap();
+    let plan = s.v.engine.plan_action(&s.v.name, &spec).await.unwrap();
+    assert!(
+        plan.steps[0].contains(&format!("the idle role {}", b.name)),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.starts_with("alternating roles, no cut-over")),
+        "{plan:#?}"
+    );
+    assert!(!plan.warnings.iter().any(|w| w.starts_with("cut-over")));
+    // Mid-roll (app2's container recreated, app3 not yet): the role in use still works.
+    let mid = Arc::new(Mutex::new(None));
+    let (m, a_name, a_pw) = (mid.clone(), a.name.clone(), a.password.clone());
+    let events: breakglass::engine::actions::Events = Arc::new(move |e| {
+        if let ActionEvent::Step {
+            status: StepStatus::Done,
+            description,
+            ..
+        } = &e
+            && description.starts_with("app2: recreate")
+        {
+            let role = TestRole {
+                name: a_name.clone(),
+                password: a_pw.clone(),
+            };
+            *m.lock().unwrap() = Some(role.login(&a_pw).status.success());
+            std::mem::forget(role);
+        }
+    });
+    let report =
+        s.v.engine
+            .run_action(
+                &s.v.name,
+                confirmed(&spec, Some(&s.v.name)),
+                events,
+                Cancel::default(),
+            )
+            .await
+            .unwrap();
+    assert!(report.verified, "{report:#?}");
+    assert_eq!(*mid.lock().unwrap(), Some(true), "{} worked mid-roll", a.name);
+    let env = EnvFile::parse(&std::fs::read_to_string(&s.hosts[0].1).unwrap()).unwrap();
+    let new = env.get("POSTGRES_PASSWORD").unwrap().expose().clone();
+    assert_ne!(new, a.password);
+    assert_ne!(new, b.password);
+    for (host, file, ..) in &s.hosts {
+        let env = EnvFile::parse(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(env.get("POSTGRES_USER").unwrap().expose(), &b.name, "{host}");
+        assert_eq!(env.get("POSTGRES_PASSWORD").unwrap().expose(), &new, "{host}");
+        let want = b.url(&new);
+        assert_eq!(env.get("DATABASE_URL").unwrap().expose(), &want, "{host}");
+    }
+    assert!(
+        b.login(&new).status.success(),
+        "{} takes the new password",
+        b.name
+    );
+    assert!(
+        !a.login(&a.password).status.success(),
+        "{}'s old password is refused",
+        a.name
+    );
+    let standby = kc
+        .get(&s.v.name, DB_STANDBY_PASSWORD)
+        .await
+        .unwrap()
+        .expose()
+        .clone();
+    assert!(
+        a.login(&standby).status.success(),
+        "the keychain's standby lets {} in",
+        a.name
+    );
+    let secrets = vec![
+        ("a (old)".to_owned(), a.password.clone()),
+        ("b (old)".to_owned(), b.password.clone()),
+        ("new".to_owned(), new.clone()),
+        ("standby".to_owned(), standby.clone()),
+    ];
+    let journal = s.v.engine.journal().await.unwrap().entries(None).await.unwrap();
+    testbed().assert_no_secret_in(&secrets, format!("{journal:?}").as_bytes(), "the journal");
     testbed().assert_none_in_dir(&secrets, s.v.dir.path());
 }
 

@@ -99,6 +99,151 @@ pub async fn accepts(ctx: &Ctx<'_>, user: &str, password: &Sensitive<String>) ->
     }
 }
 
+/// A fresh connection as `user` with `password`, through `via_host`.
+async fn connect_as(
+    ctx: &Ctx<'_>,
+    via_host: &str,
+    user: &str,
+    password: &Sensitive<String>,
+) -> Result<RemoteDb> {
+    let db = ctx
+        .profile
+        .database
+        .as_ref()
+        .ok_or_else(|| Error::ActionUnavailable {
+            reason: "the profile has no [database]".into(),
+        })?;
+    let session = ctx.engine.session(ctx.deployment(), via_host).await?;
+    Ok(RemoteDb::connect(
+        session,
+        db,
+        DbCredentials {
+            user: user.to_owned(),
+            password: password.clone(),
+        },
+    )
+    .await?)
+}
+
+/// Step (alternating roles): the idle role gets the new password, set by itself (its
+/// current password is the keychain's `db-standby-password`). The role in use is not
+/// touched: every host keeps working while it moves over.
+pub struct SetStandbyPassword {
+    pub user: String,
+    pub standby: Sensitive<String>,
+    pub new: Sensitive<String>,
+    pub via_host: String,
+}
+
+impl Step for SetStandbyPassword {
+    fn description(&self) -> String {
+        format!(
+            "database: the idle role {} gets the new password (a SCRAM-SHA-256 verifier computed here); the role in use keeps working",
+            self.user
+        )
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let db = connect_as(ctx, &self.via_host, &self.user, &self.standby).await?;
+            set_password(&db, &self.user, self.new.expose()).await?;
+            Ok(StepDone {
+                detail: format!("the role {} has the new password", self.user),
+                changed: 1,
+            })
+        })
+    }
+
+    /// The journal holds no password: after a killed console the idle role keeps the new
+    /// one (in the `.env` backups); the next rotation's plan then asks for
+    /// `db-standby-password` again.
+    fn undo(&self) -> Option<ActionSpec> {
+        Some(RotateUndo::nothing(&self.via_host))
+    }
+
+    fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let db = connect_as(ctx, &self.via_host, &self.user, &self.new).await?;
+            set_password(&db, &self.user, self.standby.expose()).await?;
+            Ok(format!("the role {} has its standby password again", self.user))
+        })
+    }
+}
+
+/// Step (alternating roles), once every host uses the other role: the role that was in
+/// use gets a password no `.env` holds (random, kept in the keychain as the next
+/// rotation's `db-standby-password`), so its old password is refused from now on.
+pub struct RetireRole {
+    pub user: String,
+    pub old: Sensitive<String>,
+    pub retired: Sensitive<String>,
+    /// The keychain's standby password before this run (put back by a revert).
+    pub standby_before: Sensitive<String>,
+    pub via_host: String,
+}
+
+impl Step for RetireRole {
+    fn description(&self) -> String {
+        format!(
+            "database: {} (no longer used) gets a password no .env holds, kept in the keychain for the next rotation; its old one is refused from now on",
+            self.user
+        )
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
+        Box::pin(async move {
+            let db = connect_as(ctx, &self.via_host, &self.user, &self.old).await?;
+            set_password(&db, &self.user, self.retired.expose()).await?;
+            ctx.engine
+                .keychain()
+                .set(
+                    ctx.deployment(),
+                    crate::engine::keychain::DB_STANDBY_PASSWORD,
+                    self.retired.clone(),
+                )
+                .await?;
+            Ok(StepDone {
+                detail: format!(
+                    "{} retired: its old password no longer works; its new one is the keychain's {}",
+                    self.user,
+                    crate::engine::keychain::DB_STANDBY_PASSWORD
+                ),
+                changed: 1,
+            })
+        })
+    }
+
+    /// A console killed after this step and before the run ended: the keychain holds the
+    /// retired role's password; undoing the hosts puts them back on it with a password it
+    /// no longer has, and the undo says so (as a superuser: ALTER ROLE … PASSWORD).
+    fn undo(&self) -> Option<ActionSpec> {
+        Some(RotateUndo::nothing(&self.via_host))
+    }
+
+    fn revert<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let db = match connect_as(ctx, &self.via_host, &self.user, &self.retired).await {
+                Ok(db) => db,
+                // The step failed before the password changed.
+                Err(_) => connect_as(ctx, &self.via_host, &self.user, &self.old).await?,
+            };
+            set_password(&db, &self.user, self.old.expose()).await?;
+            ctx.engine
+                .keychain()
+                .set(
+                    ctx.deployment(),
+                    crate::engine::keychain::DB_STANDBY_PASSWORD,
+                    self.standby_before.clone(),
+                )
+                .await?;
+            Ok(format!(
+                "{} has its old password again, the keychain its standby password",
+                self.user
+            ))
+        })
+    }
+}
+
 /// Step: the role's password becomes the new one (its verifier). Undone with the old
 /// one's, which this step keeps in memory for a run that fails; the journaled undo sets
 /// the password found in `via_host`'s `.env` at that time (by then restored).
@@ -231,6 +376,8 @@ impl Step for StoreDbPassword {
 /// connection. Changes nothing.
 pub struct ProveDb {
     pub user: String,
+    /// The role the new password belongs to (another one with alternating roles).
+    pub new_user: String,
     pub old: Sensitive<String>,
     pub new: Sensitive<String>,
     pub via_host: String,
@@ -238,10 +385,17 @@ pub struct ProveDb {
 
 impl Step for ProveDb {
     fn description(&self) -> String {
-        format!(
-            "database: prove that {}'s old password is refused and the new one accepted",
-            self.user
-        )
+        if self.new_user == self.user {
+            format!(
+                "database: prove that {}'s old password is refused and the new one accepted",
+                self.user
+            )
+        } else {
+            format!(
+                "database: prove that {}'s old password is refused and {} accepts the new one",
+                self.user, self.new_user
+            )
+        }
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx<'_>) -> BoxFuture<'a, Result<StepDone>> {
@@ -251,15 +405,15 @@ impl Step for ProveDb {
                     reason: format!("PostgreSQL still accepts {}'s old password", self.user),
                 });
             }
-            if !accepts(ctx, &self.user, &self.new).await? {
+            if !accepts(ctx, &self.new_user, &self.new).await? {
                 return Err(Error::ActionUnavailable {
-                    reason: format!("PostgreSQL refuses {}'s new password", self.user),
+                    reason: format!("PostgreSQL refuses {}'s new password", self.new_user),
                 });
             }
             Ok(StepDone {
                 detail: format!(
-                    "PostgreSQL refuses {}'s old password and accepts the new one",
-                    self.user
+                    "PostgreSQL refuses {}'s old password and accepts {}'s new one",
+                    self.user, self.new_user
                 ),
                 changed: 0,
             })

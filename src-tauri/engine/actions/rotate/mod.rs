@@ -317,6 +317,53 @@ fn touched(env: &EnvFile, vars: &[String], db_user: Option<&str>, redis_var: Opt
     here
 }
 
+/// With `[database] alternating_users`: the idle role and its password (the keychain's
+/// `db-standby-password`, which must let it in), when `current` is one of the two.
+async fn alternate(
+    ctx: &Ctx<'_>,
+    db: &crate::engine::profiles::Database,
+    current: &str,
+) -> Result<Option<(String, Sensitive<String>)>> {
+    let users: Vec<&String> = db.alternating_users.iter().map(|u| u.get_ref()).collect();
+    if users.is_empty() {
+        return Ok(None);
+    }
+    let other = match users.iter().position(|u| *u == current) {
+        Some(0) => users[1].clone(),
+        Some(_) => users[0].clone(),
+        None => {
+            return Err(Error::ActionUnavailable {
+                reason: format!(
+                    "the .env's role {current} is neither of [database] alternating_users ({}): put one of them in the .env first",
+                    users.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    };
+    let key = crate::engine::keychain::DB_STANDBY_PASSWORD;
+    let pw = match ctx.engine.keychain().get(ctx.deployment(), key).await {
+        Ok(pw) => pw,
+        Err(crate::engine::keychain::KeychainError::NotSet { .. }) => {
+            return Err(Error::ActionUnavailable {
+                reason: format!(
+                    "the idle role {other}'s password is not in the keychain: set one (ALTER ROLE {other} PASSWORD …) and store it with `breakglass secret set {} {key}`",
+                    ctx.deployment()
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !db::accepts(ctx, &other, &pw).await? {
+        return Err(Error::ActionUnavailable {
+            reason: format!(
+                "PostgreSQL refuses the keychain's {key} for the idle role {other}: set it again (ALTER ROLE {other} PASSWORD …, then `breakglass secret set {} {key}`)",
+                ctx.deployment()
+            ),
+        });
+    }
+    Ok(Some((other, pw)))
+}
+
 impl RotateSecrets {
     /// The variables to rotate: those named, pasted, in the named groups, and with
     /// `--all` every secret the app profile names that a `.env` holds (with what was
@@ -456,7 +503,6 @@ impl Action for RotateSecrets {
                 };
                 values.insert(v.clone(), value);
             }
-            let values: Values = Arc::new(values);
             // The database's password: its role and current password, from via_host's
             // .env as the console reads them.
             let db_rotation = match (
@@ -473,9 +519,15 @@ impl Action for RotateSecrets {
                         .get("POSTGRES_PASSWORD")
                         .cloned()
                         .ok_or_else(|| bad("no new value".into()))?;
-                    Some((via, creds.user, creds.password, new))
+                    let standby = alternate(ctx, db, &creds.user).await?;
+                    if let Some((other, _)) = &standby {
+                        // Every .env moves to the other role.
+                        values.insert("POSTGRES_USER".into(), Sensitive::new(other.clone()));
+                    }
+                    Some((via, creds.user, creds.password, new, standby))
                 }
             };
+            let values: Values = Arc::new(values);
             let db_user = db_rotation.as_ref().map(|(_, u, ..)| u.clone());
             // Redis's password (the variable the profile's [redis] names).
             let redis_var = ctx.profile.redis.as_ref().and_then(|r| r.password_env.clone());
@@ -513,7 +565,16 @@ impl Action for RotateSecrets {
             let written: Written = Arc::default();
             for (host, path, sha, env, text) in &files {
                 let (host, path, sha) = (host.clone(), path.clone(), sha.clone());
-                let here = touched(env, &vars, db_user.as_deref(), redis_var.as_deref());
+                let mut here = touched(env, &vars, db_user.as_deref(), redis_var.as_deref());
+                // Alternating roles: the user name changes with the password.
+                if values.contains_key("POSTGRES_USER")
+                    && env.get("POSTGRES_USER").is_some()
+                    && here
+                        .iter()
+                        .any(|v| v == "POSTGRES_PASSWORD" || v == "DATABASE_URL")
+                {
+                    here.push("POSTGRES_USER".into());
+                }
                 for v in &vars {
                     if let Some(x) = env.get(v) {
                         before.entry(v).or_default().push(fingerprint(&key, x.expose()));
@@ -524,7 +585,7 @@ impl Action for RotateSecrets {
                 }
                 for v in &here {
                     let v = match v.as_str() {
-                        "DATABASE_URL" => "POSTGRES_PASSWORD",
+                        "DATABASE_URL" | "POSTGRES_USER" => "POSTGRES_PASSWORD",
                         "REDIS_URL" => redis_var.as_deref().unwrap_or("REDIS_URL"),
                         v => v,
                     };
@@ -637,16 +698,36 @@ impl Action for RotateSecrets {
             for l in left_out {
                 warnings.push(format!("left out: {l}"));
             }
-            if let Some((via, user, old, new)) = &db_rotation {
-                steps.insert(
-                    0,
-                    Box::new(db::SetDbPassword {
-                        user: user.clone(),
-                        old: old.clone(),
-                        new: new.clone(),
-                        via_host: via.clone(),
-                    }),
-                );
+            if let Some((via, user, old, new, standby)) = &db_rotation {
+                match standby {
+                    Some((other, standby_pw)) => {
+                        steps.insert(
+                            0,
+                            Box::new(db::SetStandbyPassword {
+                                user: other.clone(),
+                                standby: standby_pw.clone(),
+                                new: new.clone(),
+                                via_host: via.clone(),
+                            }),
+                        );
+                        steps.push(Box::new(db::RetireRole {
+                            user: user.clone(),
+                            old: old.clone(),
+                            retired: values::generate(Default::default())?,
+                            standby_before: standby_pw.clone(),
+                            via_host: via.clone(),
+                        }));
+                    }
+                    None => steps.insert(
+                        0,
+                        Box::new(db::SetDbPassword {
+                            user: user.clone(),
+                            old: old.clone(),
+                            new: new.clone(),
+                            via_host: via.clone(),
+                        }),
+                    ),
+                }
                 if keychain_db {
                     steps.insert(
                         1,
@@ -664,6 +745,7 @@ impl Action for RotateSecrets {
                 }
                 steps.push(Box::new(db::ProveDb {
                     user: user.clone(),
+                    new_user: standby.as_ref().map_or_else(|| user.clone(), |(o, _)| o.clone()),
                     old: old.clone(),
                     new: new.clone(),
                     via_host: via.clone(),
@@ -682,9 +764,14 @@ impl Action for RotateSecrets {
                     "the role {user} has {total} open connection(s) now ({}): they stay open; every new one needs the new password",
                     rows.iter().map(|(a, n)| format!("{n} from {a}")).collect::<Vec<_>>().join(", ")
                 ));
-                warnings.push(format!(
-                    "cut-over: PostgreSQL holds one password per role, so from step 1 until a host's containers are recreated, their new connections to the database are refused; the {hosts} host(s) follow one another without pause"
-                ));
+                warnings.push(match standby {
+                    None => format!(
+                        "cut-over: PostgreSQL holds one password per role, so from step 1 until a host's containers are recreated, their new connections to the database are refused; the {hosts} host(s) follow one another without pause"
+                    ),
+                    Some((other, _)) => format!(
+                        "alternating roles, no cut-over: {other} gets the new password and every host moves to it while {user} keeps working; once all have moved, {user} gets a password no .env holds (kept in the keychain for the next rotation, which moves back to it)"
+                    ),
+                });
             }
             if let Some((via, old, new)) = &redis_rotation {
                 let first = usize::from(db_rotation.is_some());
@@ -979,6 +1066,8 @@ impl Step for WriteEnv {
                 let derived;
                 let source = match v.as_str() {
                     "DATABASE_URL" => Some("POSTGRES_PASSWORD"),
+                    // Alternating roles: the other role's name.
+                    "POSTGRES_USER" => None,
                     "REDIS_URL" => self.redis_var.as_deref(),
                     _ => None,
                 };
@@ -994,6 +1083,12 @@ impl Step for WriteEnv {
                         reason: format!("{}: {v} in {} is not a URL", self.host, self.path),
                     })?;
                     if parsed.set_password(Some(pw.expose())).is_err() {
+                        continue;
+                    }
+                    if v == "DATABASE_URL"
+                        && let Some(user) = self.values.get("POSTGRES_USER")
+                        && parsed.set_username(user.expose()).is_err()
+                    {
                         continue;
                     }
                     derived = Sensitive::new(parsed.to_string());
