@@ -529,3 +529,103 @@ async fn a_host_the_proxy_cannot_reach_after_its_recreation_undoes_the_rotation(
         );
     }
 }
+
+/// A real nginx of the test's own in front of the three servers (passive health: a
+/// refused connection goes to the next server), polled at `/health` every 50 ms through
+/// the whole rotation: not one request fails while the hosts' containers are recreated
+/// one after another.
+#[tokio::test]
+async fn the_site_stays_up_behind_a_load_balancer_through_the_roll() {
+    let s = setup("lb").await;
+    let dir = tempfile::tempdir().unwrap();
+    let lb = free_port();
+    let upstreams: String = s
+        .hosts
+        .iter()
+        .map(|h| format!("    server 127.0.0.1:{} max_fails=1 fail_timeout=1s;\n", h.3))
+        .collect();
+    let d = dir.path().display();
+    std::fs::write(
+        dir.path().join("nginx.conf"),
+        format!(
+            "daemon off;\nmaster_process off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               upstream app {{\n{upstreams}  }}\n\
+               server {{\n    listen 127.0.0.1:{lb};\n    location / {{\n      proxy_pass http://app;\n\
+                 proxy_next_upstream error timeout http_502 http_503;\n      proxy_connect_timeout 1s;\n    }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    struct Nginx(std::process::Child);
+    impl Drop for Nginx {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _nginx = Nginx(
+        std::process::Command::new("/usr/sbin/nginx")
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-p")
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{lb}/health");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !client
+        .get(&url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+    {
+        assert!(std::time::Instant::now() < deadline, "nginx does not answer");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The poller, from before the first host is touched until the run has ended.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (stop, url, client) = (stop.clone(), url.clone(), client.clone());
+        tokio::spawn(async move {
+            let (mut polls, mut failures) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                polls += 1;
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == reqwest::StatusCode::OK => {}
+                    Ok(r) => failures.push(format!("{}", r.status())),
+                    Err(e) => failures.push(e.to_string()),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            (polls, failures)
+        })
+    };
+    let v = &s.v;
+    let spec = rotate(&[], &["tokens"], false, &[]);
+    let report = v
+        .engine
+        .run_action(
+            &v.name,
+            confirmed(&spec, Some(&v.name)),
+            Arc::new(|_| {}),
+            Cancel::default(),
+        )
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (polls, failures) = poller.await.unwrap();
+    assert!(report.verified, "{report:#?}");
+    // Every host's container is a new one.
+    assert!(report.changed >= 6, "{report:#?}");
+    assert!(polls > 40, "the poller ran through the roll ({polls} polls)");
+    assert!(
+        failures.is_empty(),
+        "{} of {polls} requests failed: {failures:?}",
+        failures.len()
+    );
+}
