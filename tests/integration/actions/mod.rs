@@ -36,7 +36,7 @@ fn quiet() -> Events {
     Arc::new(|_| {})
 }
 
-fn recording() -> (Events, Arc<Mutex<Vec<ActionEvent>>>) {
+pub(crate) fn recording() -> (Events, Arc<Mutex<Vec<ActionEvent>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     (Arc::new(move |e| s.lock().unwrap().push(e)), seen)

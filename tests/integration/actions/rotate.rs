@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use breakglass::engine::actions::{ActionEvent, ActionSpec, Cancel, RotateSecrets, StepStatus};
 use breakglass::engine::envfile::EnvFile;
 
-use super::confirmed;
+use super::{confirmed, recording};
 use crate::testbed::{docker, testbed, variant};
 
 /// JWT_SECRET's value before a test's rotation: its own (other tests run at the same
@@ -396,12 +396,6 @@ pub(super) fn assert_back(s: &Setup, before: &[String]) {
             "{host}: nothing else left"
         );
     }
-}
-
-pub(super) fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEvent>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    (Arc::new(move |e| s2.lock().unwrap().push(e)), seen)
 }
 
 /// A login role of a test's own on the testbed's PostgreSQL (dropped at the end), its

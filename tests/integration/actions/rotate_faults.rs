@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use breakglass::engine::actions::{ActionEvent, Cancel, StepStatus};
 
 use super::confirmed;
-use super::rotate::{TestRole, assert_back, inspect, recording, setup, setup_with, spec};
+use super::recording;
+use super::rotate::{TestRole, assert_back, inspect, setup, setup_with, spec};
 use crate::testbed::testbed;
 
 /// An sshd of this test's own for app2: the testbed's configuration and host key (so the

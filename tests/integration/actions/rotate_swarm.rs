@@ -13,7 +13,7 @@ use std::time::Duration;
 use breakglass::engine::actions::{ActionEvent, ActionSpec, Cancel, RotateDockerSecret, StepStatus};
 use serde_json::Value;
 
-use super::confirmed;
+use super::{confirmed, recording};
 use crate::testbed::{testbed, variant};
 
 fn socket() -> String {
@@ -282,12 +282,6 @@ fn spec(secret: &str) -> ActionSpec {
     ActionSpec::RotateDockerSecret(RotateDockerSecret {
         secret: secret.to_owned(),
     })
-}
-
-fn recording() -> (breakglass::engine::actions::Events, Arc<Mutex<Vec<ActionEvent>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    (Arc::new(move |e| s2.lock().unwrap().push(e)), seen)
 }
 
 fn with_status(seen: &[ActionEvent], want: StepStatus) -> Vec<String> {

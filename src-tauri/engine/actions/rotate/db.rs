@@ -291,23 +291,7 @@ impl Step for SetDbPassword {
                 Err(e) => Err(e),
             };
             if pooled.is_err() {
-                let db = ctx
-                    .profile
-                    .database
-                    .as_ref()
-                    .ok_or_else(|| Error::ActionUnavailable {
-                        reason: "the profile has no [database]".into(),
-                    })?;
-                let session = ctx.engine.session(ctx.deployment(), &self.via_host).await?;
-                let fresh = RemoteDb::connect(
-                    session,
-                    db,
-                    DbCredentials {
-                        user: self.user.clone(),
-                        password: self.new.clone(),
-                    },
-                )
-                .await?;
+                let fresh = connect_as(ctx, &self.via_host, &self.user, &self.new).await?;
                 set_password(&fresh, &self.user, self.old.expose()).await?;
             }
             Ok(format!("the role {} has its old password again", self.user))
