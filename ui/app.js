@@ -112,6 +112,10 @@ function renderStatus(st) {
             h("td", { class: "mono" }, c.image),
           ))
       : [h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No container reachable."))]),
+    ...st.hosts.filter((hs) => hs.other_containers.length).map((hs) =>
+      h("tr", { class: "muted" }, h("td", {}, hs.name),
+        h("td", { colspan: "6", class: "muted" },
+          `+ ${hs.other_containers.length} other container(s) on this host, not the deployment's (not judged)`))),
   );
   const checks = [["Database", st.database], ["App /health", st.app_health]].filter(([, c]) => c);
   $("#checks").replaceChildren(

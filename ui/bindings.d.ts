@@ -317,7 +317,17 @@ latency_ms: number | null, host_key: string | null,
 /**
  * Set when the host key is not trusted yet, or has changed: what to show a person.
  */
-host_key_problem: HostKeyProblem | null, error: ErrorReport | null, docker_version: string | null, docker_error: ErrorReport | null, containers: Array<ContainerInfo>, };
+host_key_problem: HostKeyProblem | null, error: ErrorReport | null, docker_version: string | null, docker_error: ErrorReport | null, 
+/**
+ * The deployment's containers on this host: those its profile's services name (or the
+ * task containers of its Swarm services); every container when the profile names none.
+ */
+containers: Array<ContainerInfo>, 
+/**
+ * Whatever else runs on the host: shown, never judged (another project's unhealthy
+ * container does not make this deployment degraded).
+ */
+other_containers: Array<ContainerInfo>, };
 
 export type HostSummary = { name: string, address: string, port: number, roles: Array<string>, host_key: string | null, 
 /**

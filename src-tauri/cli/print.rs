@@ -196,6 +196,12 @@ pub(crate) fn print_status(st: &DeploymentStatus) {
                 c.restart_count
             );
         }
+        if !h.other_containers.is_empty() {
+            outln!(
+                "           + {} other container(s) on this host, not the deployment's (not judged)",
+                h.other_containers.len()
+            );
+        }
     }
     for (what, check) in [("database", &st.database), ("app /health", &st.app_health)] {
         if let Some(c) = check {

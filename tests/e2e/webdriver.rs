@@ -17,11 +17,15 @@ pub struct TauriDriver {
     port: u16,
 }
 
-/// Two distinct free ports (both listeners are held until both are known).
+/// Two distinct free ports, outside the ephemeral range ([`crate::testbed::free_port`]).
 fn free_ports() -> (u16, u16) {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+    let a = crate::testbed::free_port();
+    loop {
+        let b = crate::testbed::free_port();
+        if b != a {
+            return (a, b);
+        }
+    }
 }
 
 fn wait_port(port: u16, deadline: Instant) {

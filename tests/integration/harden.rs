@@ -121,10 +121,7 @@ async fn every_check_passes_where_hardened_and_fails_where_not_with_evidence() {
     }
 
     // A Redis without a password, on every interface.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::testbed::free_port();
     let mut redis = std::process::Command::new("redis-server")
         .args([
             "--port",
@@ -480,11 +477,7 @@ srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
 "#;
 fn tls_server(dir: &std::path::Path, legacy: bool) -> TlsServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::testbed::free_port();
     std::fs::write(dir.join("srv.py"), TLS_SERVER).unwrap();
     let child = std::process::Command::new("python3")
         .args([
@@ -518,11 +511,7 @@ async fn tls_versions_and_certificates_are_judged_from_the_handshake() {
     make_cert(dir.path(), 10);
     let old = tls_server(dir.path(), true);
     let modern = tls_server(dir.path(), false);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = crate::testbed::free_port();
     let ca = dir.path().join("ca.pem").display().to_string();
     let with = |port: u16, ca: Option<&str>| {
         let ca = ca

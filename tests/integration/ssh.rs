@@ -96,11 +96,7 @@ impl PrivateSshd {
             .nth(1)
             .unwrap()
             .to_owned();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::testbed::free_port();
         let conf = edit(std::fs::read_to_string(tb.dir.join("hosts/app3/sshd_config")).unwrap());
         let conf: String = conf
             .lines()
@@ -403,11 +399,7 @@ async fn one_connection_serves_many_channels_and_a_dropped_one_is_replaced() {
 
 #[tokio::test]
 async fn an_unreachable_host_fails_fast_with_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::testbed::free_port();
     let v = variant("down", |t| t.replace("port = 22202", &format!("port = {port}"))).await;
     let e = v.engine.session(&v.name, "app2").await.unwrap_err();
     assert_eq!(e.code(), "ssh.unreachable");

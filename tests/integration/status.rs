@@ -63,11 +63,7 @@ async fn a_held_connection_that_died_is_replaced_by_the_next_status() {
 
 #[tokio::test]
 async fn one_host_down_is_reported_and_the_rest_still_checked() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::testbed::free_port();
     let v = variant("status-down", |t| {
         t.replace("port = 22203", &format!("port = {port}"))
     })
@@ -107,4 +103,82 @@ async fn the_cli_prints_status_as_text_and_json_without_secrets() {
         }
     }
     testbed().assert_no_secret_in_dir(v.dir.path());
+}
+
+/// Another project's unhealthy container on a deployment's host is listed apart, and does
+/// not make the deployment degraded; the deployment's own containers are still judged.
+#[tokio::test]
+async fn another_projects_unhealthy_container_is_shown_but_not_judged() {
+    let v = variant("status-foreign", |t| t).await;
+    let name = format!("status-foreign-{}", std::process::id());
+    let out = crate::testbed::docker(
+        "app2",
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "--health-cmd",
+            "false",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--entrypoint",
+            "/bin/busybox",
+            "sandbox-app:latest",
+            "sleep",
+            "600",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    struct Rm(String);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = crate::testbed::docker("app2", &["rm", "-f", &self.0]);
+        }
+    }
+    let _rm = Rm(name.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let st = loop {
+        let st = v.engine.status(&v.name).await.unwrap();
+        let app2 = st.hosts.iter().find(|h| h.name == "app2").unwrap();
+        if app2
+            .other_containers
+            .iter()
+            .any(|c| c.name == name && c.health == "unhealthy")
+        {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never became unhealthy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let app2 = st.hosts.iter().find(|h| h.name == "app2").unwrap();
+    assert!(app2.containers.iter().all(|c| c.name != name));
+    assert!(
+        app2.containers.iter().any(|c| c.name == "web2"),
+        "{:?}",
+        app2.containers
+    );
+    assert!(
+        st.all_good(),
+        "a foreign container degraded the deployment: {st:?}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["status", &v.name])
+        .env("BREAKGLASS_DATA_DIR", v.dir.path().join("state"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("other container(s) on this host"), "{text}");
 }

@@ -160,6 +160,29 @@ impl Testbed {
     }
 }
 
+/// A port nothing listens on, for a server a test starts: drawn at random from
+/// 61000–64999, above the kernel's ephemeral range (32768–60999 here), so the outgoing
+/// connections of tests running beside this one (SSH, PostgreSQL, Docker) cannot take it
+/// between this call and the server's `bind`, as a port from `bind(0)` could be.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let mut seed = h.finish();
+    for _ in 0..500 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let port = 61000 + ((seed >> 33) % 4000) as u16;
+        // One after the other: the first listener is gone before the second binds.
+        let any = std::net::TcpListener::bind(("0.0.0.0", port)).is_ok();
+        if any && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 61000-64999");
+}
+
 /// A fresh IP per call (TEST-NET-1, which the seeded audit trail does not use), so each
 /// test finds its own audit rows.
 pub fn unique_test_ip() -> String {

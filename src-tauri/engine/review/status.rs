@@ -40,7 +40,12 @@ pub struct HostStatus {
     pub error: Option<ErrorReport>,
     pub docker_version: Option<String>,
     pub docker_error: Option<ErrorReport>,
+    /// The deployment's containers on this host: those its profile's services name (or the
+    /// task containers of its Swarm services); every container when the profile names none.
     pub containers: Vec<ContainerInfo>,
+    /// Whatever else runs on the host: shown, never judged (another project's unhealthy
+    /// container does not make this deployment degraded).
+    pub other_containers: Vec<ContainerInfo>,
 }
 
 /// A host key that stops the connection.
@@ -65,8 +70,8 @@ pub struct Check {
 }
 
 impl DeploymentStatus {
-    /// Every host reachable, every Docker Engine answering, every container that has a
-    /// health check healthy, the database and the app's health answering. What `status`
+    /// Every host reachable, every Docker Engine answering, every container of the
+    /// deployment that has a health check healthy, the database and the app's health answering. What `status`
     /// exits 0 for; anything less exits 1.
     pub fn all_good(&self) -> bool {
         self.hosts.iter().all(|h| {
@@ -88,7 +93,11 @@ impl Engine {
         let started = Instant::now();
         let profile = self.profile(deployment).await?;
         let summary = profile.summary();
-        let hosts = summary.hosts.iter().map(|h| self.host_status(deployment, h));
+        let ours = Ours::of(&profile);
+        let hosts = summary
+            .hosts
+            .iter()
+            .map(|h| self.host_status(deployment, h, &ours));
         let db = async {
             let db = profile.database.as_ref()?;
             let t = Instant::now();
@@ -126,7 +135,12 @@ impl Engine {
         })
     }
 
-    async fn host_status(&self, deployment: &str, h: &crate::engine::profiles::HostSummary) -> HostStatus {
+    async fn host_status(
+        &self,
+        deployment: &str,
+        h: &crate::engine::profiles::HostSummary,
+        ours: &Ours,
+    ) -> HostStatus {
         let mut st = HostStatus {
             name: h.name.clone(),
             address: match &h.jump {
@@ -143,6 +157,7 @@ impl Engine {
             docker_version: None,
             docker_error: None,
             containers: Vec::new(),
+            other_containers: Vec::new(),
         };
         let session = match self.session(deployment, &h.name).await {
             Ok(s) => s,
@@ -187,13 +202,49 @@ impl Engine {
                 let (version, containers) = tokio::join!(docker.version(), docker.containers());
                 st.docker_version = version.ok();
                 match containers {
-                    Ok(c) => st.containers = c,
+                    Ok(all) => {
+                        (st.containers, st.other_containers) =
+                            all.into_iter().partition(|c| ours.contains(&c.name))
+                    }
                     Err(e) => st.docker_error = Some(crate::engine::Error::from(e).into()),
                 }
             }
             Err(e) => st.docker_error = Some(e.into()),
         }
         st
+    }
+}
+
+/// Which containers are the deployment's: the names its services list, and the task
+/// containers (`<service>.<slot>.<id>`) of its Swarm services. A profile that names none
+/// claims every container on its hosts.
+struct Ours {
+    names: std::collections::HashSet<String>,
+    swarm: Vec<String>,
+}
+
+impl Ours {
+    fn of(profile: &crate::engine::profiles::DeploymentProfile) -> Self {
+        let names = profile
+            .services
+            .iter()
+            .flat_map(|s| s.containers.iter().map(|c| c.get_ref().clone()))
+            .collect();
+        let swarm = profile
+            .services
+            .iter()
+            .filter_map(|s| s.swarm_service.as_ref().map(|n| format!("{}.", n.get_ref())))
+            .collect();
+        Self { names, swarm }
+    }
+
+    fn contains(&self, container: &str) -> bool {
+        (self.names.is_empty() && self.swarm.is_empty())
+            || self.names.contains(container)
+            || self
+                .swarm
+                .iter()
+                .any(|prefix| container.starts_with(prefix.as_str()))
     }
 }
 

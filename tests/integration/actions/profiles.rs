@@ -105,11 +105,7 @@ impl OwnWeb {
             .unwrap()
             .to_owned();
         let env_file = testbed().host("app1")["env_file"].as_str().unwrap().to_owned();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::testbed::free_port();
         let dir = tempfile::tempdir().unwrap();
         let env = dir.path().join("env");
         let text = edit(std::fs::read_to_string(&env_file).unwrap());

@@ -799,11 +799,7 @@ async fn a_failed_database_rotation_gives_the_role_its_old_password_back() {
 async fn the_redis_password_is_added_before_the_roll_and_the_old_removed_after() {
     let pid = std::process::id();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::testbed::free_port();
     let old_pw = format!("old-redis-password-{pid}");
     let conf = dir.path().join("redis.conf");
     std::fs::write(
@@ -972,11 +968,7 @@ async fn the_redis_password_is_added_before_the_roll_and_the_old_removed_after()
 async fn redis_down_mid_roll_undoes_the_hosts_and_says_what_it_could_not_undo() {
     let pid = std::process::id();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::testbed::free_port();
     let old_pw = format!("old-redis-down-{pid}");
     let conf = dir.path().join("redis.conf");
     std::fs::write(

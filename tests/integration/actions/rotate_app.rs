@@ -49,11 +49,7 @@ impl Drop for AppSetup {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::testbed::free_port()
 }
 
 fn healthy(host: &str, name: &str) -> bool {
@@ -121,10 +117,17 @@ async fn setup_gated(tag: &str, app2_url: Option<String>) -> AppSetup {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     for (host, _, name, _) in &hosts {
         while !healthy(host, name) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{name} never became healthy"
-            );
+            if std::time::Instant::now() >= deadline {
+                // Say why: its state and the last of its output.
+                let state = docker(host, &["inspect", "-f", "{{json .State}}", name]);
+                let logs = docker(host, &["logs", "--tail", "30", name]);
+                panic!(
+                    "{name} never became healthy\nstate: {}\nlogs:\n{}{}",
+                    String::from_utf8_lossy(&state.stdout),
+                    String::from_utf8_lossy(&logs.stdout),
+                    String::from_utf8_lossy(&logs.stderr)
+                );
+            }
             std::thread::sleep(std::time::Duration::from_millis(250));
         }
     }

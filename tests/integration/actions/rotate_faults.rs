@@ -23,11 +23,7 @@ struct OwnSshd {
 
 impl OwnSshd {
     fn start(dir: &std::path::Path) -> OwnSshd {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::testbed::free_port();
         Self::start_on(dir, port)
     }
 

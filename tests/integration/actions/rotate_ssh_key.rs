@@ -43,11 +43,7 @@ impl Sshd {
             .to_owned();
         std::fs::write(d.join("authorized_keys"), authorized_keys).unwrap();
         std::fs::set_permissions(d.join("authorized_keys"), std::fs::Permissions::from_mode(0o600)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::testbed::free_port();
         let conf = d.join("sshd_config");
         std::fs::write(
             &conf,
