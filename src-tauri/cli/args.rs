@@ -277,6 +277,42 @@ pub(crate) enum Command {
     /// Incidents group journal entries for the hand-over report.
     #[command(subcommand)]
     Incident(IncidentCmd),
+    /// Guided sequences of steps (seed 001's emergency actions, seed 004's "if
+    /// compromised", your own): each action still planned, confirmed, run and verified.
+    #[command(subcommand)]
+    Runbook(RunbookCmd),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum RunbookCmd {
+    /// The runbooks: built in, and yours (TOML files in the console's `runbooks` folder).
+    List,
+    /// One runbook's steps and parameters.
+    Show { name: String },
+    /// Walk a runbook on a deployment, step by step. Stops at the first step that is not
+    /// done and verified, and says how to go on (`--from`).
+    Run {
+        deployment: String,
+        name: String,
+        /// A parameter the runbook names, as NAME=VALUE (repeat for each).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = param)]
+        params: Vec<(String, String)>,
+        /// Start at this step (1-based), after an earlier run stopped before it.
+        #[arg(long, default_value_t = 1)]
+        from: usize,
+        /// Where the report step writes the incident's report (Markdown and HTML).
+        #[arg(long, default_value = ".")]
+        report_dir: std::path::PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+fn param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
 }
 
 #[derive(clap::Args)]
@@ -355,9 +391,19 @@ pub(crate) enum JournalCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum IncidentCmd {
-    /// Open an incident: later journal entries belong to it.
-    Open { title: String },
-    /// Close an incident.
+    /// Open an incident on a deployment: its later journal entries belong to it.
+    Open { deployment: String, title: String },
+    /// Add a note to an open incident's timeline (it goes into the journal's chain).
+    Note { id: i64, text: String },
+    /// The timeline, notes and where containment stands.
+    Show { id: i64 },
+    /// The hand-over report, as Markdown (default) or HTML.
+    Report {
+        id: i64,
+        #[arg(long, value_parser = ["md", "html"], default_value = "md")]
+        format: String,
+    },
+    /// Close an incident: its record becomes final.
     Close { id: i64 },
     /// List incidents.
     List,

@@ -607,16 +607,46 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
 }
 
 pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
-    let journal = engine(cli).await?.journal().await?;
+    let engine = engine(cli).await?;
+    let journal = engine.journal().await?;
     let who = breakglass::engine::journal::operator();
     match cmd {
-        IncidentCmd::Open { title } => {
-            let inc = journal.open_incident(title, &who).await?;
-            outln!(
-                "Incident {} opened: {}",
-                inc.id,
-                display_safe(inc.title.as_bytes())
-            );
+        IncidentCmd::Open { deployment, title } => {
+            let inc = engine.open_incident(deployment, title).await?;
+            if cli.json {
+                print_json(&inc)?;
+            } else {
+                outln!(
+                    "Incident {} opened on {}: {}",
+                    inc.id,
+                    display_safe(deployment.as_bytes()),
+                    display_safe(inc.title.as_bytes())
+                );
+            }
+        }
+        IncidentCmd::Note { id, text } => {
+            let e = journal.note(*id, text, &who).await?;
+            if cli.json {
+                print_json(&e)?;
+            } else {
+                outln!("Note added to incident {id} (journal entry {}).", e.seq);
+            }
+        }
+        IncidentCmd::Show { id } => {
+            let view = journal.incident(*id).await?;
+            if cli.json {
+                print_json(&view)?;
+            } else {
+                crate::print::print_incident(&view);
+            }
+        }
+        IncidentCmd::Report { id, format } => {
+            let format = if format == "html" {
+                breakglass::engine::journal::ReportFormat::Html
+            } else {
+                breakglass::engine::journal::ReportFormat::Markdown
+            };
+            out!("{}", journal.export(*id, format).await?);
         }
         IncidentCmd::Close { id } => {
             journal.close_incident(*id, &who).await?;
@@ -629,10 +659,11 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
             } else {
                 for i in list {
                     outln!(
-                        "{:>4} {} {:<10} {}",
+                        "{:>4} {} {:<6} {:<16} {}",
                         i.id,
                         display_safe(i.opened_at.as_bytes()),
                         if i.closed_at.is_some() { "closed" } else { "open" },
+                        display_safe(i.deployment.as_deref().unwrap_or("-").as_bytes()),
                         display_safe(i.title.as_bytes())
                     );
                 }

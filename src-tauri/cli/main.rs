@@ -7,6 +7,7 @@
 mod print;
 mod args;
 mod commands;
+mod runbook;
 
 use std::process::ExitCode;
 
@@ -498,6 +499,7 @@ async fn run(cli: Cli) -> Result<(), ErrorReport> {
         }
         Command::Journal(cmd) => journal_cmd(&cli, cmd).await?,
         Command::Incident(cmd) => incident_cmd(&cli, cmd).await?,
+        Command::Runbook(cmd) => runbook::runbook_cmd(&cli, cmd).await?,
         Command::Deployment(DeploymentCmd::ImportPins { name, known_hosts }) => {
             let file = breakglass::engine::ssh::expand_home(known_hosts);
             let imported = engine(&cli).await?.import_known_hosts(name, &file).await?;

@@ -294,3 +294,68 @@ pub(crate) fn print_audit(r: &breakglass::engine::review::audit::AuditReview) {
         outln!("  {}  {:<20} {}", e.at, s(&e.user), s(&e.ip));
     }
 }
+
+/// `incident show`: the times, where containment stands (and by which vantage), then the
+/// timeline; notes are marked, failures shouted.
+pub(crate) fn print_incident(v: &breakglass::engine::journal::incident::IncidentView) {
+    use breakglass::engine::journal::incident::{ContainmentState, Tone, human_secs, secs_since};
+    let s = |t: &str| display_safe(t.as_bytes());
+    let i = &v.incident;
+    outln!(
+        "Incident {} on {}: {}",
+        i.id,
+        s(i.deployment.as_deref().unwrap_or("(console wide)")),
+        s(&i.title)
+    );
+    outln!("  opened     {} by {}", s(&i.opened_at), s(&i.opened_by));
+    match (&v.contained_at, v.secs_to_contained) {
+        (Some(at), Some(secs)) => outln!("  contained  {} ({} after opening)", s(at), human_secs(secs)),
+        _ if v.containment.is_empty() => outln!("  contained  NO: no containment action run yet"),
+        _ => outln!("  contained  NO: see below"),
+    }
+    match (&i.closed_at, v.secs_to_closed) {
+        (Some(at), Some(secs)) => outln!("  closed     {} ({} after opening)", s(at), human_secs(secs)),
+        (Some(at), None) => outln!("  closed     {}", s(at)),
+        (None, _) => outln!(
+            "  open       for {}",
+            secs_since(&i.opened_at)
+                .map(human_secs)
+                .unwrap_or_else(|| "?".into())
+        ),
+    }
+    if !v.containment.is_empty() {
+        outln!("\nContainment:");
+        for c in &v.containment {
+            let state = match (c.state, c.by) {
+                (ContainmentState::Verified, Some(by)) => by.phrase().to_owned(),
+                (ContainmentState::Verified, None) => "verified".into(),
+                (ContainmentState::Running, _) => "running, no verdict yet".into(),
+                (ContainmentState::NotVerified, _) => "NOT VERIFIED".into(),
+            };
+            outln!(
+                "  {:<22} {:<34} {}  {}",
+                s(&c.action),
+                state,
+                s(&c.at),
+                s(&c.detail)
+            );
+        }
+    }
+    outln!("\nTimeline:");
+    for t in &v.timeline {
+        let mark = match t.tone {
+            Tone::Failed => "!!",
+            Tone::Note => "**",
+            Tone::Verified => "ok",
+            Tone::VerifiedDatabaseOnly => "db",
+            Tone::Info => "  ",
+        };
+        outln!(
+            "  {:>5} {} {mark} {:<14} {}",
+            t.seq,
+            s(&t.at),
+            s(&t.operator),
+            s(&t.what)
+        );
+    }
+}

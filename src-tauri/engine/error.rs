@@ -47,6 +47,7 @@ error_codes! {
     ArgumentInvalid = "argument.invalid",
     AppProfileUnknown = "app_profile.unknown",
     ProfileInvalid = "profile.invalid",
+    RunbookInvalid = "runbook.invalid",
     ProfileSyntax = "profile.syntax",
     DeploymentNoDatabase = "deployment.no_database",
     DeploymentNoEnvFile = "deployment.no_env_file",
@@ -101,6 +102,7 @@ error_codes! {
     StateMigration = "state.migration",
     StateNoDataDir = "state.no_data_dir",
     IoRead = "io.read",
+    IoWrite = "io.write",
     IoStdin = "io.stdin",
     OutputJson = "output.json",
     /// Raised by the page itself (a script error), never by the engine.
@@ -234,6 +236,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("cannot write {path}: {source}")]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("local state in {path}: {source}")]
     State {
         path: PathBuf,
@@ -277,6 +286,9 @@ pub enum Error {
 
     #[error("no incident {id} in this console's journal")]
     UnknownIncident { id: i64 },
+
+    #[error("{detail}")]
+    Runbook { detail: String },
 
     #[error("the value is empty: nothing stored")]
     EmptySecret,
@@ -363,6 +375,7 @@ impl Error {
             Error::EnvFile { .. } => ErrorCode::RemoteEnvFile,
             Error::Db(e) => e.code(),
             Error::ReadFile { .. } => ErrorCode::IoRead,
+            Error::WriteFile { .. } => ErrorCode::IoWrite,
             Error::State { .. } => ErrorCode::StateDatabase,
             Error::Migrate { .. } => ErrorCode::StateMigration,
             Error::NoDataDir => ErrorCode::StateNoDataDir,
@@ -373,6 +386,7 @@ impl Error {
             Error::VerifyFailed { .. } => ErrorCode::ActionVerifyFailed,
             Error::JournalTampered { .. } => ErrorCode::JournalTampered,
             Error::UnknownIncident { .. } => ErrorCode::IncidentUnknown,
+            Error::Runbook { .. } => ErrorCode::RunbookInvalid,
             Error::EmptySecret => ErrorCode::SecretEmpty,
             Error::HostKeyNotConfirmed { .. } => ErrorCode::SshHostKeyUnknown,
             Error::NotTrusted => ErrorCode::SshNotTrusted,

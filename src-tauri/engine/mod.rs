@@ -19,6 +19,7 @@ pub mod probe;
 pub mod profiles;
 pub mod redis;
 pub mod review;
+pub mod runbooks;
 pub mod secret;
 pub mod ssh;
 pub mod state;
@@ -101,6 +102,15 @@ impl Engine {
     pub async fn remove_deployment(&self, name: &str) -> Result<()> {
         self.conns.drop_deployment(name);
         self.state.remove_deployment(name).await
+    }
+
+    /// Opens an incident on a known deployment, as this console's operator.
+    pub async fn open_incident(&self, deployment: &str, title: &str) -> Result<journal::Incident> {
+        self.state.deployment_profile(deployment).await?;
+        self.journal()
+            .await?
+            .open_incident(deployment, title, &journal::operator())
+            .await
     }
 
     /// The action journal: entries in the local database, authenticated with a key kept

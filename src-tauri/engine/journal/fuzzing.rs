@@ -23,6 +23,8 @@ struct IncidentRow {
     opened_at: String,
     opened_by: String,
     closed_at: Option<String>,
+    #[serde(default)]
+    deployment: Option<String>,
 }
 
 /// The key every fuzzed journal is checked under.
@@ -46,6 +48,7 @@ pub fn verify_bytes(data: &[u8]) -> Option<Verification> {
             opened_at: i.opened_at,
             opened_by: i.opened_by,
             closed_at: i.closed_at,
+            deployment: i.deployment,
         })
         .collect();
     verify::verify(&key(), &parts.entries, head, &incidents).ok()
@@ -61,7 +64,7 @@ pub fn sample(n: usize) -> Vec<u8> {
         let (kind, body) = match seq {
             1 => (
                 "incident.opened",
-                serde_json::json!({ "id": 1, "title": "leaked .env", "opened_at": "2026-12-03T03:00:00Z", "opened_by": "alice@laptop" }),
+                serde_json::json!({ "id": 1, "title": "leaked .env", "opened_at": "2026-12-03T03:00:00Z", "opened_by": "alice@laptop", "deployment": "prod" }),
             ),
             _ => (
                 "action.step.done",
@@ -105,6 +108,7 @@ pub fn sample(n: usize) -> Vec<u8> {
             opened_at: "2026-12-03T03:00:00Z".into(),
             opened_by: "alice@laptop".into(),
             closed_at: None,
+            deployment: Some("prod".into()),
         }],
     };
     serde_json::to_vec_pretty(&parts).unwrap_or_default()

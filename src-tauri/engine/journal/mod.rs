@@ -21,6 +21,7 @@ mod auth;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod head;
+pub mod incident;
 mod operator;
 pub(crate) mod report;
 mod verify;
@@ -64,12 +65,16 @@ pub struct Entry {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Incident {
     pub id: i64,
     pub title: String,
     pub opened_at: String,
     pub opened_by: String,
     pub closed_at: Option<String>,
+    /// The deployment it is about; `None` for an incident opened before incidents
+    /// belonged to one (console wide).
+    pub deployment: Option<String>,
 }
 
 /// How an incident report is written.
@@ -329,7 +334,7 @@ impl Journal {
         Ok(e)
     }
 
-    /// Appends one entry, chained to the last, to the latest open incident. One writer at
+    /// Appends one entry, chained to the last, to the deployment's open incident. One writer at
     /// a time (the head lock, then an IMMEDIATE transaction), so two runs in parallel
     /// cannot fork the chain or leave an older head over a newer one.
     pub async fn append(
@@ -342,9 +347,13 @@ impl Journal {
     ) -> Result<Entry> {
         let mut w = self.begin().await?;
         let result = async {
+            // The deployment's open incident; else a console-wide one (from before
+            // incidents belonged to a deployment).
             let incident: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM incidents WHERE closed_at IS NULL ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM incidents WHERE closed_at IS NULL AND (deployment = ?1 OR deployment IS NULL)
+                 ORDER BY deployment IS NULL, id DESC LIMIT 1",
             )
+            .bind(deployment)
             .fetch_optional(&mut *w.conn)
             .await
             .map_err(db)?;
@@ -376,17 +385,33 @@ impl Journal {
     /// One incident's report: its entries, with the verification of the whole journal
     /// and its head, as Markdown or HTML (every outside string escaped).
     pub async fn export(&self, incident: i64, format: ReportFormat) -> Result<String> {
+        let view = self.incident(incident).await?;
+        let v = self.verify().await?;
+        Ok(match format {
+            ReportFormat::Html => render_html(&view, &v),
+            ReportFormat::Markdown => render_markdown(&view, &v),
+        })
+    }
+
+    /// One incident with its timeline and where containment stands.
+    pub async fn incident(&self, id: i64) -> Result<incident::IncidentView> {
         let incidents = self.incidents().await?;
         let inc = incidents
             .iter()
-            .find(|i| i.id == incident)
-            .ok_or(Error::UnknownIncident { id: incident })?;
-        let entries = self.entries(Some(incident)).await?;
-        let v = self.verify().await?;
-        Ok(match format {
-            ReportFormat::Html => render_html(inc, &entries, &v),
-            ReportFormat::Markdown => render_markdown(inc, &entries, &v),
-        })
+            .find(|i| i.id == id)
+            .ok_or(Error::UnknownIncident { id })?;
+        let entries = self.entries(Some(id)).await?;
+        Ok(incident::view(inc, &entries))
+    }
+
+    /// The open incident of `deployment`, if there is one.
+    pub async fn open_incident_of(&self, deployment: &str) -> Result<Option<Incident>> {
+        Ok(self
+            .incidents()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|i| i.closed_at.is_none() && i.deployment.as_deref() == Some(deployment)))
     }
 
     /// Every entry and the verification of the whole journal.
@@ -496,24 +521,39 @@ impl Journal {
         Ok(v)
     }
 
-    /// Opens an incident; later entries belong to it until it is closed. The row and its
-    /// `incident.opened` entry (id, title, opened_at, opened_by) are one transaction.
-    pub async fn open_incident(&self, title: &str, operator: &str) -> Result<Incident> {
+    /// Opens an incident on `deployment`; its later entries belong to it until it is
+    /// closed. Refused while the deployment has an open incident (one at a time: the
+    /// journal must know where an entry goes). The row and its `incident.opened` entry
+    /// (id, title, opened_at, opened_by, deployment) are one transaction.
+    pub async fn open_incident(&self, deployment: &str, title: &str, operator: &str) -> Result<Incident> {
         let title = title.trim();
-        if title.is_empty() || title.len() > 200 || title.chars().any(char::is_control) {
+        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
             return Err(incident_error(
                 "an incident title is 1 to 200 printable characters".into(),
             ));
         }
         let mut w = self.begin().await?;
         let result = async {
+            let open: Option<(i64, String)> = sqlx::query_as(
+                "SELECT id, title FROM incidents WHERE closed_at IS NULL AND deployment = ?1",
+            )
+            .bind(deployment)
+            .fetch_optional(&mut *w.conn)
+            .await
+            .map_err(db)?;
+            if let Some((id, t)) = open {
+                return Err(incident_error(format!(
+                    "{deployment} already has an open incident: {id} ({t:?}); add notes to it, or close it first"
+                )));
+            }
             let now = now_rfc3339();
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO incidents (title, opened_at, opened_by) VALUES (?1, ?2, ?3) RETURNING id",
+                "INSERT INTO incidents (title, opened_at, opened_by, deployment) VALUES (?1, ?2, ?3, ?4) RETURNING id",
             )
             .bind(title)
             .bind(&now)
             .bind(operator)
+            .bind(deployment)
             .fetch_one(&mut *w.conn)
             .await
             .map_err(db)?;
@@ -523,17 +563,19 @@ impl Journal {
                 opened_at: now,
                 opened_by: operator.to_owned(),
                 closed_at: None,
+                deployment: Some(deployment.to_owned()),
             };
             let e = self
                 .insert(
                     &mut w.conn,
                     Some(id),
-                    ["", &format!("incident-{id}"), operator, "incident.opened"],
+                    [deployment, &format!("incident-{id}"), operator, "incident.opened"],
                     serde_json::json!({
                         "id": id,
                         "title": inc.title,
                         "opened_at": inc.opened_at,
                         "opened_by": inc.opened_by,
+                        "deployment": deployment,
                     }),
                 )
                 .await?;
@@ -549,7 +591,7 @@ impl Journal {
     pub async fn close_incident(&self, id: i64, operator: &str) -> Result<()> {
         let mut w = self.begin().await?;
         let result = async {
-            let row = sqlx::query("SELECT title, closed_at FROM incidents WHERE id = ?1")
+            let row = sqlx::query("SELECT title, closed_at, deployment FROM incidents WHERE id = ?1")
                 .bind(id)
                 .fetch_optional(&mut *w.conn)
                 .await
@@ -574,11 +616,17 @@ impl Journal {
             if done.rows_affected() != 1 {
                 return Err(incident_error(format!("incident {id} could not be closed")));
             }
+            let deployment: Option<String> = row.try_get("deployment").map_err(db)?;
             let e = self
                 .insert(
                     &mut w.conn,
                     Some(id),
-                    ["", &format!("incident-{id}"), operator, "incident.closed"],
+                    [
+                        deployment.as_deref().unwrap_or(""),
+                        &format!("incident-{id}"),
+                        operator,
+                        "incident.closed",
+                    ],
                     serde_json::json!({ "id": id, "closed_at": now }),
                 )
                 .await?;
@@ -589,12 +637,61 @@ impl Journal {
         Ok(())
     }
 
+    /// A responder's note on an open incident: an `incident.note` entry in the chain, so
+    /// it is evidence like the rest (1 to 4000 characters; line breaks and tabs kept,
+    /// other control characters refused).
+    pub async fn note(&self, id: i64, text: &str, operator: &str) -> Result<Entry> {
+        let text = text.trim();
+        if text.is_empty()
+            || text.chars().count() > 4000
+            || text.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(incident_error(
+                "a note is 1 to 4000 characters, with no control characters but line breaks and tabs".into(),
+            ));
+        }
+        let mut w = self.begin().await?;
+        let result = async {
+            let row: Option<(Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT closed_at, deployment FROM incidents WHERE id = ?1")
+                    .bind(id)
+                    .fetch_optional(&mut *w.conn)
+                    .await
+                    .map_err(db)?;
+            let Some((closed, deployment)) = row else {
+                return Err(Error::UnknownIncident { id });
+            };
+            if let Some(at) = closed {
+                return Err(incident_error(format!(
+                    "incident {id} was closed at {at}: its record is final"
+                )));
+            }
+            let e = self
+                .insert(
+                    &mut w.conn,
+                    Some(id),
+                    [
+                        deployment.as_deref().unwrap_or(""),
+                        &format!("incident-{id}"),
+                        operator,
+                        "incident.note",
+                    ],
+                    serde_json::json!({ "id": id, "text": text }),
+                )
+                .await?;
+            Ok(((), e))
+        }
+        .await;
+        Ok(self.finish(w, result).await?.1)
+    }
+
     pub async fn incidents(&self) -> Result<Vec<Incident>> {
-        let rows =
-            sqlx::query("SELECT id, title, opened_at, opened_by, closed_at FROM incidents ORDER BY id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT id, title, opened_at, opened_by, closed_at, deployment FROM incidents ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         rows.iter()
             .map(|r| {
                 Ok(Incident {
@@ -603,6 +700,7 @@ impl Journal {
                     opened_at: r.try_get("opened_at").map_err(db)?,
                     opened_by: r.try_get("opened_by").map_err(db)?,
                     closed_at: r.try_get("closed_at").map_err(db)?,
+                    deployment: r.try_get("deployment").map_err(db)?,
                 })
             })
             .collect()
@@ -718,7 +816,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        let inc = j.open_incident("x", "a").await.unwrap();
+        let inc = j.open_incident("prod", "x", "a").await.unwrap();
         for q in [
             "UPDATE incidents SET title = 'y'",
             "DELETE FROM incidents",
@@ -887,8 +985,11 @@ mod tests {
     #[tokio::test]
     async fn an_edited_incident_is_named() {
         let (_d, j, state) = journal().await;
-        let a = j.open_incident("Leaked API token", "alice").await.unwrap();
-        let b = j.open_incident("Second", "bob").await.unwrap();
+        let a = j
+            .open_incident("prod", "Leaked API token", "alice")
+            .await
+            .unwrap();
+        let b = j.open_incident("staging", "Second", "bob").await.unwrap();
         append_n(&j, 2).await;
         j.close_incident(a.id, "alice").await.unwrap();
         assert!(j.verify().await.unwrap().ok);
@@ -955,7 +1056,10 @@ mod tests {
     #[tokio::test]
     async fn a_reopened_incident_is_named() {
         let (_d, j, state) = journal().await;
-        let a = j.open_incident("Leaked API token", "alice").await.unwrap();
+        let a = j
+            .open_incident("prod", "Leaked API token", "alice")
+            .await
+            .unwrap();
         j.close_incident(a.id, "alice").await.unwrap();
         drop_triggers(&state).await;
         sql(&state, "UPDATE incidents SET closed_at = NULL").await;
@@ -967,7 +1071,7 @@ mod tests {
             v.problems[0]
         );
         // And one closed behind the journal's back.
-        let b = j.open_incident("Other", "alice").await.unwrap();
+        let b = j.open_incident("staging", "Other", "alice").await.unwrap();
         sql(
             &state,
             &format!("UPDATE incidents SET closed_at = 'now' WHERE id = {}", b.id),
@@ -1055,7 +1159,7 @@ mod tests {
     async fn the_key_is_in_neither_the_database_nor_the_head_file() {
         let (d, j, state) = journal().await;
         three(&j).await;
-        let inc = j.open_incident("x", "a").await.unwrap();
+        let inc = j.open_incident("prod", "x", "a").await.unwrap();
         j.close_incident(inc.id, "a").await.unwrap();
         let hex_key = hex::encode(KEY);
         let mut scanned = 0;
@@ -1081,7 +1185,10 @@ mod tests {
         j.append("prod", "r0", "a", "action.step", serde_json::json!({}))
             .await
             .unwrap();
-        let inc = j.open_incident("Leaked API token", "alice").await.unwrap();
+        let inc = j
+            .open_incident("prod", "Leaked API token", "alice")
+            .await
+            .unwrap();
         j.append("prod", "r1", "a", "action.step", serde_json::json!({}))
             .await
             .unwrap();
@@ -1098,14 +1205,95 @@ mod tests {
         assert_eq!(of[2].body["id"], inc.id);
         assert!(of[2].body["closed_at"].is_string());
         assert!(j.verify().await.unwrap().ok);
-        assert!(j.open_incident(" ", "a").await.is_err());
+        assert!(j.open_incident("prod", " ", "a").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn each_deployment_has_its_own_incident_and_notes_are_in_the_chain() {
+        let (_d, j, state) = journal().await;
+        let prod = j
+            .open_incident("prod", "Leaked API token", "alice")
+            .await
+            .unwrap();
+        let again = j
+            .open_incident("prod", "Again", "bob")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            again.contains("already has an open incident") && again.contains("Leaked API token"),
+            "{again}"
+        );
+        let staging = j.open_incident("staging", "Phishing", "bob").await.unwrap();
+        j.append("prod", "r1", "a", "action.step", serde_json::json!({}))
+            .await
+            .unwrap();
+        j.append("staging", "r2", "a", "action.step", serde_json::json!({}))
+            .await
+            .unwrap();
+        let other = j
+            .append("lab", "r3", "a", "action.step", serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(other.incident, None, "a deployment without an incident gets none");
+        j.note(prod.id, "Called the CTO.\n\tToken came from a CI log.", "alice")
+            .await
+            .unwrap();
+        for bad in ["", "  ", "bell\u{7}", &"x".repeat(4001)] {
+            assert!(j.note(prod.id, bad, "alice").await.is_err(), "{bad:?} accepted");
+        }
+        assert!(matches!(
+            j.note(99, "x", "a").await,
+            Err(Error::UnknownIncident { id: 99 })
+        ));
+        let entry_kinds = |es: Vec<Entry>| es.into_iter().map(|e| e.kind).collect::<Vec<_>>();
+        assert_eq!(
+            entry_kinds(j.entries(Some(prod.id)).await.unwrap()),
+            ["incident.opened", "action.step", "incident.note"]
+        );
+        assert_eq!(
+            entry_kinds(j.entries(Some(staging.id)).await.unwrap()),
+            ["incident.opened", "action.step"]
+        );
+        let view = j.incident(prod.id).await.unwrap();
+        assert_eq!(view.incident.deployment.as_deref(), Some("prod"));
+        assert!(view.timeline[2].what.contains("Token came from a CI log"));
+        j.close_incident(prod.id, "alice").await.unwrap();
+        let closed = j.note(prod.id, "late", "alice").await.unwrap_err().to_string();
+        assert!(closed.contains("record is final"), "{closed}");
+        assert_eq!(j.open_incident_of("prod").await.unwrap(), None);
+        assert_eq!(
+            j.open_incident_of("staging").await.unwrap().map(|i| i.id),
+            Some(staging.id)
+        );
+        // A new incident on prod once the first is closed.
+        j.open_incident("prod", "Second", "alice").await.unwrap();
+        assert!(j.verify().await.unwrap().ok);
+        // The deployment is guarded like the rest of the row, and checked against the chain.
+        let refused = sqlx::query("UPDATE incidents SET deployment = 'lab' WHERE id = ?1")
+            .bind(staging.id)
+            .execute(state.pool())
+            .await;
+        assert!(refused.is_err());
+        drop_triggers(&state).await;
+        sql(
+            &state,
+            &format!(
+                "UPDATE incidents SET deployment = 'lab' WHERE id = {}",
+                staging.id
+            ),
+        )
+        .await;
+        let v = j.verify().await.unwrap();
+        assert_eq!(kinds(&v), [ProblemKind::IncidentEdited], "{:?}", v.problems);
+        assert!(v.problems[0].message.contains("\"lab\""), "{}", v.problems[0]);
     }
 
     #[tokio::test]
     async fn closing_names_exactly_one_open_incident() {
         let (_d, j, _) = journal().await;
-        let a = j.open_incident("A", "alice").await.unwrap();
-        let b = j.open_incident("B", "alice").await.unwrap();
+        let a = j.open_incident("prod", "A", "alice").await.unwrap();
+        let b = j.open_incident("staging", "B", "alice").await.unwrap();
         let before = j.entries(None).await.unwrap().len();
         let unknown = j.close_incident(99, "alice").await.unwrap_err().to_string();
         assert!(unknown.contains("no incident 99"), "{unknown}");

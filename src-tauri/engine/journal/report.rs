@@ -4,7 +4,8 @@
 //! the verification with each problem by kind. Text from the journal (names, messages
 //! from servers) is escaped for the format.
 
-use super::{Entry, Incident, Verification};
+use super::incident::{ContainmentState, IncidentView, Tone, human_secs};
+use super::{Entry, Verification};
 
 /// One line on the journal as a whole: "verified, untampered" only if it is.
 fn chain_status(v: &Verification) -> String {
@@ -25,12 +26,33 @@ fn head_line(v: &Verification) -> String {
     }
 }
 
-fn summary(e: &Entry) -> String {
+pub(crate) fn summary(e: &Entry) -> String {
     let b = &e.body;
     let s = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     match e.kind.as_str() {
         "incident.opened" => format!("incident opened: {}", s("title")),
         "incident.closed" => "incident closed".into(),
+        "incident.note" => format!("note: {}", s("text")),
+        "runbook.started" => format!(
+            "runbook {} ({}) started: {} step(s)",
+            s("runbook"),
+            s("title"),
+            b.get("steps").and_then(|v| v.as_array()).map_or(0, Vec::len)
+        ),
+        "runbook.step" => format!(
+            "runbook step {} ({}): {}{}",
+            b.get("step").and_then(|v| v.as_u64()).unwrap_or(0),
+            s("title"),
+            if b.get("done").and_then(|v| v.as_bool()) == Some(true) {
+                "done"
+            } else {
+                "NOT done"
+            },
+            match s("detail") {
+                d if d.is_empty() => String::new(),
+                d => format!(": {d}"),
+            }
+        ),
         "action.planned" => format!("planned {}: {}", s("action"), s("summary")),
         "action.nothing_to_do" => format!(
             "{}: nothing to do ({}){}",
@@ -100,8 +122,64 @@ pub(crate) fn html_escape(s: &str) -> String {
         .collect()
 }
 
+/// The incident's times and where containment stands, as plain lines (escaped by the
+/// caller's format).
+fn milestones(v: &IncidentView) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let inc = &v.incident;
+    out.push((
+        format!(
+            "Opened {} by {}{}",
+            inc.opened_at,
+            inc.opened_by,
+            inc.deployment
+                .as_deref()
+                .map(|d| format!(" on {d}"))
+                .unwrap_or_default()
+        ),
+        true,
+    ));
+    match (&v.contained_at, v.secs_to_contained) {
+        (Some(at), Some(s)) => out.push((format!("Contained {at}: {} after opening", human_secs(s)), true)),
+        _ if v.containment.is_empty() => {
+            out.push(("Not contained: no containment action was run".into(), false))
+        }
+        _ => out.push(("NOT contained: see the containment below".into(), false)),
+    }
+    match (&inc.closed_at, v.secs_to_closed) {
+        (Some(at), Some(s)) => out.push((format!("Closed {at}: {} after opening", human_secs(s)), true)),
+        (Some(at), None) => out.push((format!("Closed {at}"), true)),
+        (None, _) => out.push(("Still open".into(), true)),
+    }
+    out
+}
+
+fn containment_lines(v: &IncidentView) -> Vec<(String, bool)> {
+    v.containment
+        .iter()
+        .map(|c| {
+            let state = match c.state {
+                ContainmentState::Verified => {
+                    c.by.map(|b| b.phrase().to_owned())
+                        .unwrap_or_else(|| "verified".into())
+                }
+                ContainmentState::Running => "still running: no verdict".into(),
+                ContainmentState::NotVerified => "NOT verified".into(),
+            };
+            (
+                format!(
+                    "{}: {state} at {} (run {}): {}",
+                    c.action, c.at, c.run_id, c.detail
+                ),
+                c.state == ContainmentState::Verified,
+            )
+        })
+        .collect()
+}
+
 /// `verification` is of the whole journal ([`super::Journal::verify`]).
-pub fn render_markdown(incident: &Incident, entries: &[Entry], verification: &Verification) -> String {
+pub fn render_markdown(view: &IncidentView, verification: &Verification) -> String {
+    let incident = &view.incident;
     let mut problems = String::new();
     for p in &verification.problems {
         problems += &format!("- **{}**: {}\n", p.kind, md_escape(&p.detail()));
@@ -112,17 +190,29 @@ pub fn render_markdown(incident: &Incident, entries: &[Entry], verification: &Ve
     if !problems.is_empty() {
         problems.push('\n');
     }
+    let mut times = String::new();
+    for (line, good) in milestones(view) {
+        times += &if good {
+            format!("- {}\n", md_escape(&line))
+        } else {
+            format!("- **{}**\n", md_escape(&line))
+        };
+    }
+    let mut contained = String::new();
+    for (line, good) in containment_lines(view) {
+        contained += &if good {
+            format!("- {}\n", md_escape(&line))
+        } else {
+            format!("- **{}**\n", md_escape(&line))
+        };
+    }
+    if !contained.is_empty() {
+        contained = format!("## Containment\n\n{contained}\n");
+    }
     let mut out = format!(
-        "# Incident {}: {}\n\nOpened {} by {}{}.\n\nJournal: {}.\n\nJournal head: {}\n\n{problems}| # | time (UTC) | who | deployment | what |\n|---|---|---|---|---|\n",
+        "# Incident {}: {}\n\n{times}\nJournal: {}.\n\nJournal head: {}\n\n{problems}{contained}## Timeline\n\n| # | time (UTC) | who | deployment | what |\n|---|---|---|---|---|\n",
         incident.id,
         md_escape(&incident.title),
-        md_escape(&incident.opened_at),
-        md_escape(&incident.opened_by),
-        incident
-            .closed_at
-            .as_ref()
-            .map(|c| format!(", closed {}", md_escape(c)))
-            .unwrap_or_default(),
         if verification.ok {
             chain_status(verification)
         } else {
@@ -130,21 +220,27 @@ pub fn render_markdown(incident: &Incident, entries: &[Entry], verification: &Ve
         },
         head_line(verification),
     );
-    for e in entries {
+    for t in &view.timeline {
+        let what = md_escape(&t.what);
         out += &format!(
             "| {} | {} | {} | {} | {} |\n",
-            e.seq,
-            md_escape(&e.at),
-            md_escape(&e.operator),
-            md_escape(&e.deployment),
-            md_escape(&summary(e))
+            t.seq,
+            md_escape(&t.at),
+            md_escape(&t.operator),
+            md_escape(&t.deployment),
+            match t.tone {
+                Tone::Failed => format!("**{what}**"),
+                Tone::Note => format!("*{what}*"),
+                _ => what,
+            }
         );
     }
     out
 }
 
 /// `verification` is of the whole journal ([`super::Journal::verify`]).
-pub fn render_html(incident: &Incident, entries: &[Entry], verification: &Verification) -> String {
+pub fn render_html(view: &IncidentView, verification: &Verification) -> String {
+    let incident = &view.incident;
     let mut problems = String::new();
     for p in &verification.problems {
         problems += &format!(
@@ -159,21 +255,37 @@ pub fn render_html(incident: &Incident, entries: &[Entry], verification: &Verifi
     if !problems.is_empty() {
         problems = format!("<ul>\n{problems}</ul>\n");
     }
+    let li = |lines: Vec<(String, bool)>| {
+        lines
+            .into_iter()
+            .map(|(line, good)| {
+                if good {
+                    format!("<li>{}</li>\n", html_escape(&line))
+                } else {
+                    format!("<li class=\"bad\"><strong>{}</strong></li>\n", html_escape(&line))
+                }
+            })
+            .collect::<String>()
+    };
+    let times = li(milestones(view));
+    let mut contained = li(containment_lines(view));
+    if !contained.is_empty() {
+        contained = format!("<h2>Containment</h2>\n<ul>\n{contained}</ul>\n");
+    }
     let mut rows = String::new();
-    for e in entries {
-        let class = if e.kind == "action.verified" && e.body.get("ok").and_then(|v| v.as_bool()) != Some(true)
-        {
-            " class=\"bad\""
-        } else {
-            ""
+    for t in &view.timeline {
+        let class = match t.tone {
+            Tone::Failed => " class=\"bad\"",
+            Tone::Note => " class=\"note\"",
+            _ => "",
         };
         rows += &format!(
             "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            e.seq,
-            html_escape(&e.at),
-            html_escape(&e.operator),
-            html_escape(&e.deployment),
-            html_escape(&summary(e))
+            t.seq,
+            html_escape(&t.at),
+            html_escape(&t.operator),
+            html_escape(&t.deployment),
+            html_escape(&t.what)
         );
     }
     format!(
@@ -181,20 +293,13 @@ pub fn render_html(incident: &Incident, entries: &[Entry], verification: &Verifi
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <title>Incident {id}: {title}</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}\
          table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ccc;padding:4px 8px;text-align:left}}\
-         .bad{{color:#b00}}</style></head><body>\n<h1>Incident {id}: {title}</h1>\n\
-         <p>Opened {opened} by {by}{closed}. Journal: {chain}.</p>\n\
-         <p>Journal head: <code>{head}</code></p>\n{problems}\
+         .bad{{color:#b00}}.note{{font-style:italic}}</style></head><body>\n<h1>Incident {id}: {title}</h1>\n\
+         <ul>\n{times}</ul>\n<p>Journal: {chain}.</p>\n\
+         <p>Journal head: <code>{head}</code></p>\n{problems}{contained}<h2>Timeline</h2>\n\
          <table><thead><tr><th>#</th><th>time (UTC)</th><th>who</th><th>deployment</th><th>what</th></tr></thead>\n\
          <tbody>\n{rows}</tbody></table></body></html>\n",
         id = incident.id,
         title = html_escape(&incident.title),
-        opened = html_escape(&incident.opened_at),
-        by = html_escape(&incident.opened_by),
-        closed = incident
-            .closed_at
-            .as_ref()
-            .map(|c| format!(", closed {}", html_escape(c)))
-            .unwrap_or_default(),
         chain = if verification.ok {
             html_escape(&chain_status(verification))
         } else {
@@ -209,7 +314,8 @@ pub fn render_html(incident: &Incident, entries: &[Entry], verification: &Verifi
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Head, Problem, ProblemKind};
+    use super::super::incident::view;
+    use super::super::{Head, Incident, Problem, ProblemKind};
     use super::*;
 
     #[test]
@@ -220,6 +326,7 @@ mod tests {
             opened_at: "t".into(),
             opened_by: "a".into(),
             closed_at: None,
+            deployment: Some("prod".into()),
         };
         let e = Entry {
             seq: 1,
@@ -245,10 +352,10 @@ mod tests {
             problems: vec![],
             notes: vec![],
         };
-        let html = render_html(&inc, std::slice::from_ref(&e), &ok);
+        let html = render_html(&view(&inc, std::slice::from_ref(&e)), &ok);
         assert!(!html.contains("<script>") && !html.contains("<img"), "{html}");
         assert!(html.contains("verified, untampered") && html.contains("seq 1 sha256 ab12 at t"));
-        let md = render_markdown(&inc, std::slice::from_ref(&e), &ok);
+        let md = render_markdown(&view(&inc, std::slice::from_ref(&e)), &ok);
         assert!(
             !md.contains("<script>") && md.contains("\\| injected \\|"),
             "{md}"
@@ -265,6 +372,7 @@ mod tests {
             opened_at: evil.into(),
             opened_by: evil.into(),
             closed_at: Some(evil.into()),
+            deployment: Some(evil.into()),
         };
         let e = Entry {
             seq: 1,
@@ -290,12 +398,12 @@ mod tests {
             }],
             notes: vec![evil.into()],
         };
-        let md = render_markdown(&inc, std::slice::from_ref(&e), &v);
+        let md = render_markdown(&view(&inc, std::slice::from_ref(&e)), &v);
         for raw in ["](", "![", "<script", "`code`", "*em*", "\u{1b}"] {
             assert!(!md.contains(raw), "{raw} survived in: {md}");
         }
         assert!(md.contains("verified in the database only"), "{md}");
-        let html = render_html(&inc, std::slice::from_ref(&e), &v);
+        let html = render_html(&view(&inc, std::slice::from_ref(&e)), &v);
         for raw in ["<script", "\u{1b}", "<img"] {
             assert!(!html.contains(raw), "{raw} survived in: {html}");
         }
@@ -310,6 +418,7 @@ mod tests {
             opened_at: "t".into(),
             opened_by: "a".into(),
             closed_at: None,
+            deployment: Some("prod".into()),
         };
         let bad = Verification {
             entries: 3,
@@ -322,7 +431,10 @@ mod tests {
             }],
             notes: vec![],
         };
-        for text in [render_markdown(&inc, &[], &bad), render_html(&inc, &[], &bad)] {
+        for text in [
+            render_markdown(&view(&inc, &[]), &bad),
+            render_html(&view(&inc, &[]), &bad),
+        ] {
             assert!(!text.contains("untampered"), "{text}");
             assert!(
                 text.contains("tail_truncated") && text.contains("entry 7"),

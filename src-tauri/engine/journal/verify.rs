@@ -303,6 +303,8 @@ struct Told {
     title: Option<String>,
     opened_at: Option<String>,
     opened_by: String,
+    /// `None`: an entry from before incidents belonged to a deployment.
+    deployment: Option<String>,
     /// `Some(None)`: closed, time unknown (an entry from before 0003).
     closed: Option<Option<String>>,
 }
@@ -328,6 +330,7 @@ fn incidents_against_chain(entries: &[Entry], incidents: &[Incident], c: &mut Ch
                         title: s(e, "title"),
                         opened_at: s(e, "opened_at"),
                         opened_by: s(e, "opened_by").unwrap_or_else(|| e.operator.clone()),
+                        deployment: s(e, "deployment"),
                         closed: None,
                     },
                 );
@@ -374,6 +377,13 @@ fn incidents_against_chain(entries: &[Entry], incidents: &[Incident], c: &mut Ch
             diffs.push(format!(
                 "opened by {:?} (the journal says {:?})",
                 i.opened_by, t.opened_by
+            ));
+        }
+        if t.deployment != i.deployment {
+            diffs.push(format!(
+                "deployment {:?} (the journal says {:?})",
+                i.deployment.as_deref().unwrap_or("none"),
+                t.deployment.as_deref().unwrap_or("none")
             ));
         }
         match (&t.closed, &i.closed_at) {

@@ -18,6 +18,7 @@ mod rotate_app;
 mod rotate_faults;
 mod rotate_ssh_key;
 mod rotate_swarm;
+mod runbook;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
