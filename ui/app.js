@@ -59,7 +59,7 @@ async function select(name) {
     $("#services").replaceChildren(...d.services.map((s) => h("li", {}, s)));
     $("#status-meta").textContent = "";
     $("#checks").replaceChildren();
-    showContain(d.name);
+    showContain(d.name, d.hosts.map((x) => x.name));
     showHarden(d.name, showError);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();

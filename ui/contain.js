@@ -22,6 +22,8 @@ const VANTAGE = {
 };
 
 let deployment = null;
+/** The deployment's host names: a step whose description starts with one is that host's. */
+let hostNames = [];
 let planned = null;
 let onError = (e) => console.error(e);
 
@@ -106,6 +108,15 @@ function buildSpec() {
       return { action: "restore", host: need(host, "The host"), container: need(container, "The container"), mode: isolateMode(), networks: [] };
     case "undo":
       return { action: "undo", run_id: need($("#action-run-id").value.trim(), "The run id") };
+    case "rotate-secrets": {
+      const all = /** @type {HTMLInputElement} */ ($("#action-all")).checked;
+      const vars = $("#action-vars").value.split(/[\s,]+/).filter(Boolean);
+      for (const v of vars) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(v)) throw pageError("argument.invalid", `${v} is not a variable name`);
+      }
+      if (!all && vars.length === 0) throw pageError("argument.invalid", "name the variables to rotate, or tick every secret");
+      return { action: "rotate-secrets", vars, groups: [], all };
+    }
   }
   throw pageError("argument.invalid", "unknown action");
 }
@@ -148,17 +159,63 @@ function describeEvent(event) {
   return null;
 }
 
+/** The host a step is about, when its description names one first (`app2: write …`). */
+function hostOf(description) {
+  const i = description.indexOf(": ");
+  const head = i > 0 ? description.slice(0, i) : "";
+  return hostNames.includes(head) ? head : null;
+}
+
+const HOST_STATE = {
+  waiting: "waiting",
+  running: "running …",
+  done: "done",
+  failed: "FAILED",
+  undoing: "undoing …",
+  undone: "undone",
+  undo_failed: "UNDO FAILED",
+};
+
+/** One chip per host the plan touches, in the plan's order: where the run is, at a glance. */
+function hostProgress(plan) {
+  const hosts = [];
+  for (const step of plan.steps) {
+    const host = hostOf(step);
+    if (host && !hosts.includes(host)) hosts.push(host);
+  }
+  const list = $("#host-progress");
+  list.replaceChildren(...hosts.map((host) =>
+    h("li", { class: "host-chip waiting", "data-host": host, "data-state": "waiting" },
+      h("strong", {}, host), " ", h("span", {}, HOST_STATE.waiting))));
+  list.hidden = hosts.length < 2;
+}
+
+function markHost(event) {
+  if (event.event !== "step") return;
+  const host = hostOf(event.description);
+  const chip = host && $("#host-progress").querySelector(`[data-host="${CSS.escape(host)}"]`);
+  if (!chip) return;
+  const state = event.status === "started" ? "running" : event.status;
+  // The chip shows the state of the host's latest step (a host has several: its .env,
+  // then each container).
+  chip.className = `host-chip ${state}`;
+  chip.dataset.state = state;
+  chip.lastChild.textContent = HOST_STATE[state] || state;
+}
+
 async function run() {
   if (!planned || $("#confirm-input").value !== deployment) return;
   const key = crypto.randomUUID();
   const progress = $("#progress");
   progress.replaceChildren();
+  hostProgress(planned.plan);
   $("#action-run").disabled = true;
   const cancelBtn = $("#action-cancel");
   cancelBtn.textContent = "Cancel (finish this step, then undo)";
   cancelBtn.hidden = false;
   runningKey = key;
   const onEvent = (event) => {
+    markHost(event);
     const shown = describeEvent(event);
     if (shown) progress.append(h("li", { class: shown[0] }, shown[1]));
   };
@@ -203,7 +260,7 @@ export function initContain(errorHandler) {
   onError = errorHandler;
   $("#action-kind").addEventListener("change", syncFields);
   $("#action-scope").addEventListener("change", syncFields);
-  for (const id of ["#action-value", "#action-duration", "#action-host", "#action-container", "#action-mode", "#action-run-id"]) {
+  for (const id of ["#action-value", "#action-duration", "#action-host", "#action-container", "#action-mode", "#action-run-id", "#action-vars", "#action-all"]) {
     $(id).addEventListener("input", resetPlan);
   }
   $("#action-plan").addEventListener("click", plan);
@@ -213,9 +270,13 @@ export function initContain(errorHandler) {
   syncFields();
 }
 
-export function showContain(name) {
+/** @param {string} name @param {string[]} hosts */
+export function showContain(name, hosts) {
   deployment = name;
+  hostNames = hosts;
   resetPlan();
+  $("#host-progress").replaceChildren();
+  $("#host-progress").hidden = true;
   $("#progress").replaceChildren();
   $("#outcome").hidden = true;
 }

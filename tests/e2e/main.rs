@@ -12,6 +12,11 @@ mod webdriver;
 #[path = "../integration/testbed.rs"]
 mod testbed;
 
+// The rotation tests' own `.env` copies and containers, one per host.
+#[allow(dead_code)]
+#[path = "../integration/rotation_setup.rs"]
+mod rotation_setup;
+
 use std::path::{Path, PathBuf};
 
 use breakglass::engine::Engine;
@@ -750,4 +755,83 @@ async fn the_hardening_audit_shows_a_failing_findings_evidence() {
     s.screenshot(&shot).await;
     s.close().await;
     assert!(std::fs::metadata(&shot).unwrap().len() > 0);
+}
+
+/// JWT_SECRET in a host's `.env` copy, as written.
+fn jwt_in(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("JWT_SECRET=").map(str::to_owned))
+        .unwrap()
+}
+
+/// A rotation in the window, on `.env` copies and containers of the test's own on the
+/// three hosts: its plan, the deployment's name typed, a chip per host that follows the
+/// roll, the outcome verified. A second rotation cancelled as soon as it starts is
+/// undone: every `.env` holds what the first one wrote.
+#[tokio::test]
+async fn a_rotation_shows_each_hosts_progress_and_a_cancelled_one_is_undone() {
+    let setup = rotation_setup::setup("e2e", ["test -n \"$JWT_SECRET\""; 3]).await;
+    let name = setup.v.name.clone();
+    let state = setup.v.dir.path().join("state");
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_for("#hosts tbody tr", 3).await;
+
+    let rotate = s.wait_for("#action-kind option[value='rotate-secrets']", 1).await;
+    s.click(&rotate[0]).await;
+    let vars = s.wait_for("#action-vars", 1).await;
+    s.type_text(&vars[0], "JWT_SECRET").await;
+    let plan = s.wait_for("#action-plan", 1).await;
+    s.click(&plan[0]).await;
+    let steps = s.wait_text("#plan-steps", "app3", 60).await;
+    assert!(steps.contains("app1") && steps.contains("app2"), "{steps}");
+    let input = s.wait_for("#confirm-input", 1).await;
+    s.type_text(&input[0], &name).await;
+    let run = s.wait_for("#action-run", 1).await;
+    s.click(&run[0]).await;
+    // The roll, host by host: app1 done while app3 still waits.
+    s.wait_until(
+        "#host-progress",
+        90,
+        |t| t.contains("app1 done") && t.contains("app3 waiting"),
+        "app1 done, app3 waiting",
+    )
+    .await;
+    let chips = s.wait_for("#host-progress", 1).await;
+    s.scroll_into_view(&chips[0]).await;
+    s.screenshot(&screenshot_path("rotate-progress.png")).await;
+    let outcome = s.wait_text("#outcome", "done", 180).await;
+    assert!(!outcome.contains("verification failed"), "{outcome}");
+    for chip in s.find_all("#host-progress li").await {
+        assert_eq!(s.attribute(&chip, "data-state").await.as_deref(), Some("done"));
+    }
+    let after: Vec<String> = setup.hosts.iter().map(|h| jwt_in(&h.1)).collect();
+    assert!(after.iter().all(|v| v == &after[0]), "{after:?}");
+    assert!(!after[0].contains(&setup.old), "rotated");
+    let bytes: Vec<Vec<u8>> = setup.hosts.iter().map(|h| std::fs::read(&h.1).unwrap()).collect();
+
+    // Again, cancelled as soon as the first step starts: everything done is undone.
+    s.click(&s.wait_for("#action-plan", 1).await[0]).await;
+    s.wait_text("#plan-steps", "app3", 60).await;
+    let input = s.wait_for("#confirm-input", 1).await;
+    s.type_text(&input[0], &name).await;
+    s.click(&s.wait_for("#action-run", 1).await[0]).await;
+    s.wait_text("#host-progress", "running", 60).await;
+    let cancel = s.wait_for("#action-cancel", 1).await;
+    s.click(&cancel[0]).await;
+    let outcome = s.wait_text("#outcome", "cancelled", 120).await;
+    assert!(outcome.contains("undone"), "{outcome}");
+    s.wait_until("#host-progress", 10, |t| t.contains("undone"), "undone")
+        .await;
+    let chips = s.wait_for("#host-progress", 1).await;
+    s.scroll_into_view(&chips[0]).await;
+    s.screenshot(&screenshot_path("rotate-cancelled.png")).await;
+    s.close().await;
+    for (h, before) in setup.hosts.iter().zip(&bytes) {
+        assert_eq!(&std::fs::read(&h.1).unwrap(), before, "{}: the .env is back", h.0);
+    }
 }

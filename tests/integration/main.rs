@@ -7,6 +7,8 @@
 
 mod testbed;
 
+mod rotation_setup;
+
 mod actions;
 mod database;
 mod docker;
