@@ -67,6 +67,16 @@ export const api = {
     return invoke("restore_test", { name, backup, key, onEvent: channel });
   },
   /** @param {string} name */
+  incidentCurrent: (name) => invoke("incident_current", { name }),
+  /** @param {string} name @param {string} title */
+  incidentOpen: (name, title) => invoke("incident_open", { name, title }),
+  /** @param {number} id @param {string} text */
+  incidentNote: (id, text) => invoke("incident_note", { id, text }),
+  /** @param {number} id */
+  incidentClose: (id) => invoke("incident_close", { id }),
+  /** @param {number} id @param {"md" | "html"} format */
+  incidentReport: (id, format) => invoke("incident_report", { id, format }),
+  /** @param {string} name */
   hardenAudit: (name) => invoke("harden_audit", { name }),
   /**
    * @param {string} name

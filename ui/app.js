@@ -5,6 +5,7 @@ import { initAdd, showAdd } from "./add.js";
 import { reviewAudit, showJournal } from "./audit.js";
 import { listBackups, runRestoreTest, showRestoreHistory } from "./restore.js";
 import { initHarden, showHarden } from "./harden.js";
+import { initIncident, showIncident } from "./incident.js";
 
 const state = { deployments: [], selected: null };
 
@@ -60,6 +61,7 @@ async function select(name) {
     $("#status-meta").textContent = "";
     $("#checks").replaceChildren();
     showContain(d.name, d.hosts.map((x) => x.name));
+    showIncident(d.name);
     showHarden(d.name, showError);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();
@@ -278,6 +280,7 @@ async function start() {
   $("#restore-run").addEventListener("click", () => runRestoreTest(state.selected, showError));
   $("#journal-load").addEventListener("click", () => showJournal(showError));
   initHarden(() => state.selected, showError);
+  initIncident(showError);
   $("#live").addEventListener("change", (e) => setLive(e.target.checked));
   $("#secret-store").addEventListener("click", saveSecret);
   $("#secret-value").addEventListener("keydown", (e) => { if (e.key === "Enter") saveSecret(e); });

@@ -110,6 +110,10 @@ label_names: Array<string>,
  */
 env_names: Array<string>, };
 
+export type ContainmentRun = { action: string, run_id: string, at: string, state: ContainmentState, by: Vantage | null, detail: string, };
+
+export type ContainmentState = "running" | "verified" | "not_verified";
+
 export type DeploymentStatus = { deployment: string, checked_at: string, hosts: Array<HostStatus>, database: Check | null, app_health: Check | null, 
 /**
  * Milliseconds the whole status took.
@@ -199,7 +203,7 @@ path: string, backup: string,
  */
 rotated_sha256: string, };
 
-export type ErrorCode = "action.aborted" | "action.cancelled" | "action.confirmation_required" | "action.plan_changed" | "action.unavailable" | "action.verify_failed" | "lock.failed" | "lock.timeout" | "restore" | "argument.invalid" | "app_profile.unknown" | "profile.invalid" | "profile.syntax" | "deployment.no_database" | "deployment.no_env_file" | "deployment.unknown" | "deployment.unknown_host" | "ssh.agent" | "ssh.auth_rejected" | "ssh.bad_fingerprint" | "ssh.channel" | "ssh.config" | "ssh.disconnected" | "ssh.host_key_changed" | "ssh.host_key_unknown" | "ssh.jump" | "ssh.key" | "ssh.not_trusted" | "ssh.pin_conflict" | "ssh.protocol" | "ssh.timeout" | "ssh.unreachable" | "db.bad_url" | "db.connect" | "db.no_credentials" | "db.query" | "db.tls" | "db.tunnel" | "docker.api" | "docker.exit_status" | "docker.no_such_container" | "docker.bad_name" | "redis.io" | "redis.protocol" | "redis.refused" | "http.unreachable" | "remote.env_file" | "remote.exit_status" | "remote.read" | "incident.unknown" | "journal" | "journal.head" | "journal.tampered" | "keychain.invalid_name" | "keychain.locked" | "keychain.not_set" | "keychain.rejected" | "keychain.task" | "keychain.unavailable" | "secret.empty" | "state.database" | "state.migration" | "state.no_data_dir" | "io.read" | "io.stdin" | "output.json" | "ui.error";
+export type ErrorCode = "action.aborted" | "action.cancelled" | "action.confirmation_required" | "action.plan_changed" | "action.unavailable" | "action.verify_failed" | "lock.failed" | "lock.timeout" | "restore" | "argument.invalid" | "app_profile.unknown" | "profile.invalid" | "runbook.invalid" | "profile.syntax" | "deployment.no_database" | "deployment.no_env_file" | "deployment.unknown" | "deployment.unknown_host" | "ssh.agent" | "ssh.auth_rejected" | "ssh.bad_fingerprint" | "ssh.channel" | "ssh.config" | "ssh.disconnected" | "ssh.host_key_changed" | "ssh.host_key_unknown" | "ssh.jump" | "ssh.key" | "ssh.not_trusted" | "ssh.pin_conflict" | "ssh.protocol" | "ssh.timeout" | "ssh.unreachable" | "db.bad_url" | "db.connect" | "db.no_credentials" | "db.query" | "db.tls" | "db.tunnel" | "docker.api" | "docker.exit_status" | "docker.no_such_container" | "docker.bad_name" | "redis.io" | "redis.protocol" | "redis.refused" | "http.unreachable" | "remote.env_file" | "remote.exit_status" | "remote.read" | "incident.unknown" | "journal" | "journal.head" | "journal.tampered" | "keychain.invalid_name" | "keychain.locked" | "keychain.not_set" | "keychain.rejected" | "keychain.task" | "keychain.unavailable" | "secret.empty" | "state.database" | "state.migration" | "state.no_data_dir" | "io.read" | "io.write" | "io.stdin" | "output.json" | "ui.error";
 
 /**
  * How an error crosses to the window and to `--json` output: a stable code, the
@@ -338,6 +342,24 @@ jump: string | null,
  * Whether it runs a Docker Engine.
  */
 docker: boolean, };
+
+export type Incident = { id: number, title: string, opened_at: string, opened_by: string, closed_at: string | null, 
+/**
+ * The deployment it is about; `None` for an incident opened before incidents
+ * belonged to one (console wide).
+ */
+deployment: string | null, };
+
+export type IncidentView = { incident: Incident, timeline: Array<TimelineItem>, 
+/**
+ * The latest run of each containment action, in the order first run.
+ */
+containment: Array<ContainmentRun>, 
+/**
+ * When the incident became contained (and stayed so): every containment action's
+ * latest run verified. `None`: not contained (or nothing run yet).
+ */
+contained_at: string | null, secs_to_contained: number | null, secs_to_closed: number | null, };
 
 /**
  * What `init` found and the profile it wrote from it.
@@ -734,7 +756,18 @@ export type Stored = { replaced: boolean, };
 
 export type SuccessAfterFailures = { ip: string, at: string, user: string, failures_before: number, };
 
+export type TimelineItem = { seq: number, at: string, operator: string, deployment: string, kind: string, run_id: string, 
+/**
+ * One line, as the report prints it.
+ */
+what: string, tone: Tone, };
+
 export type TokenScope = { "kind": "all" } | { "kind": "user", "value": string } | { "kind": "id", "value": number } | { "kind": "created-since", "value": string };
+
+/**
+ * How a timeline line should look.
+ */
+export type Tone = "verified" | "verified_database_only" | "failed" | "note" | "info";
 
 export type TrustedKey = { host: string, address: string, port: number, fingerprint: string, key_type: string, trusted_at: string, trusted_by: string, };
 
@@ -799,6 +832,11 @@ export type Commands = {
   restore_test: { args: { name: string; backup: string | null; key: string; onEvent: Channel<RestoreEvent> }; events: RestoreEvent; returns: RestoreReport };
   restore_history: { args: { name: string }; events: never; returns: Array<RestoreRun> };
   journal_entries: { args: {  }; events: never; returns: JournalView };
+  incident_current: { args: { name: string }; events: never; returns: IncidentView | null };
+  incident_open: { args: { name: string; title: string }; events: never; returns: IncidentView };
+  incident_note: { args: { id: number; text: string }; events: never; returns: IncidentView };
+  incident_close: { args: { id: number }; events: never; returns: IncidentView };
+  incident_report: { args: { id: number; format: string }; events: never; returns: string };
   harden_audit: { args: { name: string }; events: never; returns: HardeningReport };
   harden_accept: { args: { name: string; check: string; host: string | null; subject: string | null; reason: string; duration: string }; events: never; returns: Acceptance };
   harden_export: { args: { name: string; format: string }; events: never; returns: string };

@@ -245,6 +245,8 @@ async function run() {
       cancelBtn.hidden = true;
       resetPlan();
     }
+    // Whatever the outcome: the journal has it, and the incident's timeline follows.
+    document.dispatchEvent(new CustomEvent("breakglass:ran"));
   }
 }
 
@@ -258,6 +260,9 @@ async function cancelRun() {
 
 export function initContain(errorHandler) {
   onError = errorHandler;
+  // "input" as well as "change": a choice made by keyboard or by WebDriver's click fires
+  // one or the other first, and the fields must follow at once.
+  $("#action-kind").addEventListener("input", syncFields);
   $("#action-kind").addEventListener("change", syncFields);
   $("#action-scope").addEventListener("change", syncFields);
   for (const id of ["#action-value", "#action-duration", "#action-host", "#action-container", "#action-mode", "#action-run-id", "#action-vars", "#action-all"]) {

@@ -8,6 +8,7 @@ use crate::engine::actions::{
     ActionEvent, ActionSpec, Cancel, Confirmation, Events, Interrupted, Plan, RunReport, RunRequest,
 };
 use crate::engine::journal::JournalView;
+use crate::engine::journal::incident::IncidentView;
 use crate::engine::keychain::{SecretEntry, Stored};
 use crate::engine::profiles::DeploymentSummary;
 use crate::engine::profiles::discover::{InitRequest, InitStep};
@@ -164,6 +165,40 @@ mod imp {
 
     pub async fn journal_entries(cx: &Cx<'_>) -> Result<JournalView> {
         cx.engine.journal().await?.view().await
+    }
+
+    pub async fn incident_current(cx: &Cx<'_>, name: String) -> Result<Option<IncidentView>> {
+        cx.engine.current_incident(&name).await
+    }
+
+    pub async fn incident_open(cx: &Cx<'_>, name: String, title: String) -> Result<IncidentView> {
+        let inc = cx.engine.open_incident(&name, &title).await?;
+        cx.engine.journal().await?.incident(inc.id).await
+    }
+
+    pub async fn incident_note(cx: &Cx<'_>, id: i64, text: String) -> Result<IncidentView> {
+        cx.engine.note_incident(id, &text).await
+    }
+
+    pub async fn incident_close(cx: &Cx<'_>, id: i64) -> Result<IncidentView> {
+        cx.engine.close_incident(id).await
+    }
+
+    /// The incident's report, as Markdown or HTML, for the page to offer as a download.
+    pub async fn incident_report(cx: &Cx<'_>, id: i64, format: String) -> Result<String> {
+        let format = match format.as_str() {
+            "md" => crate::engine::journal::ReportFormat::Markdown,
+            "html" => crate::engine::journal::ReportFormat::Html,
+            _ => {
+                return Err(Error::BadArgument {
+                    message: format!(
+                        "export as md or html, not {:?}",
+                        crate::engine::ssh::output::display_safe(format.as_bytes())
+                    ),
+                });
+            }
+        };
+        cx.engine.journal().await?.export(id, format).await
     }
 
     /// The hardening audit (read-only), its findings in reading order (`report::sorted`);

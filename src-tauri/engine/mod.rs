@@ -113,6 +113,32 @@ impl Engine {
             .await
     }
 
+    /// The open incident of `deployment`, with its timeline; `None` when there is none.
+    pub async fn current_incident(
+        &self,
+        deployment: &str,
+    ) -> Result<Option<journal::incident::IncidentView>> {
+        let journal = self.journal().await?;
+        match journal.open_incident_of(deployment).await? {
+            Some(i) => Ok(Some(journal.incident(i.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A note on an open incident, as this console's operator; the incident as it is now.
+    pub async fn note_incident(&self, id: i64, text: &str) -> Result<journal::incident::IncidentView> {
+        let journal = self.journal().await?;
+        journal.note(id, text, &journal::operator()).await?;
+        journal.incident(id).await
+    }
+
+    /// Closes an incident, as this console's operator; the incident as it is now.
+    pub async fn close_incident(&self, id: i64) -> Result<journal::incident::IncidentView> {
+        let journal = self.journal().await?;
+        journal.close_incident(id, &journal::operator()).await?;
+        journal.incident(id).await
+    }
+
     /// The action journal: entries in the local database, authenticated with a key kept
     /// in the OS keychain (made on first use), its head also kept outside the database.
     pub async fn journal(&self) -> Result<journal::Journal> {

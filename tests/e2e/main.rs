@@ -238,6 +238,8 @@ async fn the_window_stores_a_key_passphrase_in_the_keychain() {
     s.wait_text("#status-meta", "checked in", 30).await;
     assert!(row.contains("not set"), "{row}");
     let set = s.wait_for("tr[data-secret='ssh-key-passphrase'] button", 1).await;
+    // As a person would: scrolled to, not clicked at the window's lower edge.
+    s.scroll_into_view(&set[0]).await;
     s.click(&set[0]).await;
     let value = s.wait_for("#secret-value", 1).await;
     s.type_text(&value[0], passphrase).await;
@@ -787,7 +789,7 @@ async fn a_rotation_shows_each_hosts_progress_and_a_cancelled_one_is_undone() {
     s.type_text(&vars[0], "JWT_SECRET").await;
     let plan = s.wait_for("#action-plan", 1).await;
     s.click(&plan[0]).await;
-    let steps = s.wait_text("#plan-steps", "app3", 60).await;
+    let steps = s.wait_text("#plan-steps, #error", "app3", 60).await;
     assert!(steps.contains("app1") && steps.contains("app2"), "{steps}");
     let input = s.wait_for("#confirm-input", 1).await;
     s.type_text(&input[0], &name).await;
@@ -834,4 +836,87 @@ async fn a_rotation_shows_each_hosts_progress_and_a_cancelled_one_is_undone() {
     for (h, before) in setup.hosts.iter().zip(&bytes) {
         assert_eq!(&std::fs::read(&h.1).unwrap(), before, "{}: the .env is back", h.0);
     }
+}
+
+/// An incident in the window: opened on the deployment, a note, a containment action run
+/// from Contain, the banner saying when it was contained and by which vantage, the
+/// timeline the console wrote, the report, and closing (a second, deliberate click).
+#[tokio::test]
+async fn an_incident_is_opened_contained_reported_and_closed_in_the_window() {
+    let db = testbed::fresh_database("e2e_incident");
+    let v = testbed::variant("e2e-incident", |t| {
+        t.replace(
+            "port = 25432\nname = \"sandbox\"",
+            &format!("port = 25432\nname = \"{db}\""),
+        )
+    })
+    .await;
+    let state = v.dir.path().join("state");
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    s.wait_for("#hosts tbody tr", 3).await;
+    let title = s.wait_for("#incident-title", 1).await;
+    s.type_text(&title[0], "Leaked .env on a pastebin").await;
+    s.click(&s.wait_for("#incident-open", 1).await[0]).await;
+    s.wait_text("#incident-name", "Leaked .env on a pastebin", 20)
+        .await;
+    s.wait_text("#incident-contained", "Not contained yet", 10).await;
+    let note = s.wait_for("#incident-note", 1).await;
+    s.type_text(&note[0], "Found at 02:50 by the on-call").await;
+    s.click(&s.wait_for("#incident-add-note", 1).await[0]).await;
+    s.wait_text("#incident-timeline", "note: Found at 02:50 by the on-call", 20)
+        .await;
+
+    // Contain: every token (this database is the test's own).
+    s.click(&s.wait_for("#action-plan", 1).await[0]).await;
+    s.wait_text("#plan-summary", "token(s)", 30).await;
+    s.type_text(&s.wait_for("#confirm-input", 1).await[0], &v.name)
+        .await;
+    s.click(&s.wait_for("#action-run", 1).await[0]).await;
+    s.wait_text("#outcome", "done", 60).await;
+    let contained = s.wait_text("#incident-contained", "Contained at", 30).await;
+    assert!(contained.contains("after opening"), "{contained}");
+    let timeline = s
+        .wait_text("#incident-timeline", "revoke-tokens finished", 10)
+        .await;
+    assert!(timeline.contains("verify passed"), "{timeline}");
+    let banner = s.wait_for("#incident", 1).await;
+    s.scroll_into_view(&banner[0]).await;
+    s.screenshot(&screenshot_path("incident.png")).await;
+
+    // The report is made when asked, named for the incident.
+    let md = s.wait_for("#incident-md", 1).await;
+    s.click(&md[0]).await;
+    // Read once: a later refresh of the banner (after the run) makes the link anew.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let file = loop {
+        if let Some(f) = s.attribute(&md[0], "data-file").await.filter(|f| !f.is_empty()) {
+            break f;
+        }
+        assert!(std::time::Instant::now() < deadline, "the report never came");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(file.starts_with("incident-") && file.ends_with(".md"), "{file}");
+
+    // Closing needs a second click; then the banner offers a new incident.
+    let close = s.wait_for("#incident-close", 1).await;
+    s.click(&close[0]).await;
+    s.wait_text("#incident-close", "record becomes final", 10).await;
+    s.click(&close[0]).await;
+    s.wait_for("#incident-title", 1).await;
+    s.wait_until("#incident-open-view", 10, |t| t.trim().is_empty(), "hidden")
+        .await;
+    s.close().await;
+    let journal = v.engine.journal().await.unwrap();
+    let incidents = journal.incidents().await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert!(incidents[0].closed_at.is_some());
+    let view = journal.incident(incidents[0].id).await.unwrap();
+    assert!(
+        view.contained_at.is_some() && view.secs_to_closed.is_some(),
+        "{view:?}"
+    );
+    assert!(journal.verify().await.unwrap().ok);
 }

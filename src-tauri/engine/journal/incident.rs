@@ -122,6 +122,7 @@ fn tone(e: &Entry) -> Tone {
         }
         "action.verified" => ok,
         "action.nothing_to_do" => e.body.get("verified").and_then(|v| v.as_bool()),
+        k if k.ends_with(".failed") || k.ends_with(".aborted") => return Tone::Failed,
         "action.finished" => {
             let outcome = e.body.get("outcome").and_then(|v| v.as_str()).unwrap_or("");
             return if outcome.starts_with("done") && !outcome.contains("failed") {
@@ -394,6 +395,45 @@ mod tests {
         assert_eq!(v.containment[1].state, ContainmentState::NotVerified);
         assert!(v.containment[1].detail.contains("cancelled"));
         assert_eq!(v.timeline.last().unwrap().tone, Tone::Failed);
+    }
+
+    #[test]
+    fn steps_and_undos_read_as_sentences_and_failures_stand_out() {
+        let entries = vec![
+            e(
+                1,
+                "03:00:01",
+                "r1",
+                "action.step.done",
+                serde_json::json!({ "step": 1, "description": "revoke", "outcome": "3 token(s) revoked" }),
+            ),
+            e(
+                2,
+                "03:00:02",
+                "r1",
+                "action.step.failed",
+                serde_json::json!({ "step": 2, "description": "lock", "error": "refused" }),
+            ),
+            e(
+                3,
+                "03:00:03",
+                "r1",
+                "action.undo.done",
+                serde_json::json!({ "step": 1, "outcome": "3 token(s) active again" }),
+            ),
+        ];
+        let v = view(&inc(None), &entries);
+        let what: Vec<&str> = v.timeline.iter().map(|t| t.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "step 1 done (revoke): 3 token(s) revoked",
+                "step 2 FAILED (lock): refused",
+                "undo of step 1 done: 3 token(s) active again"
+            ]
+        );
+        let tones: Vec<Tone> = v.timeline.iter().map(|t| t.tone).collect();
+        assert_eq!(tones, [Tone::Info, Tone::Failed, Tone::Info]);
     }
 
     #[test]

@@ -88,6 +88,31 @@ pub(crate) fn summary(e: &Entry) -> String {
             s("detail")
         ),
         "action.finished" => format!("{} finished: {}", s("action"), s("outcome")),
+        k if k.starts_with("action.step.") || k.starts_with("action.undo.") => {
+            let (what, status) = k
+                .trim_start_matches("action.")
+                .split_once('.')
+                .unwrap_or(("step", k));
+            let step = b.get("step").and_then(|v| v.as_u64()).unwrap_or(0);
+            let head = match what {
+                "undo" => format!("undo of step {step}"),
+                _ => format!("step {step}"),
+            };
+            let description = match s("description") {
+                d if d.is_empty() => String::new(),
+                d => format!(" ({d})"),
+            };
+            let result = [s("outcome"), s("error")]
+                .into_iter()
+                .find(|x| !x.is_empty())
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default();
+            let status = match status {
+                "failed" | "aborted" => status.to_uppercase(),
+                other => other.to_owned(),
+            };
+            format!("{head} {status}{description}{result}")
+        }
         other => other.to_owned(),
     }
 }
