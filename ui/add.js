@@ -3,7 +3,7 @@
 // again; the person reads the profile and keeps it, or cancels (nothing stays behind).
 
 import { api } from "./api.js";
-import { h, $ } from "./dom.js";
+import { h, $, requireFingerprintTyped } from "./dom.js";
 
 /** @type {{ name: string, text: string } | null} */
 let found = null;
@@ -37,8 +37,11 @@ async function look() {
       $("#add-trust-host").textContent = step.host;
       $("#add-trust-type").textContent = step.key_type;
       $("#add-trust-fp").textContent = step.fingerprint;
+      requireFingerprintTyped($("#add-trust-typed"), $("#add-trust-yes"), step.fingerprint);
       $("#add-trust").hidden = false;
+      $("#add-trust-typed").focus();
       $("#add-trust-yes").onclick = async () => {
+        if ($("#add-trust-yes").disabled) return;
         try {
           await api.trustHost(name, step.host, step.fingerprint);
           await look();

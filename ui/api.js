@@ -76,6 +76,11 @@ export const api = {
   incidentClose: (id) => invoke("incident_close", { id }),
   /** @param {number} id @param {"md" | "html"} format */
   incidentReport: (id, format) => invoke("incident_report", { id, format }),
+  runbookList: () => invoke("runbook_list", {}),
+  /** @param {string} name @param {string} runbook @param {Array<[string, string]>} params */
+  runbookStart: (name, runbook, params) => invoke("runbook_start", { name, runbook, params }),
+  /** @param {string} name @param {string} runId @param {number} step @param {string} title @param {boolean} done @param {string} detail */
+  runbookStep: (name, runId, step, title, done, detail) => invoke("runbook_step", { name, runId, step, title, done, detail }),
   /** @param {string} name */
   hardenAudit: (name) => invoke("harden_audit", { name }),
   /**

@@ -1,11 +1,13 @@
 import { api, pageError } from "./api.js";
-import { h, $ } from "./dom.js";
+import { h, $, requireFingerprintTyped } from "./dom.js";
 import { initContain, showContain } from "./contain.js";
 import { initAdd, showAdd } from "./add.js";
 import { reviewAudit, showJournal } from "./audit.js";
 import { listBackups, runRestoreTest, showRestoreHistory } from "./restore.js";
 import { initHarden, showHarden } from "./harden.js";
 import { initIncident, showIncident } from "./incident.js";
+import { initRunbook, showRunbook } from "./runbook.js";
+import { initPalette } from "./palette.js";
 
 const state = { deployments: [], selected: null };
 
@@ -62,6 +64,7 @@ async function select(name) {
     $("#checks").replaceChildren();
     showContain(d.name, d.hosts.map((x) => x.name));
     showIncident(d.name);
+    showRunbook(d.name);
     showHarden(d.name, showError);
     // Opening a deployment checks it at once: status only reads.
     refreshStatus();
@@ -236,7 +239,9 @@ function askTrust(host, problem) {
   $("#trust-host").textContent = host;
   $("#trust-type").textContent = problem.key_type;
   $("#trust-fingerprint").textContent = problem.fingerprint;
+  requireFingerprintTyped($("#trust-typed"), $("#trust-accept"), problem.fingerprint);
   $("#trust-accept").onclick = async () => {
+    if ($("#trust-accept").disabled) return;
     dlg.close();
     try {
       await api.trustHost(state.selected, host, problem.fingerprint);
@@ -247,8 +252,9 @@ function askTrust(host, problem) {
   };
   $("#trust-cancel").onclick = () => dlg.close();
   dlg.showModal();
-  // The safe choice has the focus: Enter never trusts by accident.
-  $("#trust-cancel").focus();
+  // The comparison has the focus: the trust button stays disabled until the tail of the
+  // fingerprint is typed, so Enter or a habitual click never trusts by accident.
+  $("#trust-typed").focus();
 }
 
 // Runs the journal shows as started and never finished, with each step's state. Undo
@@ -281,6 +287,8 @@ async function start() {
   $("#journal-load").addEventListener("click", () => showJournal(showError));
   initHarden(() => state.selected, showError);
   initIncident(showError);
+  initRunbook(showError);
+  initPalette(() => ({ deployments: state.deployments.map((d) => d.name), selected: state.selected }), select, showError);
   $("#live").addEventListener("change", (e) => setLive(e.target.checked));
   $("#secret-store").addEventListener("click", saveSecret);
   $("#secret-value").addEventListener("keydown", (e) => { if (e.key === "Enter") saveSecret(e); });

@@ -501,6 +501,8 @@ export type Observatory = { score: number, grade: string, tests: Array<Observato
  */
 export type ObservatoryTest = { test: string, result: string, modifier: number, };
 
+export type Param = { name: string, help: string, };
+
 export type ParkedRef = { name: string, parked_as: string, old_id: string, new_id: string, was_running: boolean, };
 
 /**
@@ -705,6 +707,22 @@ undone: number,
 verified_by: Vantage | null, };
 
 /**
+ * A runbook, checked: every step's action is a valid request once its parameters are
+ * filled in.
+ */
+export type Runbook = { name: string, title: string, source: string | null, description: string, params: Array<Param>, steps: Array<StepDef>, 
+/**
+ * `None`: built in; else the file it was read from.
+ */
+path: string | null, };
+
+/**
+ * A runbook started on a deployment: the steps to walk, and the id its journal entries
+ * share.
+ */
+export type RunbookRun = { run_id: string, runbook: string, title: string, steps: Array<Step>, };
+
+/**
  * One number per audit, 0 to 100: the share of the checks' weight (critical 8, high 4,
  * medium 2, low 1) that passed, a warning counting half and a check that could not run
  * nothing. Accepted findings are left out of both sides.
@@ -746,6 +764,22 @@ settings: string, };
  * How much a failure of a check matters.
  */
 export type Severity = "low" | "medium" | "high" | "critical";
+
+/**
+ * A step ready to run.
+ */
+export type Step = { "kind": "action", title: string, spec: ActionSpec, } | { "kind": "review", title: string, since: string, } | { "kind": "manual", title: string, text: string, } | { "kind": "report", title: string, };
+
+/**
+ * One step as written (parameters not filled in yet).
+ */
+export type StepDef = { title: string, kind: StepKind, 
+/**
+ * What the step does, in one line (`revoke-tokens`, `review the last 24h`, …).
+ */
+what: string, };
+
+export type StepKind = "action" | "review" | "manual" | "report";
 
 export type StepStatus = "started" | "done" | "failed" | "undoing" | "undone" | "undo_failed";
 
@@ -837,6 +871,9 @@ export type Commands = {
   incident_note: { args: { id: number; text: string }; events: never; returns: IncidentView };
   incident_close: { args: { id: number }; events: never; returns: IncidentView };
   incident_report: { args: { id: number; format: string }; events: never; returns: string };
+  runbook_list: { args: {  }; events: never; returns: Array<Runbook> };
+  runbook_start: { args: { name: string; runbook: string; params: Array<[string, string]> }; events: never; returns: RunbookRun };
+  runbook_step: { args: { name: string; runId: string; step: number; title: string; done: boolean; detail: string }; events: never; returns: boolean };
   harden_audit: { args: { name: string }; events: never; returns: HardeningReport };
   harden_accept: { args: { name: string; check: string; host: string | null; subject: string | null; reason: string; duration: string }; events: never; returns: Acceptance };
   harden_export: { args: { name: string; format: string }; events: never; returns: string };

@@ -122,24 +122,44 @@ function buildSpec() {
 }
 
 async function plan() {
-  resetPlan();
-  $("#progress").replaceChildren();
-  $("#outcome").hidden = true;
   try {
-    const spec = buildSpec();
-    const p = await api.planAction(deployment, spec);
-    planned = { spec, plan: p };
-    $("#plan-summary").textContent = p.count === 0 ? `Nothing to do: ${p.summary}` : p.summary;
-    $("#plan-sample").replaceChildren(...p.sample.map((s) => h("li", {}, s)));
-    $("#plan-steps").replaceChildren(...p.steps.map((s) => h("li", {}, s)));
-    $("#plan-warnings").replaceChildren(...p.warnings.map((w) => h("li", {}, `Warning: ${w}`)));
-    $("#confirm-name").textContent = deployment;
-    $("#confirm-row").hidden = p.count === 0;
-    $("#plan").hidden = false;
-    if (p.count > 0) $("#confirm-input").focus();
+    await planSpec(buildSpec(), "");
   } catch (e) {
     onError(e);
   }
+}
+
+/**
+ * Plans `spec` and shows the plan, with its blast radius, ready for the typed
+ * confirmation; `banner` says where it comes from (a runbook's step). Throws what
+ * planning threw.
+ * @param {import("./bindings").ActionSpec} spec
+ * @param {string} banner
+ * @returns {Promise<import("./bindings").Plan>}
+ */
+export async function planSpec(spec, banner) {
+  resetPlan();
+  $("#progress").replaceChildren();
+  $("#host-progress").hidden = true;
+  $("#outcome").hidden = true;
+  $("#plan-banner").textContent = banner;
+  $("#plan-banner").hidden = !banner;
+  const p = await api.planAction(deployment, spec);
+  planned = { spec, plan: p };
+  $("#plan-summary").textContent = p.count === 0 ? `Nothing to do: ${p.summary}` : p.summary;
+  $("#plan-sample").replaceChildren(...p.sample.map((s) => h("li", {}, s)));
+  $("#plan-steps").replaceChildren(...p.steps.map((s) => h("li", {}, s)));
+  $("#plan-warnings").replaceChildren(...p.warnings.map((w) => h("li", {}, `Warning: ${w}`)));
+  const hosts = [...new Set(p.steps.map(hostOf).filter(Boolean))];
+  $("#plan-radius").textContent = `Blast radius: ${p.count} ${p.action === "rotate-secrets" ? "change(s)" : "affected"} on ${deployment}` +
+    (hosts.length ? ` · ${hosts.length} host(s): ${hosts.join(", ")}` : "") +
+    (p.destructive ? "" : " · not destructive");
+  $("#confirm-name").textContent = deployment;
+  $("#confirm-row").hidden = p.count === 0;
+  $("#plan").hidden = false;
+  $("#contain").scrollIntoView({ block: "start" });
+  if (p.count > 0) $("#confirm-input").focus();
+  return p;
 }
 
 function confirmTyped() {
@@ -203,8 +223,14 @@ function markHost(event) {
   chip.lastChild.textContent = HOST_STATE[state] || state;
 }
 
-async function run() {
-  if (!planned || $("#confirm-input").value !== deployment) return;
+/** Runs what is planned. A plan with nothing to do needs no confirmation: the run only
+ * verifies that claim (from the app's side where a probe applies). */
+export async function run() {
+  if (!planned) return;
+  const nothing = planned.plan.count === 0;
+  if (!nothing && $("#confirm-input").value !== deployment) return;
+  /** @type {{ ok: boolean, detail: string } | null} */
+  let finished = null;
   const key = crypto.randomUUID();
   const progress = $("#progress");
   progress.replaceChildren();
@@ -225,6 +251,7 @@ async function run() {
     out.textContent = `${report.outcome}: ${report.changed} changed; ${report.verify_detail}`;
     out.className = "outcome " + (report.verified ? "ok" : "bad");
     out.hidden = false;
+    finished = { ok: report.verified, detail: `${report.outcome}: ${report.verify_detail}` };
   } catch (e) {
     if (isError(e, "action.plan_changed")) {
       // The live state moved since the plan was shown: show the new plan, ask again.
@@ -238,6 +265,7 @@ async function run() {
     out.textContent = e && e.message ? e.message : String(e);
     out.className = "outcome bad";
     out.hidden = false;
+    finished = { ok: false, detail: out.textContent };
     onError(e);
   } finally {
     if (runningKey === key) {
@@ -245,8 +273,9 @@ async function run() {
       cancelBtn.hidden = true;
       resetPlan();
     }
-    // Whatever the outcome: the journal has it, and the incident's timeline follows.
-    document.dispatchEvent(new CustomEvent("breakglass:ran"));
+    // Whatever the outcome: the journal has it, and the incident's timeline follows (and
+    // a runbook walking its steps goes on, or stops).
+    document.dispatchEvent(new CustomEvent("breakglass:ran", { detail: finished }));
   }
 }
 
@@ -270,9 +299,22 @@ export function initContain(errorHandler) {
   }
   $("#action-plan").addEventListener("click", plan);
   $("#confirm-input").addEventListener("input", confirmTyped);
+  // Enter in the confirmation runs it, once the name typed is exact (the button's rule).
+  $("#confirm-input").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !$("#action-run").disabled) run();
+  });
   $("#action-run").addEventListener("click", run);
   $("#action-cancel").addEventListener("click", cancelRun);
   syncFields();
+}
+
+/** The Contain form set to `kind` (a palette entry), its first field focused. */
+export function chooseAction(kind) {
+  $("#action-kind").value = kind;
+  syncFields();
+  $("#contain").scrollIntoView({ block: "start" });
+  const first = /** @type {HTMLElement | null} */ (document.querySelector("#contain .form-row label:not([hidden]) input, #contain .form-row label:not([hidden]) select"));
+  (first || $("#action-kind")).focus();
 }
 
 /** @param {string} name @param {string[]} hosts */

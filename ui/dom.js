@@ -17,3 +17,18 @@ export function h(tag, attrs = {}, ...children) {
 
 /** The element a selector names (any: the page knows which kind of element it is). */
 export const $ = (sel) => /** @type {any} */ (document.querySelector(sel));
+
+/**
+ * A host key is trusted only after its fingerprint was compared: the person types its
+ * last 6 characters (as the server's own console shows them), exactly; until then the
+ * trust button stays disabled. Habit cannot click it through.
+ * @param {HTMLInputElement} input
+ * @param {HTMLButtonElement} button
+ * @param {string} fingerprint
+ */
+export function requireFingerprintTyped(input, button, fingerprint) {
+  const tail = fingerprint.slice(-6);
+  input.value = "";
+  button.disabled = true;
+  input.oninput = () => { button.disabled = input.value.trim() !== tail; };
+}

@@ -17,6 +17,7 @@ use crate::engine::review::harden::{Acceptance, HardeningReport, report};
 use crate::engine::review::restore::backups::BackupFile;
 use crate::engine::review::restore::{RestoreEvent, RestoreReport, RestoreRun};
 use crate::engine::review::status::DeploymentStatus;
+use crate::engine::runbooks::{Runbook, RunbookRun};
 use crate::engine::secret::Sensitive;
 use crate::engine::state::{KnownDeployment, TrustedKey};
 use crate::engine::{Engine, Error, ErrorReport, Result};
@@ -182,6 +183,45 @@ mod imp {
 
     pub async fn incident_close(cx: &Cx<'_>, id: i64) -> Result<IncidentView> {
         cx.engine.close_incident(id).await
+    }
+
+    pub async fn runbook_list(cx: &Cx<'_>) -> Result<Vec<Runbook>> {
+        cx.engine.runbooks()
+    }
+
+    /// Resolves a runbook for the page to walk (each action step through `plan_action`
+    /// and `run_action`, like any action) and journals its start.
+    pub async fn runbook_start(
+        cx: &Cx<'_>,
+        name: String,
+        runbook: String,
+        params: Vec<(String, String)>,
+    ) -> Result<RunbookRun> {
+        cx.engine
+            .start_runbook(&name, &runbook, &params.into_iter().collect())
+            .await
+    }
+
+    /// A step's end, as the page saw it (an action verified, a step done by hand with the
+    /// responder's words, or not done).
+    pub async fn runbook_step(
+        cx: &Cx<'_>,
+        name: String,
+        run_id: String,
+        step: u32,
+        title: String,
+        done: bool,
+        detail: String,
+    ) -> Result<bool> {
+        if !run_id.starts_with("runbook-") {
+            return Err(Error::BadArgument {
+                message: "not a runbook's run id".into(),
+            });
+        }
+        cx.engine
+            .runbook_step(&name, &run_id, step as usize, &title, done, &detail)
+            .await?;
+        Ok(true)
     }
 
     /// The incident's report, as Markdown or HTML, for the page to offer as a download.

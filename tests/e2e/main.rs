@@ -167,7 +167,21 @@ async fn status_asks_for_explicit_trust_of_an_unknown_host_key() {
     let fp = s.wait_for("#trust-fingerprint", 1).await;
     assert_eq!(s.text(&fp[0]).await, app1_key);
     s.screenshot(&screenshot_path("trust-dialog.png")).await;
+    // The button is disabled until the fingerprint's tail is typed, exactly.
     let accept = s.wait_for("#trust-accept", 1).await;
+    assert!(s.attribute(&accept[0], "disabled").await.is_some());
+    let typed = s.wait_for("#trust-typed", 1).await;
+    s.type_text(&typed[0], "abcdef").await;
+    assert!(
+        s.attribute(&accept[0], "disabled").await.is_some(),
+        "a wrong tail"
+    );
+    s.clear(&typed[0]).await;
+    s.type_text(&typed[0], &app1_key[app1_key.len() - 6..]).await;
+    assert!(
+        s.attribute(&accept[0], "disabled").await.is_none(),
+        "the right tail"
+    );
     s.click(&accept[0]).await;
 
     // app1 is up now; app2 and app3 still wait for their own decision.
@@ -546,6 +560,8 @@ async fn a_deployment_is_added_from_its_ssh_addresses_in_the_window() {
         if i == 0 {
             s.screenshot(&screenshot_path("add-trust.png")).await;
         }
+        let typed = s.wait_for("#add-trust-typed", 1).await;
+        s.type_text(&typed[0], &fp[fp.len() - 6..]).await;
         s.click(&s.wait_for("#add-trust-yes", 1).await[0]).await;
     }
     let profile = s.wait_text("#add-profile", "[[services]]", 120).await;
@@ -919,4 +935,122 @@ async fn an_incident_is_opened_contained_reported_and_closed_in_the_window() {
         "{view:?}"
     );
     assert!(journal.verify().await.unwrap().ok);
+}
+
+/// A responder new to the console, on a deployment of its own database: from launching
+/// the window to "all tokens revoked, all non-admin accounts locked and all sessions
+/// expired" through the command palette and seed 001's emergency runbook, each step's
+/// plan shown with its blast radius and confirmed by typing the deployment's name. The
+/// test counts every interaction (a key chord, a typed field, Enter, a click) and the
+/// time from launch; the goal is under 10 and under 60 s (docs/incident-console.md).
+#[tokio::test]
+async fn a_responder_contains_with_the_emergency_runbook_in_few_interactions() {
+    let db = testbed::fresh_database("e2e_emergency");
+    let v = testbed::variant("e2e-emergency", |t| {
+        t.replace(
+            "port = 25432\nname = \"sandbox\"",
+            &format!("port = 25432\nname = \"{db}\""),
+        )
+    })
+    .await;
+    let q = |sql: &str| testbed::psql(&db, sql, &[]);
+    assert_ne!(q("SELECT count(*) FROM api_tokens WHERE active"), "0");
+    let state = v.dir.path().join("state");
+    let driver = TauriDriver::start(&[("BREAKGLASS_DATA_DIR", &state)]);
+    let launched = std::time::Instant::now();
+    let s = driver
+        .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
+        .await;
+    let mut interactions = 0;
+    // The only deployment opens by itself.
+    s.wait_for("#hosts tbody tr", 3).await;
+    s.chord(&["\u{E009}", "k"]).await;
+    interactions += 1;
+    let input = s.wait_for("#palette-input", 1).await;
+    s.type_text(&input[0], "emergency").await;
+    interactions += 1;
+    // Filtered to what was typed: the emergency runbook first.
+    s.wait_until(
+        "#palette-list",
+        20,
+        |t| t.starts_with("Runbook: Emergency actions") && !t.contains("If compromised"),
+        "the emergency runbook first",
+    )
+    .await;
+    // A moment for the list's first paint (the screenshot is looked at).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    s.screenshot(&screenshot_path("palette.png")).await;
+    s.type_text(&input[0], "\u{E007}").await;
+    interactions += 1;
+    for step in 1..=3 {
+        s.wait_text("#plan-banner", &format!("step {step} of 3"), 60)
+            .await;
+        let radius = s.wait_text("#plan-radius", "Blast radius", 10).await;
+        assert!(!radius.contains("Blast radius: 0"), "step {step}: {radius}");
+        if step == 2 {
+            s.screenshot(&screenshot_path("runbook-step.png")).await;
+        }
+        let confirm = s.wait_for("#confirm-input", 1).await;
+        s.type_text(&confirm[0], &v.name).await;
+        interactions += 1;
+        s.type_text(&confirm[0], "\u{E007}").await;
+        interactions += 1;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let mut done = 0;
+            for li in s.find_all("#runbook-steps li").await {
+                if s.attribute(&li, "data-state").await.as_deref() == Some("done") {
+                    done += 1;
+                }
+            }
+            if done >= step {
+                break;
+            }
+            let error = s.text(&s.wait_for("#error", 1).await[0]).await;
+            assert!(error.trim().is_empty(), "step {step}: {error}");
+            assert!(std::time::Instant::now() < deadline, "step {step} never finished");
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+    }
+    s.wait_text("#runbook-title", "done, 3 step(s)", 30).await;
+    let took = launched.elapsed();
+    let runbook = s.wait_for("#runbook", 1).await;
+    s.scroll_into_view(&runbook[0]).await;
+    s.screenshot(&screenshot_path("runbook-done.png")).await;
+    s.close().await;
+    println!(
+        "responder path: {interactions} interactions, {:.1} s from launch",
+        took.as_secs_f64()
+    );
+    assert!(interactions < 10, "{interactions} interactions");
+    assert!(took < std::time::Duration::from_secs(60), "{took:?} from launch");
+    assert_eq!(q("SELECT count(*) FROM api_tokens WHERE active"), "0");
+    assert_eq!(
+        q(
+            "SELECT count(*) FROM users WHERE role <> 'admin' AND (locked_until IS NULL OR locked_until < now() + interval '23 hours')"
+        ),
+        "0"
+    );
+    assert_eq!(q("SELECT count(*) FROM sessions WHERE expires_at > now()"), "0");
+    let kinds: Vec<String> = v
+        .engine
+        .journal()
+        .await
+        .unwrap()
+        .entries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.starts_with("runbook."))
+        .map(|e| format!("{} {}", e.kind, e.body["done"]))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "runbook.started null",
+            "runbook.step true",
+            "runbook.step true",
+            "runbook.step true"
+        ]
+    );
 }

@@ -189,6 +189,32 @@ impl Session {
         .await;
     }
 
+    /// Presses `keys` together, then releases them (WebDriver key codes: "\u{E009}" is
+    /// Control), on whatever has the focus: a shortcut as a person types it.
+    pub async fn chord(&self, keys: &[&str]) {
+        let mut actions: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({"type": "keyDown", "value": k}))
+            .collect();
+        actions.extend(keys.iter().rev().map(|k| json!({"type": "keyUp", "value": k})));
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )
+        .await;
+        let _ = self.http.delete(format!("{}/actions", self.url)).send().await;
+    }
+
+    pub async fn clear(&self, e: &Element) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", e.0),
+            Some(json!({})),
+        )
+        .await;
+    }
+
     /// Waits up to `secs` for the text of `css` to contain `needle`.
     pub async fn wait_text(&self, css: &str, needle: &str, secs: u64) -> String {
         self.wait_until(css, secs, |t| t.contains(needle), needle).await

@@ -108,6 +108,17 @@ enum Template {
     Report,
 }
 
+/// A runbook started on a deployment: the steps to walk, and the id its journal entries
+/// share.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RunbookRun {
+    pub run_id: String,
+    pub runbook: String,
+    pub title: String,
+    pub steps: Vec<Step>,
+}
+
 /// A step ready to run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -450,6 +461,25 @@ impl Engine {
         Ok(run_id)
     }
 
+    /// Resolves `runbook` with `params` and records its start (the window's way in: one
+    /// call, nothing journaled when a parameter is missing).
+    pub async fn start_runbook(
+        &self,
+        deployment: &str,
+        runbook: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<RunbookRun> {
+        let r = self.runbook(runbook)?;
+        let steps = r.resolve(params)?;
+        let run_id = self.runbook_started(deployment, &r, &steps).await?;
+        Ok(RunbookRun {
+            run_id,
+            runbook: r.name,
+            title: r.title,
+            steps,
+        })
+    }
+
     /// Records a step's end as the responder or the console saw it: `done` (an action
     /// verified, a manual step the responder says is done, with their words), or not.
     pub async fn runbook_step(
@@ -461,9 +491,19 @@ impl Engine {
         done: bool,
         detail: &str,
     ) -> Result<()> {
-        if detail.chars().count() > 4000 {
-            return Err(bad("runbook step", "the note is longer than 4000 characters"));
+        if detail.chars().count() > 4000 || detail.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(bad(
+                "runbook step",
+                "the note is up to 4000 characters, without control characters but line breaks and tabs",
+            ));
         }
+        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+            return Err(bad(
+                "runbook step",
+                "a step's title is 1 to 200 printable characters",
+            ));
+        }
+        self.state.deployment_profile(deployment).await?;
         self.journal()
             .await?
             .append(
