@@ -915,6 +915,22 @@ async fn an_incident_is_opened_contained_reported_and_closed_in_the_window() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     assert!(file.starts_with("incident-") && file.ends_with(".md"), "{file}");
+    // Saved, and it is the report: the times and the journal's head.
+    let saved = driver.downloads().join(&file);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !saved.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} was never saved",
+            saved.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let report = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        report.contains("Contained") && report.contains("Journal head") && report.contains("Found at 02:50"),
+        "{report}"
+    );
 
     // Closing needs a second click; then the banner offers a new incident.
     let close = s.wait_for("#incident-close", 1).await;

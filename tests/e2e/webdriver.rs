@@ -15,6 +15,7 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub struct TauriDriver {
     child: Child,
     port: u16,
+    work: tempfile::TempDir,
 }
 
 /// Two distinct free ports, outside the ephemeral range ([`crate::testbed::free_port`]).
@@ -39,8 +40,12 @@ impl TauriDriver {
     /// Starts tauri-driver; `envs` reach the app (WebKitWebDriver passes its environment on).
     pub fn start(envs: &[(&str, &Path)]) -> Self {
         let (port, native) = free_ports();
+        // The window's working directory, where WebKit saves what the page offers as a
+        // download: the test's own, never the repository.
+        let work = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("tauri-driver");
         cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .current_dir(work.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in envs {
@@ -53,7 +58,12 @@ impl TauriDriver {
         // tauri-driver listens before WebKitWebDriver does: wait for both.
         wait_port(port, deadline);
         wait_port(native, deadline);
-        TauriDriver { child, port }
+        TauriDriver { child, port, work }
+    }
+
+    /// Where the window saves downloads (its working directory).
+    pub fn downloads(&self) -> &Path {
+        self.work.path()
     }
 
     pub async fn session(&self, application: &Path) -> Session {
