@@ -3,8 +3,9 @@
 //! responder's notes among it, and where containment stands. "Contained" is never a
 //! button: it is read from the journal, as the moment every containment action run in
 //! the incident had last been verified, and it says by which vantage (the app itself, or
-//! the database only). A containment action whose latest run failed, was cancelled or
-//! could not be verified leaves the incident not contained, and says which.
+//! the database only). A containment action whose latest run failed, was cancelled,
+//! could not be verified, or was undone since (from the journal, or by its inverse:
+//! unlock, restore, rotate-undo) leaves the incident not contained, and says which.
 
 use std::time::SystemTime;
 
@@ -22,6 +23,14 @@ pub const CONTAINMENT_ACTIONS: &[&str] = &[
     "rotate-secrets",
     "rotate-docker-secret",
     "rotate-ssh-key",
+];
+
+/// Actions that reopen what a containment action closed: (the inverse, what it reverses).
+const INVERSES: &[(&str, &str)] = &[
+    ("unlock-accounts", "lock-accounts"),
+    ("restore", "isolate"),
+    ("rotate-undo", "rotate-secrets"),
+    ("rotate-ssh-key-undo", "rotate-ssh-key"),
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -148,6 +157,8 @@ pub fn view(incident: &Incident, entries: &[Entry]) -> IncidentView {
     let mut action_of: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     let mut containment: Vec<ContainmentRun> = Vec::new();
     let mut contained_at: Option<String> = None;
+    // undo run id → the run it undoes.
+    let mut undo_of: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
     for e in entries {
         timeline.push(TimelineItem {
             seq: e.seq,
@@ -166,6 +177,32 @@ pub fn view(incident: &Incident, entries: &[Entry]) -> IncidentView {
         let Some(action) = action_of.get(e.run_id.as_str()).cloned() else {
             continue;
         };
+        // An undo of a containment run, or its inverse action, verified: what it
+        // contained is open again, and the incident is no longer contained by it.
+        if e.kind == "action.verified" && e.body.get("ok").and_then(|v| v.as_bool()) == Some(true) {
+            let reopened: Vec<usize> = containment
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    c.state == ContainmentState::Verified
+                        && (undo_of.get(e.run_id.as_str()) == Some(&c.run_id)
+                            || INVERSES.iter().any(|(inv, of)| *inv == action && *of == c.action))
+                })
+                .map(|(k, _)| k)
+                .collect();
+            for k in reopened {
+                containment[k].state = ContainmentState::NotVerified;
+                containment[k].at = e.at.clone();
+                containment[k].detail = format!("undone by {action} (run {})", e.run_id);
+                contained_at = None;
+            }
+        }
+        if action == "undo"
+            && e.kind == "action.planned"
+            && let Some(target) = e.body.pointer("/spec/run_id").and_then(|v| v.as_str())
+        {
+            undo_of.insert(e.run_id.as_str(), target.to_owned());
+        }
         if !CONTAINMENT_ACTIONS.contains(&action.as_str()) {
             continue;
         }
@@ -434,6 +471,77 @@ mod tests {
         );
         let tones: Vec<Tone> = v.timeline.iter().map(|t| t.tone).collect();
         assert_eq!(tones, [Tone::Info, Tone::Failed, Tone::Info]);
+    }
+
+    #[test]
+    fn an_undone_or_reversed_containment_is_no_longer_contained() {
+        let mut entries = run(
+            1,
+            ["03:00:10", "03:00:20", "03:00:21"],
+            "r1",
+            "revoke-tokens",
+            true,
+            "app",
+        );
+        entries.extend(run(
+            4,
+            ["03:00:30", "03:00:40", "03:00:41"],
+            "r2",
+            "lock-accounts",
+            true,
+            "app",
+        ));
+        assert!(view(&inc(None), &entries).contained_at.is_some());
+        // Someone unlocks the accounts.
+        let mut reversed = entries.clone();
+        reversed.extend(run(
+            7,
+            ["03:01:00", "03:01:05", "03:01:06"],
+            "r3",
+            "unlock-accounts",
+            true,
+            "app",
+        ));
+        let v = view(&inc(None), &reversed);
+        assert_eq!(v.contained_at, None);
+        assert_eq!(v.containment[1].state, ContainmentState::NotVerified);
+        assert!(
+            v.containment[1].detail.contains("undone by unlock-accounts"),
+            "{:?}",
+            v.containment[1]
+        );
+        // Someone undoes the revoke from the journal.
+        entries.push(e(
+            7,
+            "03:02:00",
+            "u1",
+            "action.planned",
+            serde_json::json!({ "action": "undo", "spec": { "action": "undo", "run_id": "r1" } }),
+        ));
+        entries.push(e(
+            8,
+            "03:02:05",
+            "u1",
+            "action.verified",
+            serde_json::json!({ "ok": true, "detail": "d", "by": "database" }),
+        ));
+        let v = view(&inc(None), &entries);
+        assert_eq!(v.contained_at, None);
+        assert_eq!(v.containment[0].state, ContainmentState::NotVerified);
+        assert_eq!(v.containment[1].state, ContainmentState::Verified);
+        // Containing again counts again.
+        entries.extend(run(
+            9,
+            ["03:03:00", "03:03:05", "03:03:06"],
+            "r4",
+            "revoke-tokens",
+            true,
+            "app",
+        ));
+        assert_eq!(
+            view(&inc(None), &entries).contained_at.as_deref(),
+            Some("2026-12-03T03:03:05.000Z")
+        );
     }
 
     #[test]
