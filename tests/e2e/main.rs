@@ -308,6 +308,8 @@ async fn revoke_all_from_the_window_needs_the_name_typed() {
         .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
         .await;
     s.wait_for("#hosts tbody tr", 3).await;
+    // The first status check re-lays out the page: let it land before clicking below it.
+    s.wait_text("#status-meta", "checked in", 60).await;
     let plan = s.wait_for("#action-plan", 1).await;
     s.click(&plan[0]).await;
     let summary = s.wait_text("#plan-summary", "token(s)", 20).await;
@@ -798,12 +800,15 @@ async fn a_rotation_shows_each_hosts_progress_and_a_cancelled_one_is_undone() {
         .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
         .await;
     s.wait_for("#hosts tbody tr", 3).await;
+    // The first status check re-lays out the page: let it land before clicking below it.
+    s.wait_text("#status-meta", "checked in", 60).await;
 
     let rotate = s.wait_for("#action-kind option[value='rotate-secrets']", 1).await;
     s.click(&rotate[0]).await;
     let vars = s.wait_for("#action-vars", 1).await;
     s.type_text(&vars[0], "JWT_SECRET").await;
     let plan = s.wait_for("#action-plan", 1).await;
+    s.scroll_into_view(&plan[0]).await;
     s.click(&plan[0]).await;
     let steps = s.wait_text("#plan-steps, #error", "app3", 60).await;
     assert!(steps.contains("app1") && steps.contains("app2"), "{steps}");
@@ -873,6 +878,8 @@ async fn an_incident_is_opened_contained_reported_and_closed_in_the_window() {
         .session(Path::new(env!("CARGO_BIN_EXE_breakglass-desktop")))
         .await;
     s.wait_for("#hosts tbody tr", 3).await;
+    // The first status check re-lays out the page: let it land before clicking below it.
+    s.wait_text("#status-meta", "checked in", 60).await;
     let title = s.wait_for("#incident-title", 1).await;
     s.type_text(&title[0], "Leaked .env on a pastebin").await;
     s.click(&s.wait_for("#incident-open", 1).await[0]).await;
