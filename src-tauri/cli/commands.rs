@@ -595,15 +595,21 @@ pub(crate) async fn journal_cmd(cli: &Cli, cmd: &JournalCmd) -> Result<(), Error
             }
         }
         JournalCmd::Export { incident, format } => {
-            let format = if format == "html" {
-                breakglass::engine::journal::ReportFormat::Html
-            } else {
-                breakglass::engine::journal::ReportFormat::Markdown
-            };
-            out!("{}", journal.export(*incident, format).await?);
+            out!("{}", export(&journal, *incident, format).await?);
         }
     }
     Ok(())
+}
+
+/// An incident's report in the format named (`md` or `html`: clap allows no other).
+async fn export(
+    journal: &breakglass::engine::journal::Journal,
+    id: i64,
+    format: &str,
+) -> Result<String, ErrorReport> {
+    use breakglass::engine::journal::ReportFormat;
+    let format = ReportFormat::from_name(format).unwrap_or(ReportFormat::Markdown);
+    Ok(journal.export(id, format).await?)
 }
 
 pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), ErrorReport> {
@@ -641,12 +647,7 @@ pub(crate) async fn incident_cmd(cli: &Cli, cmd: &IncidentCmd) -> Result<(), Err
             }
         }
         IncidentCmd::Report { id, format } => {
-            let format = if format == "html" {
-                breakglass::engine::journal::ReportFormat::Html
-            } else {
-                breakglass::engine::journal::ReportFormat::Markdown
-            };
-            out!("{}", journal.export(*id, format).await?);
+            out!("{}", export(&journal, *id, format).await?);
         }
         IncidentCmd::Close { id } => {
             journal.close_incident(*id, &who).await?;

@@ -226,17 +226,13 @@ mod imp {
 
     /// The incident's report, as Markdown or HTML, for the page to offer as a download.
     pub async fn incident_report(cx: &Cx<'_>, id: i64, format: String) -> Result<String> {
-        let format = match format.as_str() {
-            "md" => crate::engine::journal::ReportFormat::Markdown,
-            "html" => crate::engine::journal::ReportFormat::Html,
-            _ => {
-                return Err(Error::BadArgument {
-                    message: format!(
-                        "export as md or html, not {:?}",
-                        crate::engine::ssh::output::display_safe(format.as_bytes())
-                    ),
-                });
-            }
+        let Some(format) = crate::engine::journal::ReportFormat::from_name(&format) else {
+            return Err(Error::BadArgument {
+                message: format!(
+                    "export as md or html, not {:?}",
+                    crate::engine::ssh::output::display_safe(format.as_bytes())
+                ),
+            });
         };
         cx.engine.journal().await?.export(id, format).await
     }

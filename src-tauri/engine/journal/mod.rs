@@ -84,6 +84,17 @@ pub enum ReportFormat {
     Html,
 }
 
+impl ReportFormat {
+    /// `md` or `html`, as the CLI and the window name them.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "md" => Some(ReportFormat::Markdown),
+            "html" => Some(ReportFormat::Html),
+            _ => None,
+        }
+    }
+}
+
 /// A head as pasted back from a ticket: `SEQ:HASH`, or the line `journal head` prints
 /// (`… seq 42 sha256 <hash> at …`). Returns the sequence number and the hash, lowercase.
 pub fn parse_pasted_head(text: &str) -> Result<(i64, String)> {
