@@ -229,7 +229,7 @@ export async function run() {
   if (!planned) return;
   const nothing = planned.plan.count === 0;
   if (!nothing && $("#confirm-input").value !== deployment) return;
-  /** @type {{ ok: boolean, detail: string } | null} */
+  /** @type {{ ok: boolean, detail: string, spec: import("./bindings").ActionSpec | null } | null} */
   let finished = null;
   const key = crypto.randomUUID();
   const progress = $("#progress");
@@ -251,13 +251,19 @@ export async function run() {
     out.textContent = `${report.outcome}: ${report.changed} changed; ${report.verify_detail}`;
     out.className = "outcome " + (report.verified ? "ok" : "bad");
     out.hidden = false;
-    finished = { ok: report.verified, detail: `${report.outcome}: ${report.verify_detail}` };
+    finished = { ok: report.verified, detail: `${report.outcome}: ${report.verify_detail}`, spec: planned.spec };
   } catch (e) {
     if (isError(e, "action.plan_changed")) {
       // The live state moved since the plan was shown: show the new plan, ask again.
       runningKey = null;
       cancelBtn.hidden = true;
-      await plan();
+      // The same request again (a runbook's step stays that step), not the form's.
+      try {
+        await planSpec(planned.spec, $("#plan-banner").textContent);
+      } catch (again) {
+        onError(again);
+        return;
+      }
       $("#plan-summary").textContent = "The live plan changed; confirm this one: " + $("#plan-summary").textContent;
       return;
     }
@@ -265,7 +271,7 @@ export async function run() {
     out.textContent = e && e.message ? e.message : String(e);
     out.className = "outcome bad";
     out.hidden = false;
-    finished = { ok: false, detail: out.textContent };
+    finished = { ok: false, detail: out.textContent, spec: planned ? planned.spec : null };
     onError(e);
   } finally {
     if (runningKey === key) {

@@ -157,6 +157,9 @@ export function initRunbook(errorHandler) {
     if (!active || !result) return;
     const step = active.rr.steps[active.i];
     if (!step || step.kind !== "action") return;
+    // Only the run of this step's own request counts: another action run meanwhile from
+    // the form or the palette neither advances the runbook nor stops it.
+    if (JSON.stringify(result.spec) !== JSON.stringify(step.spec)) return;
     if (result.ok) advance(result.detail).catch(onError);
     else stop(result.detail);
   });
