@@ -119,8 +119,13 @@ impl Engine {
         deployment: &str,
     ) -> Result<Option<journal::incident::IncidentView>> {
         let journal = self.journal().await?;
+        // The incident found is the one viewed: its entries, not a second read of the
+        // incidents table.
         match journal.open_incident_of(deployment).await? {
-            Some(i) => Ok(Some(journal.incident(i.id).await?)),
+            Some(i) => {
+                let entries = journal.entries(Some(i.id)).await?;
+                Ok(Some(journal::incident::view(&i, &entries)))
+            }
             None => Ok(None),
         }
     }
